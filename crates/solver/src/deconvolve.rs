@@ -1,0 +1,165 @@
+//! One-shot entry points: deconvolve a trace (or the rows of a matrix) with given parameters.
+//!
+//! They drive the same [`Solver`] the browser uses, so preprocessing, operator path and stopping
+//! rule are identical everywhere. `Method::Auto` picks the exact interior-point solver for the
+//! non-negative problem and FISTA for the box constraint.
+
+use crate::error::{Result, SolverError};
+use crate::operator::{Constraint, ConvMode};
+use crate::solver::Solver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Exact solver where it applies (nonneg), FISTA otherwise.
+    #[default]
+    Auto,
+    /// FISTA for every constraint, `max_iters` iterations at most.
+    Fista,
+    /// The exact solver; an error for the box constraint.
+    Exact,
+}
+
+impl Method {
+    pub const NAMES: &'static str = "auto, fista, exact";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Method::Auto),
+            "fista" => Ok(Method::Fista),
+            "exact" => Ok(Method::Exact),
+            _ => Err(SolverError::UnknownOption {
+                kind: "method",
+                value: s.to_string(),
+                expected: Self::NAMES,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeconvOptions {
+    pub tau_rise: f64,
+    pub tau_decay: f64,
+    pub lambda: f64,
+    pub fs: f64,
+    pub max_iters: u32,
+    pub conv_mode: ConvMode,
+    pub constraint: Constraint,
+    pub method: Method,
+    pub bandpass: bool,
+    pub remove_drift: bool,
+}
+
+impl DeconvOptions {
+    pub fn new(tau_rise: f64, tau_decay: f64, lambda: f64, fs: f64) -> Self {
+        DeconvOptions {
+            tau_rise,
+            tau_decay,
+            lambda,
+            fs,
+            max_iters: 2000,
+            conv_mode: ConvMode::Fft,
+            constraint: Constraint::NonNeg,
+            method: Method::Auto,
+            bandpass: false,
+            remove_drift: false,
+        }
+    }
+
+    /// Check everything that does not depend on the trace, once for a whole batch.
+    pub fn validate(&self) -> Result<()> {
+        crate::kernel::KernelParams::new(self.tau_rise, self.tau_decay, self.fs)?;
+        crate::solver::validate_lambda(self.lambda)?;
+        if self.method == Method::Exact && self.constraint == Constraint::Box01 {
+            return Err(SolverError::UnknownOption {
+                kind: "method for constraint box01",
+                value: "exact".into(),
+                expected: "auto, fista",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeconvOutput {
+    /// Activity s (same length as the trace), in units of the trace per kernel peak.
+    pub activity: Vec<f64>,
+    /// Scalar baseline b = mean(y - K s).
+    pub baseline: f64,
+    /// K s + b, the model of the (preprocessed) trace.
+    pub reconvolution: Vec<f64>,
+    pub iterations: u32,
+    pub converged: bool,
+}
+
+fn configured_solver(opts: &DeconvOptions) -> Result<Solver> {
+    let mut s = Solver::new();
+    s.set_params(opts.tau_rise, opts.tau_decay, opts.lambda, opts.fs)?;
+    s.set_conv_mode(opts.conv_mode);
+    s.set_constraint(opts.constraint);
+    s.set_filter_enabled(opts.bandpass)?;
+    s.set_drift_removal(opts.remove_drift)?;
+    Ok(s)
+}
+
+/// Run `solver` on its loaded trace to convergence or the iteration cap.
+pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOutput> {
+    let use_exact = match opts.method {
+        Method::Auto => opts.constraint == Constraint::NonNeg,
+        Method::Exact => true,
+        Method::Fista => false,
+    };
+    let converged = if use_exact {
+        solver.solve_exact(opts.max_iters)?
+    } else {
+        let mut done = solver.converged();
+        while !done && solver.iteration_count() < opts.max_iters {
+            let batch = (opts.max_iters - solver.iteration_count()).min(100);
+            done = solver.step_batch(batch)?;
+        }
+        done
+    };
+    let reconvolution = solver.reconvolution_with_baseline();
+    Ok(DeconvOutput {
+        activity: solver.solution().to_vec(),
+        baseline: solver.baseline(),
+        reconvolution,
+        iterations: solver.iteration_count(),
+        converged,
+    })
+}
+
+/// Deconvolve one trace.
+pub fn deconvolve(trace: &[f64], opts: &DeconvOptions) -> Result<DeconvOutput> {
+    opts.validate()?;
+    let mut s = configured_solver(opts)?;
+    s.set_trace(trace)?;
+    run_loaded(&mut s, opts)
+}
+
+/// Deconvolve each row of a row-major matrix with `n_cols` columns; rows run in parallel when
+/// the `parallel` feature is on. One result per row, so one bad row does not hide the others.
+pub fn deconvolve_rows(
+    data: &[f64],
+    n_cols: usize,
+    opts: &DeconvOptions,
+) -> Result<Vec<Result<DeconvOutput>>> {
+    opts.validate()?;
+    if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
+        return Err(SolverError::ShapeMismatch(format!(
+            "{} values do not split into rows of {n_cols}",
+            data.len()
+        )));
+    }
+    let rows: Vec<&[f64]> = data.chunks(n_cols).collect();
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        Ok(rows.par_iter().map(|r| deconvolve(r, opts)).collect())
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        Ok(rows.iter().map(|r| deconvolve(r, opts)).collect())
+    }
+}

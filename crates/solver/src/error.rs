@@ -1,0 +1,104 @@
+//! The one error type of the solver core.
+//!
+//! Every fallible entry point returns [`SolverError`]. Each variant has a stable string code
+//! ([`SolverError::code`]) that the Python and JavaScript bindings expose unchanged, so callers and
+//! tests match on codes rather than on message text. Messages name the offending value and what
+//! would have been valid.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SolverError {
+    /// A scalar parameter is outside its valid range (tau <= 0, fs <= 0, lambda < 0, ...).
+    #[error("invalid parameter `{name}` = {value}: {reason}")]
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        reason: String,
+    },
+    /// The input trace holds NaN or infinite samples.
+    #[error("trace contains {count} non-finite sample(s) (first at index {first_index}); remove or interpolate NaN/Inf before solving")]
+    NonFiniteInput { count: usize, first_index: usize },
+    /// The input is empty or too short for the requested operation.
+    #[error("trace is too short: {len} sample(s), need at least {min}")]
+    TraceTooShort { len: usize, min: usize },
+    /// Array lengths or shapes do not fit together.
+    #[error("shape mismatch: {0}")]
+    ShapeMismatch(String),
+    /// A serialized state or config could not be read.
+    #[error("invalid state or config: {0}")]
+    InvalidState(String),
+    /// An option string (conv mode, constraint, preset, ...) is not one of the known values.
+    #[error("unknown {kind} `{value}`; expected one of: {expected}")]
+    UnknownOption {
+        kind: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// An operation needs state that has not been set yet (e.g. solving before `set_trace`).
+    #[error("not ready: {0}")]
+    NotReady(String),
+}
+
+impl SolverError {
+    /// Stable machine-readable code, identical across Rust, Python and JavaScript.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SolverError::InvalidParameter { .. } => "INVALID_PARAMETER",
+            SolverError::NonFiniteInput { .. } => "NON_FINITE_INPUT",
+            SolverError::TraceTooShort { .. } => "TRACE_TOO_SHORT",
+            SolverError::ShapeMismatch(_) => "SHAPE_MISMATCH",
+            SolverError::InvalidState(_) => "INVALID_STATE",
+            SolverError::UnknownOption { .. } => "UNKNOWN_OPTION",
+            SolverError::NotReady(_) => "NOT_READY",
+        }
+    }
+
+    /// Whether the caller's input is at fault (maps to `ValueError` subclasses in Python).
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, SolverError::NotReady(_))
+    }
+
+    pub(crate) fn param(name: &'static str, value: f64, reason: impl Into<String>) -> Self {
+        SolverError::InvalidParameter {
+            name,
+            value,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// All codes, for bindings that publish the list (kept next to the enum so it cannot drift).
+pub const ERROR_CODES: &[&str] = &[
+    "INVALID_PARAMETER",
+    "NON_FINITE_INPUT",
+    "TRACE_TOO_SHORT",
+    "SHAPE_MISMATCH",
+    "INVALID_STATE",
+    "UNKNOWN_OPTION",
+    "NOT_READY",
+];
+
+pub type Result<T> = std::result::Result<T, SolverError>;
+
+/// Reject NaN/Inf samples with a count and the first offending index.
+pub fn check_finite(values: &[f64]) -> Result<()> {
+    let mut count = 0usize;
+    let mut first = usize::MAX;
+    for (i, v) in values.iter().enumerate() {
+        if !v.is_finite() {
+            count += 1;
+            if first == usize::MAX {
+                first = i;
+            }
+        }
+    }
+    if count > 0 {
+        Err(SolverError::NonFiniteInput {
+            count,
+            first_index: first,
+        })
+    } else {
+        Ok(())
+    }
+}

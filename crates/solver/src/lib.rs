@@ -1,0 +1,28 @@
+//! CaLab solver core: everything numerical, free of binding code.
+//!
+//! Module map: [`kernel`] (double-exponential kernel, AR(2) form, Lipschitz constant),
+//! [`fft`] and [`banded`] (the two forward/adjoint convolution operators, unified in
+//! [`operator`]), [`fista`] (the iterative solver with restart and warm start), [`exact`] (an
+//! interior-point solver for the same non-negative problem in O(T) per iteration), [`filter`]
+//! (kernel-derived bandpass), [`baseline`] (slow-drift removal), [`preprocess`] (their order),
+//! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
+//! entry points), [`simulate`] (synthetic recordings with ground truth).
+//! Bindings live under `bindings/` and only convert types and errors.
+
+pub mod banded;
+pub mod baseline;
+pub mod deconvolve;
+pub mod error;
+pub mod exact;
+pub mod fft;
+pub mod filter;
+pub mod fista;
+pub mod kernel;
+pub mod operator;
+pub mod preprocess;
+pub mod simulate;
+pub mod solver;
+
+pub mod bindings;
+
+pub use error::{Result, SolverError};

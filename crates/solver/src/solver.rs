@@ -1,0 +1,386 @@
+//! The stateful solver behind the browser workers (and usable from Rust directly).
+//!
+//! It owns one trace, the current parameters, the operator for the chosen path and the FISTA
+//! iterate. Parameter changes keep the iterate (a warm start) and drop the momentum; a new trace
+//! starts from zero. The trace the solver fits is derived from the raw one: optionally drift-removed
+//! ([`crate::baseline`]), then optionally bandpass-filtered ([`crate::filter`]), the same
+//! preprocessing as the one-shot [`crate::deconvolve`] path so browser and Python agree.
+
+use crate::error::{check_finite, Result, SolverError};
+use crate::exact;
+use crate::filter;
+use crate::fista::{self, FistaConfig, FistaState, DEFAULT_TOL};
+use crate::kernel::{Ar2, KernelParams};
+use crate::operator::{Constraint, ConvMode, ConvOperator};
+use crate::preprocess::{preprocess, Preprocessing};
+
+pub const DEFAULT_TAU_RISE: f64 = 0.02;
+pub const DEFAULT_TAU_DECAY: f64 = 0.4;
+pub const DEFAULT_LAMBDA: f64 = 0.01;
+pub const DEFAULT_FS: f64 = 30.0;
+/// First element of an exported state; bump when the layout changes.
+pub const STATE_FORMAT: f64 = 1.0;
+
+pub struct Solver {
+    params: KernelParams,
+    lambda: f64,
+    conv_mode: ConvMode,
+    constraint: Constraint,
+    preprocessing: Preprocessing,
+    tol: f64,
+    raw: Vec<f64>,
+    trace: Vec<f64>,
+    ar2: Ar2,
+    op: Option<ConvOperator>,
+    state: FistaState,
+    has_trace: bool,
+}
+
+impl Default for Solver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn validate_lambda(lambda: f64) -> Result<()> {
+    if !lambda.is_finite() || lambda < 0.0 {
+        return Err(SolverError::param(
+            "lambda",
+            lambda,
+            "must be a finite number >= 0",
+        ));
+    }
+    Ok(())
+}
+
+impl Solver {
+    pub fn new() -> Self {
+        let params = KernelParams::new(DEFAULT_TAU_RISE, DEFAULT_TAU_DECAY, DEFAULT_FS)
+            .expect("defaults are valid");
+        Solver {
+            ar2: Ar2::from_params(&params),
+            params,
+            lambda: DEFAULT_LAMBDA,
+            conv_mode: ConvMode::default(),
+            constraint: Constraint::default(),
+            preprocessing: Preprocessing::default(),
+            tol: DEFAULT_TOL,
+            raw: Vec::new(),
+            trace: Vec::new(),
+            op: None,
+            state: FistaState::default(),
+            has_trace: false,
+        }
+    }
+
+    pub fn params(&self) -> (KernelParams, f64) {
+        (self.params, self.lambda)
+    }
+
+    /// Update kinetics and sparsity; keeps the current activity as a warm start.
+    pub fn set_params(
+        &mut self,
+        tau_rise: f64,
+        tau_decay: f64,
+        lambda: f64,
+        fs: f64,
+    ) -> Result<()> {
+        let p = KernelParams::new(tau_rise, tau_decay, fs)?;
+        validate_lambda(lambda)?;
+        let kinetics_changed = p != self.params;
+        self.params = p;
+        self.lambda = lambda;
+        if kinetics_changed {
+            self.ar2 = Ar2::from_params(&p);
+            self.op = None;
+            if self.has_trace && self.preprocessing.any() {
+                self.rederive_trace()?;
+            }
+        }
+        self.state.reset_momentum();
+        Ok(())
+    }
+
+    pub fn set_tolerance(&mut self, tol: f64) -> Result<()> {
+        if !tol.is_finite() || tol <= 0.0 {
+            return Err(SolverError::param(
+                "tol",
+                tol,
+                "must be a positive finite number",
+            ));
+        }
+        self.tol = tol;
+        self.state.converged = false;
+        Ok(())
+    }
+
+    pub fn set_conv_mode(&mut self, mode: ConvMode) {
+        if mode != self.conv_mode {
+            self.conv_mode = mode;
+            self.op = None;
+            self.state.reset_momentum();
+        }
+    }
+
+    pub fn conv_mode(&self) -> ConvMode {
+        self.conv_mode
+    }
+
+    pub fn set_constraint(&mut self, c: Constraint) {
+        if c != self.constraint {
+            self.constraint = c;
+            self.state.reset_momentum();
+        }
+    }
+
+    pub fn constraint(&self) -> Constraint {
+        self.constraint
+    }
+
+    /// Load a trace and start from zero activity.
+    pub fn set_trace(&mut self, trace: &[f64]) -> Result<()> {
+        if trace.is_empty() {
+            return Err(SolverError::TraceTooShort { len: 0, min: 1 });
+        }
+        check_finite(trace)?;
+        self.raw.clear();
+        self.raw.extend_from_slice(trace);
+        self.has_trace = true;
+        self.rederive_trace()?;
+        self.state.reset(trace.len());
+        Ok(())
+    }
+
+    fn rederive_trace(&mut self) -> Result<()> {
+        self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
+        if self.op.is_some() && self.trace.len() != self.state.x.len() {
+            self.op = None;
+        }
+        self.state.reset_momentum();
+        Ok(())
+    }
+
+    pub fn set_filter_enabled(&mut self, enabled: bool) -> Result<()> {
+        if enabled != self.preprocessing.bandpass {
+            self.preprocessing.bandpass = enabled;
+            if self.has_trace {
+                self.rederive_trace()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn filter_enabled(&self) -> bool {
+        self.preprocessing.bandpass
+    }
+
+    pub fn set_drift_removal(&mut self, enabled: bool) -> Result<()> {
+        if enabled != self.preprocessing.remove_drift {
+            self.preprocessing.remove_drift = enabled;
+            if self.has_trace {
+                self.rederive_trace()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn drift_removal(&self) -> bool {
+        self.preprocessing.remove_drift
+    }
+
+    /// Re-derive the fitted trace from the raw one with the current settings; returns whether
+    /// the bandpass is part of it.
+    pub fn apply_filter(&mut self) -> Result<bool> {
+        if self.has_trace {
+            self.rederive_trace()?;
+        }
+        Ok(self.preprocessing.bandpass)
+    }
+
+    fn require_trace(&self) -> Result<()> {
+        if self.has_trace {
+            Ok(())
+        } else {
+            Err(SolverError::NotReady(
+                "no trace loaded: call set_trace first".into(),
+            ))
+        }
+    }
+
+    fn fista_config(&self) -> FistaConfig {
+        let g = self.ar2.dc_gain;
+        FistaConfig {
+            // For the non-negative kernel max |H(w)|^2 is attained at DC: L = G_dc^2.
+            step: 1.0 / (g * g),
+            l1_weight: match self.constraint {
+                Constraint::NonNeg => self.lambda * g,
+                Constraint::Box01 => 0.0,
+            },
+            constraint: self.constraint,
+            tol: self.tol,
+        }
+    }
+
+    fn operator(&mut self) -> &mut ConvOperator {
+        let n = self.trace.len();
+        let (mode, params) = (self.conv_mode, self.params);
+        self.op
+            .get_or_insert_with(|| ConvOperator::new(mode, &params, n))
+    }
+
+    /// Run up to `n_steps` FISTA iterations; returns whether converged.
+    pub fn step_batch(&mut self, n_steps: u32) -> Result<bool> {
+        self.require_trace()?;
+        let cfg = self.fista_config();
+        self.operator();
+        let op = self.op.as_mut().expect("operator was just built");
+        Ok(fista::step_batch(
+            &mut self.state,
+            op,
+            &self.trace,
+            &cfg,
+            n_steps,
+        ))
+    }
+
+    /// Solve to the optimum with the exact AR(2) interior-point method (non-negative constraint),
+    /// falling back to FISTA for the box constraint. Returns whether it converged.
+    pub fn solve_exact(&mut self, max_iters: u32) -> Result<bool> {
+        self.require_trace()?;
+        match self.constraint {
+            Constraint::NonNeg => {
+                let out = exact::solve_nonneg(
+                    &self.trace,
+                    &self.ar2,
+                    self.lambda,
+                    &exact::ExactOptions::default(),
+                )?;
+                self.state.warm_start(&out.activity);
+                self.state.iteration = out.iterations;
+                self.state.converged = out.converged;
+                Ok(out.converged)
+            }
+            Constraint::Box01 => self.step_batch(max_iters),
+        }
+    }
+
+    pub fn solution(&self) -> &[f64] {
+        &self.state.x
+    }
+
+    /// The trace being fitted (after drift removal and filtering, when enabled).
+    pub fn trace(&self) -> &[f64] {
+        &self.trace
+    }
+
+    pub fn raw_trace(&self) -> &[f64] {
+        &self.raw
+    }
+
+    /// K s for the current activity.
+    pub fn reconvolution(&mut self) -> Vec<f64> {
+        let mut out = vec![0.0; self.trace.len()];
+        if !self.has_trace {
+            return out;
+        }
+        let x = std::mem::take(&mut self.state.x);
+        self.operator().forward(&x, &mut out);
+        self.state.x = x;
+        out
+    }
+
+    /// Optimal scalar baseline for the current activity: mean(y - K s).
+    pub fn baseline(&mut self) -> f64 {
+        if !self.has_trace {
+            return 0.0;
+        }
+        let ks = self.reconvolution();
+        let n = self.trace.len() as f64;
+        self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n
+    }
+
+    /// K s + b.
+    pub fn reconvolution_with_baseline(&mut self) -> Vec<f64> {
+        let b = self.baseline();
+        let mut ks = self.reconvolution();
+        ks.iter_mut().for_each(|v| *v += b);
+        ks
+    }
+
+    /// Value of the objective 1/2 ||y - K s - b||^2 + lambda G_dc ||s||_1 at the current iterate.
+    pub fn objective(&mut self) -> f64 {
+        let fit = self.reconvolution_with_baseline();
+        let data: f64 = 0.5
+            * self
+                .trace
+                .iter()
+                .zip(&fit)
+                .map(|(y, f)| (y - f).powi(2))
+                .sum::<f64>();
+        let l1 = match self.constraint {
+            Constraint::NonNeg => self.lambda * self.ar2.dc_gain * self.state.x.iter().sum::<f64>(),
+            Constraint::Box01 => 0.0,
+        };
+        data + l1
+    }
+
+    pub fn converged(&self) -> bool {
+        self.state.converged
+    }
+
+    pub fn iteration_count(&self) -> u32 {
+        self.state.iteration
+    }
+
+    pub fn reset_momentum(&mut self) {
+        self.state.reset_momentum();
+    }
+
+    /// [STATE_FORMAT, n, activity...]: enough to warm-start the same trace later.
+    pub fn export_state(&self) -> Vec<f64> {
+        let mut v = Vec::with_capacity(self.state.x.len() + 2);
+        v.push(STATE_FORMAT);
+        v.push(self.state.x.len() as f64);
+        v.extend_from_slice(&self.state.x);
+        v
+    }
+
+    pub fn load_state(&mut self, state: &[f64]) -> Result<()> {
+        self.require_trace()?;
+        if state.len() < 2 || state[0] != STATE_FORMAT {
+            return Err(SolverError::InvalidState(format!(
+                "expected a state exported by this solver (format {STATE_FORMAT}), got {} values starting with {:?}",
+                state.len(),
+                state.first()
+            )));
+        }
+        let n = self.trace.len();
+        if state[1] != n as f64 || state.len() != n + 2 {
+            return Err(SolverError::InvalidState(format!(
+                "state is for a trace of {} samples, the loaded trace has {n}",
+                state[1]
+            )));
+        }
+        let x = &state[2..];
+        check_finite(x)?;
+        if x.iter().any(|v| *v < 0.0) {
+            return Err(SolverError::InvalidState(
+                "state holds negative activity".into(),
+            ));
+        }
+        self.state.warm_start(x);
+        Ok(())
+    }
+
+    pub fn power_spectrum(&self) -> Vec<f64> {
+        filter::power_spectrum(&self.trace)
+    }
+
+    pub fn spectrum_frequencies(&self) -> Vec<f64> {
+        filter::spectrum_frequencies(self.trace.len(), self.params.fs)
+    }
+
+    pub fn filter_cutoffs(&self) -> (f64, f64) {
+        filter::filter_cutoffs(&self.params)
+    }
+}
