@@ -1,0 +1,184 @@
+"""Native deconvolution API: thin, validated wrappers over the Rust core (``calab._solver``).
+
+The problem solved for each trace y (T samples at fs Hz)::
+
+    minimize over s >= 0 and scalar b:   1/2 ||y - K s - b||^2 + lam * G_dc * ||s||_1
+
+K convolves with h(t) = exp(-t/tau_d) - exp(-t/tau_r) sampled at t = n/fs (so h[0] = 0),
+normalised to peak 1; G_dc = sum(h) makes the same ``lam`` mean the same sparsity across kernels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _solver
+from ._errors import from_code
+from ._validate import as_trace_1d, as_traces
+
+FloatArray = NDArray[np.float64]
+
+
+class DeconvolutionResult(NamedTuple):
+    """Full result of :func:`run_deconvolution_full`.
+
+    For 2-D input, ``baseline``, ``iterations`` and ``converged`` are arrays with one value per
+    trace; for 1-D input they are scalars.
+    """
+
+    #: Non-negative activity, same shape as the input (trace units per kernel peak).
+    activity: FloatArray
+    #: Scalar baseline b per trace, in trace units.
+    baseline: Union[float, FloatArray]
+    #: K @ activity + baseline: the model of the (preprocessed) trace.
+    reconvolution: FloatArray
+    #: Solver iterations (interior-point steps for the exact method, FISTA steps otherwise).
+    iterations: Union[int, NDArray[np.uint32]]
+    #: Whether the stopping rule was met within ``max_iters``.
+    converged: Union[bool, NDArray[np.bool_]]
+
+
+def build_kernel(tau_rise: float, tau_decay: float, fs: float) -> FloatArray:
+    """Sampled double-exponential kernel h[n] = exp(-n/(fs tau_decay)) - exp(-n/(fs tau_rise)).
+
+    Normalised to peak 1, starting with h[0] = 0, and long enough that the decay envelope has
+    fallen below 1e-6 of the peak. Times in seconds, ``fs`` in Hz.
+    """
+    return _solver.build_kernel(float(tau_rise), float(tau_decay), float(fs))
+
+
+def compute_lipschitz(kernel: ArrayLike) -> float:
+    """Lipschitz constant max_w |H(w)|^2 of the gradient of 1/2||y - K s||^2 for this kernel."""
+    return float(_solver.compute_lipschitz(as_trace_1d(kernel, "kernel")))
+
+
+def tau_to_ar2(tau_rise: float, tau_decay: float, fs: float) -> tuple[float, float, float, float]:
+    """AR(2) form of the kernel: returns ``(g1, g2, d, r)``.
+
+    The calcium c = K s obeys c[t] = g1 c[t-1] + g2 c[t-2] + gain s[t-1], with
+    d = exp(-1/(tau_decay fs)), r = exp(-1/(tau_rise fs)), g1 = d + r and g2 = -d r.
+    """
+    g1, g2, d, r, _gain, _dc = _solver.tau_to_ar2(float(tau_rise), float(tau_decay), float(fs))
+    return g1, g2, d, r
+
+
+def kernel_shape(tau_rise: float, tau_decay: float, fs: float = 30.0) -> tuple[float, float]:
+    """(peak time, full width at half maximum) of the continuous kernel, in seconds."""
+    return _solver.kernel_shape(float(tau_rise), float(tau_decay), float(fs))
+
+
+def bandpass_filter(trace: ArrayLike, tau_rise: float, tau_decay: float, fs: float) -> FloatArray:
+    """Bandpass a 1-D trace with cutoffs derived from the kernel (see :func:`filter_cutoffs`)."""
+    return _solver.bandpass_filter(as_trace_1d(trace), float(tau_rise), float(tau_decay), float(fs))
+
+
+def filter_cutoffs(tau_rise: float, tau_decay: float, fs: float) -> tuple[float, float]:
+    """(high-pass, low-pass) cutoff frequencies in Hz of :func:`bandpass_filter`.
+
+    f_hp = 0.25 / (2 pi tau_decay), f_lp = 2 / (2 pi tau_rise); the low-pass is skipped when
+    f_lp is at or above Nyquist.
+    """
+    return _solver.filter_cutoffs(float(tau_rise), float(tau_decay), float(fs))
+
+
+def estimate_drift(trace: ArrayLike, tau_decay: float, fs: float) -> FloatArray:
+    """Slow baseline drift of a 1-D trace: a rolling 10th percentile over max(15 tau_decay, 10 s)."""
+    return _solver.estimate_drift(as_trace_1d(trace), float(tau_decay), float(fs))
+
+
+def run_deconvolution_full(
+    traces: ArrayLike,
+    fs: float,
+    tau_r: float,
+    tau_d: float,
+    lam: float,
+    max_iters: int = 2000,
+    conv_mode: str = "fft",
+    constraint: str = "nonneg",
+    *,
+    method: str = "auto",
+    filter_enabled: bool = False,
+    remove_drift: bool = False,
+) -> DeconvolutionResult:
+    """Deconvolve one or more traces and return activity, baseline, fit and diagnostics.
+
+    Parameters
+    ----------
+    traces : array_like
+        Shape ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``; any real dtype, finite values.
+    fs : float
+        Sampling rate in Hz.
+    tau_r, tau_d : float
+        Rise and decay time constants in seconds, ``0 < tau_r < tau_d``.
+    lam : float
+        Sparsity weight (>= 0), scaled internally by the kernel's DC gain.
+    max_iters : int
+        Iteration cap for FISTA (the exact method needs far fewer and has its own cap).
+    conv_mode : {"fft", "banded"}
+        How K is applied when FISTA runs and for the reconvolution: FFT with the kernel
+        truncated at 1e-6 of its peak, or the O(T) AR(2) recursion.
+    constraint : {"nonneg", "box01"}
+        ``s >= 0`` with the L1 penalty, or ``0 <= s <= 1`` without it.
+    method : {"auto", "exact", "fista"}
+        ``auto`` solves the non-negative problem exactly with an O(T)-per-step interior-point
+        method on the AR(2) form and uses FISTA for the box constraint.
+    filter_enabled : bool
+        Bandpass the trace first (see :func:`bandpass_filter`).
+    remove_drift : bool
+        Subtract a rolling low-quantile baseline first (see :func:`estimate_drift`); helps on
+        recordings with slow drift or bleaching.
+
+    Returns
+    -------
+    DeconvolutionResult
+    """
+    arr, was_1d = as_traces(traces)
+    if isinstance(max_iters, bool) or int(max_iters) != max_iters or max_iters < 1:
+        raise from_code("INVALID_PARAMETER", f"max_iters must be a positive integer, got {max_iters!r}")
+    act, base, rec, iters, conv, errors = _solver.deconvolve_batch(
+        arr, float(tau_r), float(tau_d), float(lam), float(fs), int(max_iters),
+        str(conv_mode), str(constraint), str(method), bool(filter_enabled), bool(remove_drift),
+    )
+    for err in errors:
+        if err is not None:
+            row, code, message = err
+            where = "" if was_1d else f"row {row}: "
+            raise from_code(code, where + message)
+    if was_1d:
+        return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]))
+    return DeconvolutionResult(act, base, rec, iters, conv)
+
+
+def run_deconvolution(
+    traces: ArrayLike,
+    fs: float,
+    tau_r: float,
+    tau_d: float,
+    lam: float,
+    max_iters: int = 2000,
+    conv_mode: str = "fft",
+    constraint: str = "nonneg",
+    *,
+    method: str = "auto",
+    filter_enabled: bool = False,
+    remove_drift: bool = False,
+) -> FloatArray:
+    """Deconvolve and return only the activity, same shape as ``traces``.
+
+    Same parameters as :func:`run_deconvolution_full`.
+
+    Examples
+    --------
+    >>> import numpy as np, calab
+    >>> y = np.zeros(300); y[100:] = calab.build_kernel(0.02, 0.4, 30.0)[:200]
+    >>> s = calab.run_deconvolution(y, fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.001)
+    >>> int(np.argmax(s))
+    99
+    """
+    return run_deconvolution_full(
+        traces, fs, tau_r, tau_d, lam, max_iters, conv_mode, constraint,
+        method=method, filter_enabled=filter_enabled, remove_drift=remove_drift,
+    ).activity

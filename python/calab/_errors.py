@@ -1,0 +1,73 @@
+"""Exception hierarchy shared by every part of calab.
+
+The Rust core reports errors with stable codes (``SolverError.code``); the native module builds
+the exception through :func:`from_code`, so the mapping from code to class lives only here. Errors
+caused by the caller's input also derive from :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+
+class SolverError(Exception):
+    """Base class for errors raised by calab's solvers. ``code`` is stable across releases."""
+
+    code = "SOLVER_ERROR"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class InvalidInputError(SolverError, ValueError):
+    """The input (data or parameters) is invalid; the message names the offending value."""
+
+    code = "INVALID_INPUT"
+
+
+class InvalidParameterError(InvalidInputError):
+    code = "INVALID_PARAMETER"
+
+
+class NonFiniteInputError(InvalidInputError):
+    code = "NON_FINITE_INPUT"
+
+
+class TraceTooShortError(InvalidInputError):
+    code = "TRACE_TOO_SHORT"
+
+
+class ShapeMismatchError(InvalidInputError):
+    code = "SHAPE_MISMATCH"
+
+
+class InvalidStateError(InvalidInputError):
+    code = "INVALID_STATE"
+
+
+class UnknownOptionError(InvalidInputError):
+    code = "UNKNOWN_OPTION"
+
+
+class NotReadyError(SolverError):
+    code = "NOT_READY"
+
+
+_BY_CODE: dict[str, type[SolverError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidParameterError,
+        NonFiniteInputError,
+        TraceTooShortError,
+        ShapeMismatchError,
+        InvalidStateError,
+        UnknownOptionError,
+        NotReadyError,
+    )
+}
+
+
+def from_code(code: str, message: str) -> SolverError:
+    """Exception instance for a core error code (unknown codes fall back to the base class)."""
+    cls = _BY_CODE.get(code, SolverError)
+    return cls(message, code=code)

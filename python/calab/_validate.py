@@ -1,0 +1,52 @@
+"""Input checks shared by the public functions: shape, dtype and finiteness, up front, with
+messages that name the offending row and sample."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import NonFiniteInputError, ShapeMismatchError, TraceTooShortError
+
+
+def as_traces(traces: ArrayLike, name: str = "traces") -> tuple[NDArray[np.float64], bool]:
+    """Return (C-contiguous float64 2-D array, was_1d). Raises on bad shape, dtype or values."""
+    arr = np.asarray(traces)
+    if arr.dtype == object or np.issubdtype(arr.dtype, np.complexfloating) or arr.dtype.kind in "USV":
+        raise ShapeMismatchError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}", code="SHAPE_MISMATCH"
+        )
+    if arr.ndim not in (1, 2):
+        raise ShapeMismatchError(
+            f"{name} must be 1-D (one trace) or 2-D (cells x time), got shape {arr.shape}",
+            code="SHAPE_MISMATCH",
+        )
+    was_1d = arr.ndim == 1
+    arr2 = np.ascontiguousarray(arr.reshape(1, -1) if was_1d else arr, dtype=np.float64)
+    if arr2.shape[1] == 0:
+        raise TraceTooShortError(
+            f"{name} has no time points (shape {arr.shape})", code="TRACE_TOO_SHORT"
+        )
+    finite = np.isfinite(arr2)
+    if not finite.all():
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
+        row = int(bad_rows[0])
+        bad = np.flatnonzero(~finite[row])
+        where = "" if was_1d else f"row {row} "
+        extra = "" if was_1d or len(bad_rows) == 1 else f" ({len(bad_rows)} rows affected)"
+        raise NonFiniteInputError(
+            f"{name} {where}contains {len(bad)} non-finite sample(s) (NaN/Inf), first at index "
+            f"{int(bad[0])}{extra}; interpolate or drop them before deconvolving",
+            code="NON_FINITE_INPUT",
+        )
+    return arr2, was_1d
+
+
+def as_trace_1d(trace: ArrayLike, name: str = "trace") -> NDArray[np.float64]:
+    arr = np.asarray(trace)
+    if arr.ndim != 1:
+        raise ShapeMismatchError(
+            f"{name} must be 1-D, got shape {arr.shape}", code="SHAPE_MISMATCH"
+        )
+    out, _ = as_traces(arr, name)
+    return out[0]
