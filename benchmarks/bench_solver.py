@@ -98,7 +98,7 @@ def simulate_calab(preset: str, cells: int, frames: int, fs: float, seed: int) -
     cfg = getattr(calab.presets, preset)(num_cells=cells, num_timepoints=frames, fs=fs, seed=seed)
     r = calab.simulate(cfg)
     spikes = np.stack([np.asarray(g.spikes, dtype=np.float64) for g in r.ground_truth])
-    tr, td = TAUS[preset]
+    tr, td = r.config.kernel.tau_rise, r.config.kernel.tau_decay  # the preset's nominal kinetics
     return Dataset(preset, np.asarray(r.traces, dtype=np.float64), spikes, fs, tr, td)
 
 

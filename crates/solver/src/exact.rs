@@ -29,7 +29,7 @@ impl Default for ExactOptions {
     fn default() -> Self {
         ExactOptions {
             gap_tol: 1e-10,
-            residual_tol: 1e-8,
+            residual_tol: 1e-6,
             max_iters: 150,
         }
     }
@@ -269,6 +269,8 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
     let (d0, d1, d2) = (dop.inv_a, -dop.g1 * dop.inv_a, -dop.g2 * dop.inv_a);
     let mut converged = false;
     let mut iterations = 0;
+    let mut best_merit = f64::INFINITY;
+    let mut best_x = x.clone();
 
     for it in 0..opts.max_iters {
         iterations = it + 1;
@@ -290,8 +292,15 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
                     .map(|(yv, cv)| (yv - cv - mean_r).powi(2))
                     .sum::<f64>();
         let objective = fit + mu * x.iter().sum::<f64>();
-        if gap <= opts.gap_tol * objective.max(1e-12 * tf) && rd_norm <= opts.residual_tol * q_norm
-        {
+        // How far from both tolerances (<= 1 means converged); near the end rounding in the
+        // ill-conditioned Newton systems can make it worse again, so the best point is kept.
+        let merit = (gap / (opts.gap_tol * objective.max(1e-12 * tf)))
+            .max(rd_norm / (opts.residual_tol * q_norm));
+        if merit < best_merit {
+            best_merit = merit;
+            best_x.copy_from_slice(&x);
+        }
+        if merit <= 1.0 {
             converged = true;
             iterations = it;
             break;
@@ -357,8 +366,8 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
 
     // Zero what the barrier leaves just above zero: below 1e-9 of the largest event, or of
     // the activity that would move the trace by one standard deviation.
-    let xmax = x.iter().fold(1.0 / g, |m, v| m.max(*v));
-    for (a, xi) in activity.iter_mut().zip(&x) {
+    let xmax = best_x.iter().fold(1.0 / g, |m, v| m.max(*v));
+    for (a, xi) in activity.iter_mut().zip(&best_x) {
         *a = if *xi > 1e-9 * xmax { xi * scale } else { 0.0 };
     }
     Ok(ExactOutput {

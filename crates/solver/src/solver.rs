@@ -256,9 +256,18 @@ impl Solver {
                     &exact::ExactOptions::default(),
                 )?;
                 self.state.warm_start(&out.activity);
-                self.state.iteration = out.iterations;
-                self.state.converged = out.converged;
-                Ok(out.converged)
+                if out.converged {
+                    self.state.iteration = out.iterations;
+                    self.state.converged = true;
+                    return Ok(true);
+                }
+                // Not expected, but never worse than FISTA: continue from the best interior point.
+                let mut done = false;
+                while !done && self.state.iteration < max_iters {
+                    done = self.step_batch((max_iters - self.state.iteration).min(100))?;
+                }
+                self.state.iteration += out.iterations;
+                Ok(done)
             }
             Constraint::Box01 => self.step_batch(max_iters),
         }

@@ -1,0 +1,338 @@
+//! WebAssembly boundary (feature `wasm`), built into `pkg/` for the browser workers.
+//!
+//! Converts types and errors only. Sample data crosses as `Float32Array` (half the memory and
+//! transfer of f64; the core computes in f64). Errors are thrown as JS `Error`s whose `code`
+//! property is the core's stable error code.
+
+use crate::deconvolve::{self, DeconvOptions, Method};
+use crate::error::{SolverError, ERROR_CODES};
+use crate::kernel::{self, KernelParams};
+use crate::operator::{Constraint, ConvMode};
+use crate::{filter, simulate, solver};
+use wasm_bindgen::prelude::*;
+
+fn js_error(e: SolverError) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|x| *x as f64).collect()
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|x| *x as f32).collect()
+}
+
+/// Runs once when the module is instantiated: panics reach `console.error` with a message.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Version of the `calab-solver` crate this module was built from.
+#[wasm_bindgen]
+pub fn solver_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Every error code the module can throw.
+#[wasm_bindgen]
+pub fn error_codes() -> Vec<String> {
+    ERROR_CODES.iter().map(|s| s.to_string()).collect()
+}
+
+/// The stateful solver one worker drives for one cell at a time.
+#[wasm_bindgen]
+pub struct Solver {
+    inner: solver::Solver,
+}
+
+impl Default for Solver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Solver {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Solver {
+        Solver {
+            inner: solver::Solver::new(),
+        }
+    }
+
+    pub fn set_params(
+        &mut self,
+        tau_rise: f64,
+        tau_decay: f64,
+        lambda: f64,
+        fs: f64,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .set_params(tau_rise, tau_decay, lambda, fs)
+            .map_err(js_error)
+    }
+
+    pub fn set_trace(&mut self, trace: &[f32]) -> Result<(), JsValue> {
+        self.inner.set_trace(&to_f64(trace)).map_err(js_error)
+    }
+
+    /// Run up to `n_steps` FISTA iterations; true once converged.
+    pub fn step_batch(&mut self, n_steps: u32) -> Result<bool, JsValue> {
+        self.inner.step_batch(n_steps).map_err(js_error)
+    }
+
+    /// Solve to the optimum: the exact method for `nonneg`, FISTA (up to `max_iters`) for `box01`.
+    /// This is what the native `run_deconvolution(method="auto")` runs.
+    pub fn solve(&mut self, max_iters: u32) -> Result<bool, JsValue> {
+        self.inner.solve_exact(max_iters).map_err(js_error)
+    }
+
+    pub fn get_solution(&self) -> Vec<f32> {
+        to_f32(self.inner.solution())
+    }
+
+    pub fn get_reconvolution(&mut self) -> Vec<f32> {
+        to_f32(&self.inner.reconvolution())
+    }
+
+    pub fn get_reconvolution_with_baseline(&mut self) -> Vec<f32> {
+        to_f32(&self.inner.reconvolution_with_baseline())
+    }
+
+    pub fn get_baseline(&mut self) -> f64 {
+        self.inner.baseline()
+    }
+
+    /// The trace being fitted (after drift removal / filtering when enabled).
+    pub fn get_trace(&self) -> Vec<f32> {
+        to_f32(self.inner.trace())
+    }
+
+    pub fn objective(&mut self) -> f64 {
+        self.inner.objective()
+    }
+
+    pub fn converged(&self) -> bool {
+        self.inner.converged()
+    }
+
+    pub fn iteration_count(&self) -> u32 {
+        self.inner.iteration_count()
+    }
+
+    pub fn reset_momentum(&mut self) {
+        self.inner.reset_momentum()
+    }
+
+    pub fn export_state(&self) -> Vec<f64> {
+        self.inner.export_state()
+    }
+
+    pub fn load_state(&mut self, state: &[f64]) -> Result<(), JsValue> {
+        self.inner.load_state(state).map_err(js_error)
+    }
+
+    /// "fft" or "banded".
+    pub fn set_conv_mode(&mut self, mode: &str) -> Result<(), JsValue> {
+        self.inner
+            .set_conv_mode(ConvMode::parse(mode).map_err(js_error)?);
+        Ok(())
+    }
+
+    /// "nonneg" or "box01".
+    pub fn set_constraint(&mut self, constraint: &str) -> Result<(), JsValue> {
+        self.inner
+            .set_constraint(Constraint::parse(constraint).map_err(js_error)?);
+        Ok(())
+    }
+
+    pub fn set_filter_enabled(&mut self, enabled: bool) -> Result<(), JsValue> {
+        self.inner.set_filter_enabled(enabled).map_err(js_error)
+    }
+
+    pub fn filter_enabled(&self) -> bool {
+        self.inner.filter_enabled()
+    }
+
+    pub fn apply_filter(&mut self) -> Result<bool, JsValue> {
+        self.inner.apply_filter().map_err(js_error)
+    }
+
+    pub fn set_drift_removal(&mut self, enabled: bool) -> Result<(), JsValue> {
+        self.inner.set_drift_removal(enabled).map_err(js_error)
+    }
+
+    pub fn get_power_spectrum(&self) -> Vec<f32> {
+        to_f32(&self.inner.power_spectrum())
+    }
+
+    pub fn get_spectrum_frequencies(&self) -> Vec<f32> {
+        to_f32(&self.inner.spectrum_frequencies())
+    }
+
+    /// [f_hp, f_lp] in Hz.
+    pub fn get_filter_cutoffs(&self) -> Vec<f64> {
+        let (hp, lp) = self.inner.filter_cutoffs();
+        vec![hp, lp]
+    }
+}
+
+/// One-shot deconvolution with the same options as the Python `run_deconvolution_full`.
+/// The arrays come back through getters (each call copies).
+#[wasm_bindgen]
+pub struct DeconvResult {
+    activity: Vec<f32>,
+    reconvolution: Vec<f32>,
+    pub baseline: f64,
+    pub iterations: u32,
+    pub converged: bool,
+}
+
+#[wasm_bindgen]
+impl DeconvResult {
+    #[wasm_bindgen(getter)]
+    pub fn activity(&self) -> Vec<f32> {
+        self.activity.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn reconvolution(&self) -> Vec<f32> {
+        self.reconvolution.clone()
+    }
+}
+
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn deconvolve_trace(
+    trace: &[f32],
+    tau_rise: f64,
+    tau_decay: f64,
+    lambda: f64,
+    fs: f64,
+    max_iters: u32,
+    conv_mode: &str,
+    constraint: &str,
+    method: &str,
+    filter_enabled: bool,
+    remove_drift: bool,
+) -> Result<DeconvResult, JsValue> {
+    let mut opts = DeconvOptions::new(tau_rise, tau_decay, lambda, fs);
+    opts.max_iters = max_iters;
+    opts.conv_mode = ConvMode::parse(conv_mode).map_err(js_error)?;
+    opts.constraint = Constraint::parse(constraint).map_err(js_error)?;
+    opts.method = Method::parse(method).map_err(js_error)?;
+    opts.bandpass = filter_enabled;
+    opts.remove_drift = remove_drift;
+    let out = deconvolve::deconvolve(&to_f64(trace), &opts).map_err(js_error)?;
+    Ok(DeconvResult {
+        activity: to_f32(&out.activity),
+        reconvolution: to_f32(&out.reconvolution),
+        baseline: out.baseline,
+        iterations: out.iterations,
+        converged: out.converged,
+    })
+}
+
+#[wasm_bindgen]
+pub fn build_kernel(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Vec<f32>, JsValue> {
+    kernel::build_kernel(tau_rise, tau_decay, fs)
+        .map(|h| to_f32(&h))
+        .map_err(js_error)
+}
+
+/// [g1, g2, d, r, gain, dc_gain]
+#[wasm_bindgen]
+pub fn tau_to_ar2(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Vec<f64>, JsValue> {
+    let a = kernel::tau_to_ar2(tau_rise, tau_decay, fs).map_err(js_error)?;
+    Ok(vec![a.g1, a.g2, a.d, a.r, a.gain, a.dc_gain])
+}
+
+/// [peak_time_s, fwhm_s]
+#[wasm_bindgen]
+pub fn kernel_shape(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Vec<f64>, JsValue> {
+    let p = KernelParams::new(tau_rise, tau_decay, fs).map_err(js_error)?;
+    Ok(vec![p.peak_time(), p.fwhm()])
+}
+
+/// [f_hp, f_lp] in Hz.
+#[wasm_bindgen]
+pub fn filter_cutoffs(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Vec<f64>, JsValue> {
+    let p = KernelParams::new(tau_rise, tau_decay, fs).map_err(js_error)?;
+    let (hp, lp) = filter::filter_cutoffs(&p);
+    Ok(vec![hp, lp])
+}
+
+/// A simulated recording: traces row-major (cells x frames) and per-cell ground truth.
+#[wasm_bindgen]
+pub struct Simulation {
+    inner: simulate::SimulationResult,
+}
+
+#[wasm_bindgen]
+impl Simulation {
+    #[wasm_bindgen(getter)]
+    pub fn num_cells(&self) -> usize {
+        self.inner.num_cells
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn num_timepoints(&self) -> usize {
+        self.inner.num_timepoints
+    }
+
+    /// All traces, row-major.
+    pub fn traces(&self) -> Vec<f32> {
+        to_f32(&self.inner.traces)
+    }
+
+    /// Ground-truth spike counts per frame of one cell (empty past the last cell).
+    pub fn spikes(&self, cell: usize) -> Vec<f32> {
+        self.inner
+            .ground_truth
+            .get(cell)
+            .map(|g| to_f32(&g.spikes))
+            .unwrap_or_default()
+    }
+
+    /// Noise-free calcium of one cell.
+    pub fn clean_calcium(&self, cell: usize) -> Vec<f32> {
+        self.inner
+            .ground_truth
+            .get(cell)
+            .map(|g| to_f32(&g.clean_calcium))
+            .unwrap_or_default()
+    }
+
+    /// The effective config as JSON.
+    pub fn config_json(&self) -> Result<String, JsValue> {
+        self.inner.config.to_json().map_err(js_error)
+    }
+}
+
+/// Simulate from a (possibly partial) JSON config; see `schemas/simulation-config.schema.json`.
+#[wasm_bindgen]
+pub fn simulate(config_json: &str) -> Result<Simulation, JsValue> {
+    simulate::simulate_json(config_json)
+        .map(|inner| Simulation { inner })
+        .map_err(js_error)
+}
+
+/// A preset config as JSON (gcamp6f, gcamp6m, gcamp6s, jgcamp8f, ogb1, clean).
+#[wasm_bindgen]
+pub fn preset_json(name: &str) -> Result<String, JsValue> {
+    simulate::preset(name)
+        .and_then(|c| c.to_json())
+        .map_err(js_error)
+}
+
+#[wasm_bindgen]
+pub fn preset_names() -> Vec<String> {
+    simulate::PRESET_NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
