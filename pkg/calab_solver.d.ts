@@ -1,0 +1,228 @@
+/* tslint:disable */
+/* eslint-disable */
+
+/**
+ * One-shot deconvolution with the same options as the Python `run_deconvolution_full`.
+ * The arrays come back through getters (each call copies).
+ */
+export class DeconvResult {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    readonly activity: Float32Array;
+    readonly reconvolution: Float32Array;
+    baseline: number;
+    converged: boolean;
+    iterations: number;
+}
+
+/**
+ * A simulated recording: traces row-major (cells x frames) and per-cell ground truth.
+ */
+export class Simulation {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Noise-free calcium of one cell.
+     */
+    clean_calcium(cell: number): Float32Array;
+    /**
+     * The effective config as JSON.
+     */
+    config_json(): string;
+    /**
+     * Ground-truth spike counts per frame of one cell (empty past the last cell).
+     */
+    spikes(cell: number): Float32Array;
+    /**
+     * All traces, row-major.
+     */
+    traces(): Float32Array;
+    readonly num_cells: number;
+    readonly num_timepoints: number;
+}
+
+/**
+ * The stateful solver one worker drives for one cell at a time.
+ */
+export class Solver {
+    free(): void;
+    [Symbol.dispose](): void;
+    apply_filter(): boolean;
+    converged(): boolean;
+    export_state(): Float64Array;
+    filter_enabled(): boolean;
+    get_baseline(): number;
+    /**
+     * [f_hp, f_lp] in Hz.
+     */
+    get_filter_cutoffs(): Float64Array;
+    get_power_spectrum(): Float32Array;
+    get_reconvolution(): Float32Array;
+    get_reconvolution_with_baseline(): Float32Array;
+    get_solution(): Float32Array;
+    get_spectrum_frequencies(): Float32Array;
+    /**
+     * The trace being fitted (after drift removal / filtering when enabled).
+     */
+    get_trace(): Float32Array;
+    iteration_count(): number;
+    load_state(state: Float64Array | number[]): void;
+    constructor();
+    objective(): number;
+    reset_momentum(): void;
+    /**
+     * "nonneg" or "box01".
+     */
+    set_constraint(constraint: string): void;
+    /**
+     * "fft" or "banded".
+     */
+    set_conv_mode(mode: string): void;
+    set_drift_removal(enabled: boolean): void;
+    set_filter_enabled(enabled: boolean): void;
+    set_params(tau_rise: number, tau_decay: number, lambda: number, fs: number): void;
+    set_trace(trace: Float32Array | number[]): void;
+    /**
+     * Solve to the optimum: the exact method for `nonneg`, FISTA (up to `max_iters`) for `box01`.
+     * This is what the native `run_deconvolution(method="auto")` runs.
+     */
+    solve(max_iters: number): boolean;
+    /**
+     * Run up to `n_steps` FISTA iterations; true once converged.
+     */
+    step_batch(n_steps: number): boolean;
+}
+
+export function build_kernel(tau_rise: number, tau_decay: number, fs: number): Float32Array;
+
+export function deconvolve_trace(trace: Float32Array | number[], tau_rise: number, tau_decay: number, lambda: number, fs: number, max_iters: number, conv_mode: string, constraint: string, method: string, filter_enabled: boolean, remove_drift: boolean): DeconvResult;
+
+/**
+ * Every error code the module can throw.
+ */
+export function error_codes(): string[];
+
+/**
+ * [f_hp, f_lp] in Hz.
+ */
+export function filter_cutoffs(tau_rise: number, tau_decay: number, fs: number): Float64Array;
+
+/**
+ * [peak_time_s, fwhm_s]
+ */
+export function kernel_shape(tau_rise: number, tau_decay: number, fs: number): Float64Array;
+
+/**
+ * A preset config as JSON (gcamp6f, gcamp6m, gcamp6s, jgcamp8f, ogb1, clean).
+ */
+export function preset_json(name: string): string;
+
+export function preset_names(): string[];
+
+/**
+ * Simulate from a (possibly partial) JSON config; see `schemas/simulation-config.schema.json`.
+ */
+export function simulate(config_json: string): Simulation;
+
+/**
+ * Version of the `calab-solver` crate this module was built from.
+ */
+export function solver_version(): string;
+
+/**
+ * Runs once when the module is instantiated: panics reach `console.error` with a message.
+ */
+export function start(): void;
+
+/**
+ * [g1, g2, d, r, gain, dc_gain]
+ */
+export function tau_to_ar2(tau_rise: number, tau_decay: number, fs: number): Float64Array;
+
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+
+export interface InitOutput {
+    readonly memory: WebAssembly.Memory;
+    readonly __wbg_deconvresult_free: (a: number, b: number) => void;
+    readonly __wbg_get_deconvresult_baseline: (a: number) => number;
+    readonly __wbg_get_deconvresult_converged: (a: number) => number;
+    readonly __wbg_get_deconvresult_iterations: (a: number) => number;
+    readonly __wbg_set_deconvresult_baseline: (a: number, b: number) => void;
+    readonly __wbg_set_deconvresult_converged: (a: number, b: number) => void;
+    readonly __wbg_set_deconvresult_iterations: (a: number, b: number) => void;
+    readonly __wbg_simulation_free: (a: number, b: number) => void;
+    readonly __wbg_solver_free: (a: number, b: number) => void;
+    readonly build_kernel: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly deconvolve_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number) => [number, number, number];
+    readonly deconvresult_activity: (a: number) => [number, number];
+    readonly deconvresult_reconvolution: (a: number) => [number, number];
+    readonly error_codes: () => [number, number];
+    readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly preset_json: (a: number, b: number) => [number, number, number, number];
+    readonly preset_names: () => [number, number];
+    readonly simulate: (a: number, b: number) => [number, number, number];
+    readonly simulation_clean_calcium: (a: number, b: number) => [number, number];
+    readonly simulation_config_json: (a: number) => [number, number, number, number];
+    readonly simulation_num_cells: (a: number) => number;
+    readonly simulation_num_timepoints: (a: number) => number;
+    readonly simulation_spikes: (a: number, b: number) => [number, number];
+    readonly simulation_traces: (a: number) => [number, number];
+    readonly solver_apply_filter: (a: number) => [number, number, number];
+    readonly solver_converged: (a: number) => number;
+    readonly solver_export_state: (a: number) => [number, number];
+    readonly solver_filter_enabled: (a: number) => number;
+    readonly solver_get_baseline: (a: number) => number;
+    readonly solver_get_filter_cutoffs: (a: number) => [number, number];
+    readonly solver_get_power_spectrum: (a: number) => [number, number];
+    readonly solver_get_reconvolution: (a: number) => [number, number];
+    readonly solver_get_reconvolution_with_baseline: (a: number) => [number, number];
+    readonly solver_get_solution: (a: number) => [number, number];
+    readonly solver_get_spectrum_frequencies: (a: number) => [number, number];
+    readonly solver_get_trace: (a: number) => [number, number];
+    readonly solver_iteration_count: (a: number) => number;
+    readonly solver_load_state: (a: number, b: number, c: number) => [number, number];
+    readonly solver_new: () => number;
+    readonly solver_objective: (a: number) => number;
+    readonly solver_reset_momentum: (a: number) => void;
+    readonly solver_set_constraint: (a: number, b: number, c: number) => [number, number];
+    readonly solver_set_conv_mode: (a: number, b: number, c: number) => [number, number];
+    readonly solver_set_drift_removal: (a: number, b: number) => [number, number];
+    readonly solver_set_filter_enabled: (a: number, b: number) => [number, number];
+    readonly solver_set_params: (a: number, b: number, c: number, d: number, e: number) => [number, number];
+    readonly solver_set_trace: (a: number, b: number, c: number) => [number, number];
+    readonly solver_solve: (a: number, b: number) => [number, number, number];
+    readonly solver_step_batch: (a: number, b: number) => [number, number, number];
+    readonly solver_version: () => [number, number];
+    readonly start: () => void;
+    readonly tau_to_ar2: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly __wbindgen_free: (a: number, b: number, c: number) => void;
+    readonly __wbindgen_exn_store: (a: number) => void;
+    readonly __wbindgen_malloc: (a: number, b: number) => number;
+    readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
+    readonly __wbindgen_start: () => void;
+}
+
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+
+/**
+ * Instantiates the given `module`, which can either be bytes or
+ * a precompiled `WebAssembly.Module`.
+ *
+ * @param {{ module: SyncInitInput }} module - Passing `SyncInitInput` directly is deprecated.
+ *
+ * @returns {InitOutput}
+ */
+export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+/**
+ * If `module_or_path` is {RequestInfo} or {URL}, makes a request and
+ * for everything else, calls `WebAssembly.instantiate` directly.
+ *
+ * @param {{ module_or_path: InitInput | Promise<InitInput> }} module_or_path - Passing `InitInput` directly is deprecated.
+ *
+ * @returns {Promise<InitOutput>}
+ */
+export default function __wbg_init (module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>): Promise<InitOutput>;
