@@ -10,7 +10,8 @@ normalised to peak 1; G_dc = sum(h) makes the same ``lam`` mean the same sparsit
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+import operator
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,13 +33,30 @@ class DeconvolutionResult(NamedTuple):
     #: Non-negative activity, same shape as the input (trace units per kernel peak).
     activity: FloatArray
     #: Scalar baseline b per trace, in trace units.
-    baseline: Union[float, FloatArray]
+    baseline: float | FloatArray
     #: K @ activity + baseline: the model of the (preprocessed) trace.
     reconvolution: FloatArray
     #: Solver iterations (interior-point steps for the exact method, FISTA steps otherwise).
-    iterations: Union[int, NDArray[np.uint32]]
+    iterations: int | NDArray[np.uint32]
     #: Whether the stopping rule was met within ``max_iters``.
-    converged: Union[bool, NDArray[np.bool_]]
+    converged: bool | NDArray[np.bool_]
+
+
+def _positive_int(name: str, value: object, upper: int) -> int:
+    """``value`` as an int in [1, upper], or InvalidParameterError naming it."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)  # 100.0 is a fine iteration count; 2.5 and NaN are not
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise from_code("INVALID_PARAMETER",
+                        f"{name} must be a positive integer, got {value!r}") from None
+    if not 1 <= number <= upper:
+        raise from_code("INVALID_PARAMETER",
+                        f"{name} must lie in [1, {upper}], got {number}")
+    return number
 
 
 def build_kernel(tau_rise: float, tau_decay: float, fs: float) -> FloatArray:
@@ -136,10 +154,9 @@ def run_deconvolution_full(
     DeconvolutionResult
     """
     arr, was_1d = as_traces(traces)
-    if isinstance(max_iters, bool) or int(max_iters) != max_iters or max_iters < 1:
-        raise from_code("INVALID_PARAMETER", f"max_iters must be a positive integer, got {max_iters!r}")
+    n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
     act, base, rec, iters, conv, errors = _solver.deconvolve_batch(
-        arr, float(tau_r), float(tau_d), float(lam), float(fs), int(max_iters),
+        arr, float(tau_r), float(tau_d), float(lam), float(fs), n_iters,
         str(conv_mode), str(constraint), str(method), bool(filter_enabled), bool(remove_drift),
     )
     for err in errors:
@@ -173,10 +190,11 @@ def run_deconvolution(
     Examples
     --------
     >>> import numpy as np, calab
-    >>> y = np.zeros(300); y[100:] = calab.build_kernel(0.02, 0.4, 30.0)[:200]
+    >>> h = calab.build_kernel(0.02, 0.4, 30.0)  # h[0] == 0: a spike shows one frame later
+    >>> y = np.zeros(300); y[100:100 + len(h)] = h
     >>> s = calab.run_deconvolution(y, fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.001)
     >>> int(np.argmax(s))
-    99
+    100
     """
     return run_deconvolution_full(
         traces, fs, tau_r, tau_d, lam, max_iters, conv_mode, constraint,

@@ -44,7 +44,8 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     factory = getattr(presets, preset)
-    sim = simulate(factory(num_cells=num_cells, num_timepoints=int(duration_s * fs), fs=fs, seed=seed))
+    config = factory(num_cells=num_cells, num_timepoints=int(duration_s * fs), fs=fs, seed=seed)
+    sim = simulate(config)
     k = sim.config.kernel
     t0 = time.perf_counter()
     res = run_deconvolution_full(sim.traces, fs, k.tau_rise, k.tau_decay, lam)

@@ -11,7 +11,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import _solver
 from ._errors import from_code
@@ -31,7 +31,8 @@ def _d(*path: str) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN/inf cannot cross to the core as JSON, so they are refused here, naming the field.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class KernelConfig(_Strict):
@@ -122,7 +123,7 @@ class SimulationConfig(_Strict):
     fs: float = _d("fs")
     num_cells: int = _d("num_cells")
     num_timepoints: int = _d("num_timepoints")
-    seed: int = _d("seed")
+    seed: int = Field(default=_d("seed"), ge=0, le=2**53 - 1)
     alpha: float = _d("alpha")
     alpha_cv: float = _d("alpha_cv")
     baseline: float = _d("baseline")
@@ -187,7 +188,19 @@ def _merge(config: SimulationConfig, overrides: dict[str, Any]) -> SimulationCon
                 data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return SimulationConfig.model_validate(data)
+    try:
+        return SimulationConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _as_parameter_error(exc) from None
+
+
+def _as_parameter_error(exc: ValidationError) -> Exception:
+    """A pydantic error as calab's InvalidParameterError, naming every offending field."""
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+        for err in exc.errors()
+    ]
+    return from_code("INVALID_PARAMETER", "invalid simulation config: " + "; ".join(parts))
 
 
 def simulate(config: SimulationConfig | None = None, **overrides: object) -> SimulationResult:

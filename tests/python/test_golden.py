@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import calab
 import numpy as np
 import pytest
-
-import calab
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures" / "deconv_golden.json").read_text())
 TOL = GOLDEN["tolerance"]

@@ -35,6 +35,9 @@ pub enum SolverError {
         value: String,
         expected: &'static str,
     },
+    /// Sample magnitudes so large or small that squaring them would overflow or underflow.
+    #[error("trace magnitude {max_abs:e} is outside the supported range [{MIN_MAGNITUDE:e}, {MAX_MAGNITUDE:e}] (all-zero traces are fine); rescale the data")]
+    ValueOutOfRange { max_abs: f64 },
     /// An operation needs state that has not been set yet (e.g. solving before `set_trace`).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -50,6 +53,7 @@ impl SolverError {
             SolverError::ShapeMismatch(_) => "SHAPE_MISMATCH",
             SolverError::InvalidState(_) => "INVALID_STATE",
             SolverError::UnknownOption { .. } => "UNKNOWN_OPTION",
+            SolverError::ValueOutOfRange { .. } => "VALUE_OUT_OF_RANGE",
             SolverError::NotReady(_) => "NOT_READY",
         }
     }
@@ -76,8 +80,23 @@ pub const ERROR_CODES: &[&str] = &[
     "SHAPE_MISMATCH",
     "INVALID_STATE",
     "UNKNOWN_OPTION",
+    "VALUE_OUT_OF_RANGE",
     "NOT_READY",
 ];
+
+/// Largest sample magnitude the solvers accept (its square, summed over 1e9 samples, stays finite).
+pub const MAX_MAGNITUDE: f64 = 1e100;
+/// Smallest non-zero peak magnitude accepted (its square stays a normal f64).
+pub const MIN_MAGNITUDE: f64 = 1e-100;
+
+/// Reject traces whose largest |sample| is outside [MIN_MAGNITUDE, MAX_MAGNITUDE] (0 allowed).
+pub fn check_magnitude(values: &[f64]) -> Result<()> {
+    let max_abs = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if max_abs > MAX_MAGNITUDE || (max_abs > 0.0 && max_abs < MIN_MAGNITUDE) {
+        return Err(SolverError::ValueOutOfRange { max_abs });
+    }
+    Ok(())
+}
 
 pub type Result<T> = std::result::Result<T, SolverError>;
 

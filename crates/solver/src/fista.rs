@@ -21,6 +21,9 @@ pub struct FistaConfig {
     pub l1_weight: f64,
     pub constraint: Constraint,
     pub tol: f64,
+    /// Changes below this absolute size also count as converged (an iterate that is zero up
+    /// to rounding has no meaningful relative change).
+    pub abs_floor: f64,
 }
 
 /// Iterates and scratch space; buffers grow but never shrink.
@@ -146,7 +149,7 @@ pub fn step_batch(
         if state.iteration >= MIN_ITERS_BEFORE_CHECK {
             let change = diff_sq.sqrt();
             let scale = x_sq.sqrt();
-            if change <= cfg.tol * scale || (scale == 0.0 && change == 0.0) {
+            if change <= cfg.tol * scale || change <= cfg.abs_floor {
                 state.converged = true;
                 return true;
             }
@@ -179,6 +182,7 @@ mod tests {
             l1_weight: 1e-4 * ar.dc_gain,
             constraint: Constraint::NonNeg,
             tol: 1e-9,
+            abs_floor: 0.0,
         };
         let mut st = FistaState::default();
         st.reset(n);

@@ -28,6 +28,8 @@ pub struct Solver {
     constraint: Constraint,
     preprocessing: Preprocessing,
     tol: f64,
+    /// max |trace|, for the absolute stopping floor.
+    trace_peak: f64,
     raw: Vec<f64>,
     trace: Vec<f64>,
     ar2: Ar2,
@@ -65,6 +67,7 @@ impl Solver {
             constraint: Constraint::default(),
             preprocessing: Preprocessing::default(),
             tol: DEFAULT_TOL,
+            trace_peak: 0.0,
             raw: Vec::new(),
             trace: Vec::new(),
             op: None,
@@ -143,6 +146,7 @@ impl Solver {
             return Err(SolverError::TraceTooShort { len: 0, min: 1 });
         }
         check_finite(trace)?;
+        crate::error::check_magnitude(trace)?;
         self.raw.clear();
         self.raw.extend_from_slice(trace);
         self.has_trace = true;
@@ -153,6 +157,7 @@ impl Solver {
 
     fn rederive_trace(&mut self) -> Result<()> {
         self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
+        self.trace_peak = self.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if self.op.is_some() && self.trace.len() != self.state.x.len() {
             self.op = None;
         }
@@ -218,6 +223,8 @@ impl Solver {
             },
             constraint: self.constraint,
             tol: self.tol,
+            // 1e-12 of the activity that would reproduce the trace's largest sample.
+            abs_floor: 1e-12 * self.trace_peak / g,
         }
     }
 
@@ -371,7 +378,11 @@ impl Solver {
             )));
         }
         let x = &state[2..];
-        check_finite(x)?;
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(SolverError::InvalidState(format!(
+                "state holds a non-finite activity value at index {i}"
+            )));
+        }
         if x.iter().any(|v| *v < 0.0) {
             return Err(SolverError::InvalidState(
                 "state holds negative activity".into(),

@@ -6,12 +6,19 @@ use calab_solver::operator::{Constraint, ConvMode};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[test]
 fn core_matches_golden_fixtures() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/deconv_golden.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/deconv_golden.json"
+    );
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let rtol = golden["tolerance"]["rtol"].as_f64().unwrap();
     let atol = golden["tolerance"]["atol"].as_f64().unwrap();
@@ -34,11 +41,20 @@ fn core_matches_golden_fixtures() {
         let out = deconvolve(&floats(&case["trace"]), &o).unwrap();
         let exp = &case["expected"];
         assert_eq!(out.converged, exp["converged"].as_bool().unwrap(), "{name}");
-        for (key, got) in [("activity", &out.activity), ("reconvolution", &out.reconvolution)] {
+        for (key, got) in [
+            ("activity", &out.activity),
+            ("reconvolution", &out.reconvolution),
+        ] {
             let want = floats(&exp[key]);
             let bound = atol + rtol * want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let worst = got.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-            assert!(worst <= bound, "{name} {key}: off by {worst}, allowed {bound}");
+            let worst = got
+                .iter()
+                .zip(&want)
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= bound,
+                "{name} {key}: off by {worst}, allowed {bound}"
+            );
         }
     }
 }

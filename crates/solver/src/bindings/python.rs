@@ -153,6 +153,7 @@ fn deconvolve_batch<'py>(
             SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
         )
     })?;
+    py_try!(py, opts.validate());
     let results = if rows == 0 {
         Vec::new()
     } else {
