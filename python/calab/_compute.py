@@ -103,7 +103,7 @@ def filter_cutoffs(tau_rise: float, tau_decay: float, fs: float) -> tuple[float,
 
 
 def estimate_drift(trace: ArrayLike, tau_decay: float, fs: float) -> FloatArray:
-    """Slow baseline drift of a 1-D trace: a rolling 10th percentile over max(15 tau_decay, 10 s)."""
+    """Slow drift of a 1-D trace: a rolling 10th percentile over max(15 tau_decay, 10 s)."""
     return _solver.estimate_drift(as_trace_1d(trace), float(tau_decay), float(fs))
 
 
