@@ -28,6 +28,7 @@ from ._errors import (
     SolverError,
     TraceTooShortError,
     UnknownOptionError,
+    ValueOutOfRangeError,
 )
 from ._solver import __version__ as _core_version
 from .simulation import (
@@ -76,6 +77,7 @@ __all__ = [
     "SpikeModel",
     "TraceTooShortError",
     "UnknownOptionError",
+    "ValueOutOfRangeError",
     "__version__",
     "bandpass_filter",
     "build_kernel",

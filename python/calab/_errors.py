@@ -49,8 +49,36 @@ class UnknownOptionError(InvalidInputError):
     code = "UNKNOWN_OPTION"
 
 
+class ValueOutOfRangeError(InvalidInputError):
+    code = "VALUE_OUT_OF_RANGE"
+
+
 class NotReadyError(SolverError):
     code = "NOT_READY"
+
+
+class FileFormatError(InvalidInputError):
+    """A file is missing, truncated or not in the expected layout; the message says what is."""
+
+    code = "FILE_FORMAT"
+
+
+class UnsupportedVersionError(FileFormatError):
+    """A file declares a schema version this calab cannot read (e.g. a newer major version)."""
+
+    code = "UNSUPPORTED_VERSION"
+
+
+class BridgeError(SolverError):
+    """The browser bridge could not start or serve (port in use, server failure)."""
+
+    code = "BRIDGE_ERROR"
+
+
+class BrowserUnavailableError(SolverError):
+    """Playwright or a Chromium executable needed by :class:`calab.HeadlessBrowser` is missing."""
+
+    code = "BROWSER_UNAVAILABLE"
 
 
 _BY_CODE: dict[str, type[SolverError]] = {
@@ -62,7 +90,12 @@ _BY_CODE: dict[str, type[SolverError]] = {
         ShapeMismatchError,
         InvalidStateError,
         UnknownOptionError,
+        ValueOutOfRangeError,
         NotReadyError,
+        FileFormatError,
+        UnsupportedVersionError,
+        BridgeError,
+        BrowserUnavailableError,
     )
 }
 
