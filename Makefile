@@ -15,7 +15,7 @@ APT_BROWSER := chromium
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test test-rust test-python test-wasm lint fmt wasm wasm-check wasm-verify \
-        system-deps bench clean
+        system-deps bench clean wasm-core-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -76,3 +76,8 @@ bench: setup ## solver benchmark against calab 0.3.0 and OASIS (slow; --quick vi
 
 clean: ## remove build outputs (keeps .venv and pkg/)
 	rm -rf target out
+
+wasm-core-check: system-deps ## cargo check of the core alone for wasm32 (no features): no binding leaks in
+	RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=target/wasm-core-check \
+	  /usr/bin/cargo check -q -p calab-solver --no-default-features \
+	  --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort

@@ -19,6 +19,9 @@ from ._compute import (
     tau_to_ar2,
 )
 from ._errors import (
+    BridgeError,
+    BrowserUnavailableError,
+    FileFormatError,
     InvalidInputError,
     InvalidParameterError,
     InvalidStateError,
@@ -28,9 +31,20 @@ from ._errors import (
     SolverError,
     TraceTooShortError,
     UnknownOptionError,
+    UnsupportedVersionError,
     ValueOutOfRangeError,
 )
+from ._headless import HeadlessBrowser
 from ._solver import __version__ as _core_version
+from .bridge import tune
+from .io import (
+    build_export,
+    deconvolve_from_export,
+    load_export_params,
+    load_tuning_data,
+    save_for_tuning,
+)
+from .loaders import load_caiman, load_minian, load_nwb, load_suite2p
 from .simulation import (
     CellGroundTruth,
     DriftModel,
@@ -53,9 +67,13 @@ from .simulation import (
 __version__ = _core_version
 
 __all__ = [
+    "BridgeError",
+    "BrowserUnavailableError",
     "CellGroundTruth",
     "DeconvolutionResult",
     "DriftModel",
+    "FileFormatError",
+    "HeadlessBrowser",
     "InvalidInputError",
     "InvalidParameterError",
     "InvalidStateError",
@@ -77,17 +95,28 @@ __all__ = [
     "SpikeModel",
     "TraceTooShortError",
     "UnknownOptionError",
+    "UnsupportedVersionError",
     "ValueOutOfRangeError",
     "__version__",
     "bandpass_filter",
+    "build_export",
     "build_kernel",
     "compute_lipschitz",
+    "deconvolve_from_export",
     "estimate_drift",
     "filter_cutoffs",
     "kernel_shape",
+    "load_caiman",
+    "load_export_params",
+    "load_minian",
+    "load_nwb",
+    "load_suite2p",
+    "load_tuning_data",
     "presets",
     "run_deconvolution",
     "run_deconvolution_full",
+    "save_for_tuning",
     "simulate",
     "tau_to_ar2",
+    "tune",
 ]

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from ._errors import SolverError
+
+_PRESETS = ["gcamp6f", "gcamp6m", "gcamp6s", "jgcamp8f", "ogb1", "clean"]
+
+
+class UsageError(Exception):
+    """Bad arguments or input discovered after parsing; exit code 2."""
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -28,6 +37,185 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text!r}")
+    return value
+
+
+def _read(args: argparse.Namespace) -> tuple[Any, float | None, dict[str, Any]]:
+    from .io import load_traces_file
+
+    return load_traces_file(args.file, key=getattr(args, "key", None))
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .bridge import tune
+
+    traces, file_fs, _meta = _read(args)
+    fs = args.fs if args.fs is not None else file_fs
+    if fs is None:
+        raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ")
+    params = tune(traces, fs=fs, timeout=args.timeout, port=args.port,
+                  app_url=args.app_url, open_browser=not args.no_browser)
+    if params is None:
+        print("calab: no parameters exported (cancelled, timed out or browser closed)",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(params["export"], indent=2))
+    return 0
+
+
+def _cmd_deconvolve(args: argparse.Namespace) -> int:
+    from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
+
+    params = load_export_params(args.params)
+    traces, file_fs, _meta = _read(args)
+    if file_fs is not None and abs(file_fs - params["fs"]) > 1e-9 * file_fs:
+        print(f"calab: warning: {args.file} was recorded at {file_fs} Hz but the export was tuned "
+              f"at {params['fs']} Hz; using the export's rate", file=sys.stderr)
+    result = deconvolve_from_export(traces, params, return_full=True, chunk_size=args.chunk_size,
+                                    progress=False if args.no_progress else None)
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    save_npy_atomic(out, result.activity)
+    written = [str(out)]
+    if args.full:
+        diag = out.with_name(out.stem + "_diagnostics.npz")
+        save_npz_atomic(diag, baseline=result.baseline, reconvolution=result.reconvolution,
+                        iterations=result.iterations, converged=result.converged)
+        written.append(str(diag))
+    n_conv = int(sum(bool(c) for c in result.converged))
+    print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames "
+          f"({n_conv}/{traces.shape[0]} converged) -> {', '.join(written)}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from . import loaders
+    from .io import save_for_tuning
+
+    fmt = args.format
+    if fmt == "caiman":
+        traces, meta = loaders.load_caiman(args.file, trace_key=args.trace_key or "estimates/C",
+                                           fs=args.fs)
+    elif fmt == "minian":
+        traces, meta = loaders.load_minian(args.file, trace_key=args.trace_key or "C", fs=args.fs)
+    elif fmt == "suite2p":
+        coef = None if args.no_neuropil else args.neuropil
+        traces, meta = loaders.load_suite2p(args.file, fs=args.fs, neuropil_coefficient=coef,
+                                            only_cells=not args.all_rois)
+    else:
+        traces, meta = loaders.load_nwb(args.file, series=args.series, fs=args.fs)
+    fs = meta["sampling_rate_hz"]
+    if fs is None:
+        raise UsageError(f"{args.file} does not record its sampling rate; pass --fs HZ")
+    src = Path(args.file)
+    stem = Path(args.output) if args.output else Path(src.stem if src.suffix else src.name)
+    save_for_tuning(traces, fs, stem, metadata=meta)
+    print(f"Wrote {traces.shape[0]} traces x {traces.shape[1]} frames at {fs} Hz to "
+          f"{stem}.npy and {stem}_metadata.json")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    traces, fs, meta = _read(args)
+    finite = np.isfinite(traces)
+    rows = []
+    for i, row in enumerate(traces):
+        ok = row[finite[i]]
+        rows.append({
+            "row": i,
+            "nan": int(np.isnan(row).sum()),
+            "min": float(ok.min()) if ok.size else None,
+            "max": float(ok.max()) if ok.size else None,
+            "mean": float(ok.mean()) if ok.size else None,
+            "std": float(ok.std()) if ok.size else None,
+        })
+    info = {
+        "file": str(args.file),
+        "shape": list(traces.shape),
+        "dtype": meta.get("dtype", "<f8"),
+        "sampling_rate_hz": fs,
+        "duration_s": traces.shape[1] / fs if fs else None,
+        "nan_count": int(np.isnan(traces).sum()),
+        "inf_count": int(np.isinf(traces).sum()),
+        "rows": rows,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"file:        {info['file']}")
+    print(f"shape:       {traces.shape[0]} cells x {traces.shape[1]} frames")
+    print(f"dtype:       {info['dtype']}")
+    rate = f"{fs} Hz ({info['duration_s']:.2f} s)" if fs else "unknown (pass --fs when tuning)"
+    print(f"sampling:    {rate}")
+    print(f"non-finite:  {info['nan_count']} NaN, {info['inf_count']} Inf")
+    shown = rows if args.all_rows else rows[:20]
+    print(f"{'row':>5} {'nan':>6} {'min':>11} {'max':>11} {'mean':>11} {'std':>11}")
+
+    def fmt(v: float | None) -> str:
+        return f"{v:11.4g}" if v is not None else f"{'-':>11}"
+
+    for r in shown:
+        print(f"{r['row']:5d} {r['nan']:6d} {fmt(r['min'])} {fmt(r['max'])} {fmt(r['mean'])} "
+              f"{fmt(r['std'])}")
+    if len(shown) < len(rows):
+        print(f"... {len(rows) - len(shown)} more rows (--all-rows to show them)")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from . import simulation
+    from .io import save_for_tuning, save_npy_atomic
+
+    config = getattr(simulation.presets, args.preset)(
+        num_cells=args.cells, num_timepoints=args.frames, fs=args.fs, seed=args.seed
+    )
+    sim = simulation.simulate(config)
+    stem = Path(args.output)
+    save_for_tuning(sim.traces, args.fs, stem,
+                    metadata={"source": "calab simulate", "preset": args.preset,
+                              "seed": args.seed, "simulation_config": config.model_dump()})
+    save_npy_atomic(stem.with_name(stem.name + "_spikes.npy"), sim.spikes)
+    print(f"Simulated {args.cells} {args.preset} cells x {args.frames} frames at {args.fs} Hz -> "
+          f"{stem}.npy, {stem}_metadata.json, {stem}_spikes.npy (ground truth)")
+    return 0
+
+
+def _add_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE",
+                   help="traces: .npy (cells x time), .npz (with --key) or a save_for_tuning stem")
+    p.add_argument("--key", help="array name inside a .npz file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calab", description="Calcium-imaging deconvolution (CaLab)."
@@ -47,6 +235,73 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
     demo.set_defaults(func=_cmd_demo)
+
+    tune = sub.add_parser(
+        "tune", help="open CaTune on a traces file and print the exported parameters (JSON)",
+        description="Serve FILE to CaTune over a local bridge (127.0.0.1) and wait for an export. "
+                    "The export JSON is printed to stdout; exit 1 if nothing was exported.",
+    )
+    _add_file(tune)
+    tune.add_argument("--fs", type=_positive_float, help="sampling rate, Hz (default: from FILE)")
+    tune.add_argument("--port", type=_port, help="bridge port (default: any free port)")
+    tune.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
+    tune.add_argument("--timeout", type=_positive_float, help="give up after this many seconds")
+    tune.add_argument("--app-url", help="hosted CaTune URL to use instead of the bundled app")
+    tune.set_defaults(func=_cmd_tune)
+
+    dec = sub.add_parser(
+        "deconvolve", help="deconvolve a traces file with parameters from a CaTune export",
+        description="Apply a CaTune export (filter and drift flags included) to every row of "
+                    "FILE and write the activity as .npy (written atomically).",
+    )
+    _add_file(dec)
+    dec.add_argument("--params", required=True, metavar="EXPORT.json", help="CaTune export JSON")
+    dec.add_argument("-o", "--output", required=True, metavar="OUT",
+                     help="activity output (.npy added if missing)")
+    dec.add_argument("--full", action="store_true",
+                     help="also write OUT_diagnostics.npz (baseline, reconvolution, iterations, "
+                          "converged)")
+    dec.add_argument("--chunk-size", type=_positive_int, default=64,
+                     help="rows per solver call (default 64)")
+    dec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    dec.set_defaults(func=_cmd_deconvolve)
+
+    conv = sub.add_parser(
+        "convert", help="convert CaImAn / Minian / Suite2p / NWB output for tuning",
+        description="Read a pipeline's traces and write STEM.npy + STEM_metadata.json "
+                    "(needs: pip install 'calab[loaders]' for caiman, minian and nwb).",
+    )
+    conv.add_argument("file", metavar="FILE",
+                      help="CaImAn .hdf5, Minian folder, Suite2p plane folder or .nwb file")
+    conv.add_argument("--format", required=True, choices=["caiman", "minian", "suite2p", "nwb"])
+    conv.add_argument("-o", "--output", metavar="STEM", help="output stem (default: FILE's name)")
+    conv.add_argument("--fs", type=_positive_float, help="sampling rate, Hz (overrides the file)")
+    conv.add_argument("--trace-key", help="dataset/array with the traces (caiman, minian)")
+    conv.add_argument("--series", help="RoiResponseSeries name or path (nwb)")
+    conv.add_argument("--neuropil", type=float, default=0.7,
+                      help="suite2p neuropil coefficient (default 0.7)")
+    conv.add_argument("--no-neuropil", action="store_true", help="suite2p: use F as is")
+    conv.add_argument("--all-rois", action="store_true", help="suite2p: keep non-cell ROIs too")
+    conv.set_defaults(func=_cmd_convert)
+
+    info = sub.add_parser("info", help="describe a traces file",
+                          description="Shape, dtype, sampling rate, non-finite counts and "
+                                      "per-row statistics of FILE.")
+    _add_file(info)
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.add_argument("--all-rows", action="store_true", help="show every row, not just 20")
+    info.set_defaults(func=_cmd_info)
+
+    sim = sub.add_parser("simulate", help="write a simulated recording for tuning",
+                         description="Simulate a recording with ground truth and save it as "
+                                     "STEM.npy, STEM_metadata.json and STEM_spikes.npy.")
+    sim.add_argument("--preset", default="gcamp6f", choices=_PRESETS)
+    sim.add_argument("--cells", type=_positive_int, default=20, help="number of cells (20)")
+    sim.add_argument("--frames", type=_positive_int, default=3000, help="frames (3000)")
+    sim.add_argument("--fs", type=_positive_float, default=30.0, help="sampling rate, Hz (30)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("-o", "--output", required=True, metavar="STEM", help="output stem")
+    sim.set_defaults(func=_cmd_simulate)
     return parser
 
 
@@ -57,6 +312,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SolverError as exc:
         print(f"calab: error [{exc.code}]: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
+    except UsageError as exc:
+        print(f"calab: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, KeyError) as exc:
+        print(f"calab: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"calab: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"calab: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("calab: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,120 @@
+"""``calab.tune``: open CaTune on local traces and block until the user exports parameters."""
+
+from __future__ import annotations
+
+import os
+import sys
+import webbrowser
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike
+
+from .server import BridgeServer
+from .session import BridgeSession
+
+if TYPE_CHECKING:
+    from .._headless import HeadlessBrowser
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux") and not os.environ.get("BROWSER"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_session(
+    session: BridgeSession,
+    *,
+    timeout: float | None = None,
+    port: int | None = None,
+    app_url: str | None = None,
+    open_browser: bool = True,
+    headless: HeadlessBrowser | bool | None = None,
+    heartbeat_timeout: float = 15.0,
+    on_ready: Callable[[str], None] | None = None,
+) -> str:
+    """Serve ``session`` until it ends; returns the outcome ("export", "cancel", "timeout",
+    "heartbeat_lost", "results" or "interrupted"). The server is always shut down."""
+    server = BridgeServer(session, port=port, app_url=app_url).start()
+    own_browser = None
+    try:
+        url = server.launch_url
+        if on_ready is not None:
+            on_ready(url)
+        if headless is True:
+            from .._headless import HeadlessBrowser
+
+            own_browser = HeadlessBrowser().start()
+            own_browser.goto(url)
+        elif headless not in (None, False):
+            headless.goto(url)  # type: ignore[union-attr]
+        elif open_browser and _has_display() and webbrowser.open(url):
+            print(f"Opened {session.app} in your browser; waiting for it (Ctrl-C to stop).",
+                  file=sys.stderr, flush=True)
+        else:
+            # stderr, so that stdout stays clean for results (`calab tune f.npy > export.json`)
+            print(f"Open this URL in a browser to use {session.app} (Ctrl-C to stop):\n  {url}",
+                  file=sys.stderr, flush=True)
+        try:
+            return session.wait(timeout=timeout, heartbeat_timeout=heartbeat_timeout)
+        except KeyboardInterrupt:
+            print("calab: bridge session interrupted", file=sys.stderr)
+            return "interrupted"
+    finally:
+        if own_browser is not None:
+            own_browser.close()
+        server.close()
+
+
+def tune(
+    traces: ArrayLike,
+    fs: float = 30.0,
+    timeout: float | None = None,
+    port: int | None = None,
+    app_url: str | None = None,
+    open_browser: bool = True,
+    *,
+    headless: HeadlessBrowser | bool | None = None,
+    heartbeat_timeout: float = 15.0,
+    on_ready: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
+    """Open CaTune on ``traces`` and wait for the user to export parameters.
+
+    Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>`` (or
+    prints that URL when ``open_browser=False`` or there is no display) and blocks.
+
+    Parameters
+    ----------
+    traces : array_like
+        ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``, finite values.
+    fs : float
+        Sampling rate in Hz.
+    timeout : float, optional
+        Seconds to wait; ``None`` waits until export, cancel or Ctrl-C.
+    port : int, optional
+        Port on 127.0.0.1 (default: any free port).
+    app_url : str, optional
+        Hosted app to open instead of the bundled copy; its origin is allowed to call the bridge.
+    open_browser : bool
+        Open the system browser (otherwise just print the URL).
+    headless : HeadlessBrowser or bool, optional
+        Drive the app in a Playwright browser instead (``True`` starts one for this call).
+    heartbeat_timeout : float
+        Seconds without any message, after the first heartbeat, before giving up.
+    on_ready : callable, optional
+        Called with the launch URL once the server listens.
+
+    Returns
+    -------
+    dict or None
+        The same dict as :func:`calab.load_export_params` (``tau_rise``, ``tau_decay``,
+        ``lambda_``, ``fs``, ``filter_enabled``, ``export``), or ``None`` on timeout, cancel,
+        Ctrl-C or lost heartbeat.
+    """
+    session = BridgeSession(traces, fs, app="catune", source="calab.tune")
+    outcome = run_session(
+        session, timeout=timeout, port=port, app_url=app_url, open_browser=open_browser,
+        headless=headless, heartbeat_timeout=heartbeat_timeout, on_ready=on_ready,
+    )
+    return session.params if outcome == "export" else None

@@ -1,0 +1,491 @@
+"""File I/O for the CaTune workflow: traces saved for tuning, CaTune parameter exports, and
+batch deconvolution from an export.
+
+Everything written here goes to a temporary file in the target folder first and is moved into
+place with ``os.replace``, so a crash or Ctrl-C never leaves a half-written file under the final
+name. The export layout is defined once, in ``schemas/catune-export.schema.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import FileFormatError, ShapeMismatchError, UnsupportedVersionError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Version of the ``{stem}_metadata.json`` sidecar written by :func:`save_for_tuning`.
+TUNING_METADATA_VERSION = "1.0.0"
+#: Version of the CaTune export layout this calab writes and fully understands.
+EXPORT_SCHEMA_VERSION = "1.2.0"
+#: Exports up to this major version can be read.
+_EXPORT_MAJOR = 1
+
+__all__ = [
+    "EXPORT_SCHEMA_VERSION",
+    "build_export",
+    "deconvolve_from_export",
+    "export_schema",
+    "load_export_params",
+    "load_traces_file",
+    "load_tuning_data",
+    "save_for_tuning",
+]
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def _atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temp file next to ``path``; on success fsync and move it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def write_json_atomic(path: PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
+    with _atomic_writer(Path(path), "w") as fh:
+        fh.write(text + "\n")
+
+
+def save_npy_atomic(path: PathLike, array: ArrayLike) -> None:
+    """``np.save`` to ``path`` atomically (no pickles)."""
+    with _atomic_writer(Path(path)) as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+
+
+def save_npz_atomic(path: PathLike, **arrays: ArrayLike) -> None:
+    """``np.savez`` to ``path`` atomically."""
+    with _atomic_writer(Path(path)) as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- traces for tuning
+
+
+def _stem(path: PathLike) -> Path:
+    p = Path(path)
+    if p.name.endswith("_metadata.json"):
+        return p.with_name(p.name[: -len("_metadata.json")])
+    return p.with_suffix("") if p.suffix == ".npy" else p
+
+
+def _as_saveable(traces: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(traces)
+    if arr.dtype.kind not in "biuf":
+        raise ShapeMismatchError(f"traces must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ShapeMismatchError(
+            f"traces must be 1-D (one trace) or 2-D (cells x time), got shape {arr.shape}"
+        )
+    arr2 = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    if arr2.shape[1] == 0:
+        raise ShapeMismatchError(f"traces have no time points (shape {arr.shape})")
+    return np.ascontiguousarray(arr2, dtype="<f8")
+
+
+def _check_fs(fs: Any, what: str = "fs") -> float:
+    try:
+        val = float(fs)
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{what} must be a number in Hz, got {fs!r}") from None
+    if not math.isfinite(val) or val <= 0:
+        raise FileFormatError(f"{what} must be a positive, finite rate in Hz, got {fs!r}")
+    return val
+
+
+def save_for_tuning(
+    traces: ArrayLike, fs: float, path: PathLike, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Save traces for CaTune: ``{path}.npy`` plus a ``{path}_metadata.json`` sidecar.
+
+    Parameters
+    ----------
+    traces : array_like
+        Shape ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``; stored as a 2-D, C-ordered,
+        little-endian float64 (``<f8``) array, the layout CaTune's ``.npy`` reader expects.
+    fs : float
+        Sampling rate in Hz.
+    path : str or Path
+        Output stem (a trailing ``.npy`` is dropped).
+    metadata : dict, optional
+        Extra JSON-serialisable keys for the sidecar; the built-in keys (``schema_version``,
+        ``sampling_rate_hz``, ``num_cells``, ``num_timepoints``, ``shape``, ``dtype``) win.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from calab.io import save_for_tuning, load_tuning_data
+    >>> stem = os.path.join(tempfile.mkdtemp(), "rec")
+    >>> save_for_tuning(np.zeros((2, 50)), 30.0, stem, {"animal": "m1"})
+    >>> traces, meta = load_tuning_data(stem)
+    >>> traces.shape, meta["sampling_rate_hz"], meta["animal"]
+    ((2, 50), 30.0, 'm1')
+    """
+    arr = _as_saveable(traces)
+    rate = _check_fs(fs)
+    stem = _stem(path)
+    meta: dict[str, Any] = dict(metadata or {})
+    meta.update(
+        schema_version=TUNING_METADATA_VERSION,
+        sampling_rate_hz=rate,
+        num_cells=int(arr.shape[0]),
+        num_timepoints=int(arr.shape[1]),
+        shape=[int(arr.shape[0]), int(arr.shape[1])],
+        dtype="<f8",
+    )
+    text = json.dumps(meta, indent=2, default=_json_default)  # fail before writing anything
+    save_npy_atomic(stem.with_name(stem.name + ".npy"), arr)
+    with _atomic_writer(stem.with_name(stem.name + "_metadata.json"), "w") as fh:
+        fh.write(text + "\n")
+
+
+def _load_npy(path: Path) -> NDArray[Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        arr: NDArray[Any] = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise FileFormatError(f"{path} is not a readable .npy file: {exc}") from None
+    if not isinstance(arr, np.ndarray):
+        raise FileFormatError(f"{path} holds several arrays (.npz?), not one .npy array")
+    return arr
+
+
+def load_tuning_data(path: PathLike) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """Load traces and sidecar written by :func:`save_for_tuning` (``path`` is the stem).
+
+    Returns ``(traces, metadata)``: a 2-D float64 array and the sidecar dict.
+    """
+    stem = _stem(path)
+    npy = stem.with_name(stem.name + ".npy")
+    side = stem.with_name(stem.name + "_metadata.json")
+    missing = [str(p) for p in (npy, side) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"missing {' and '.join(missing)} (expected a save_for_tuning stem)"
+        )
+    arr = _load_npy(npy)
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"{side} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{side} must hold a JSON object, got {type(meta).__name__}")
+    if arr.ndim != 2 or arr.dtype.kind not in "biuf":
+        raise FileFormatError(f"{npy} must hold a 2-D numeric array, got {arr.dtype} {arr.shape}")
+    shape = meta.get("shape")
+    if shape is not None and list(shape) != list(arr.shape):
+        raise FileFormatError(f"{npy} has shape {arr.shape} but {side} says {shape}")
+    meta["sampling_rate_hz"] = _check_fs(meta.get("sampling_rate_hz"), f"{side}: sampling_rate_hz")
+    return np.ascontiguousarray(arr, dtype=np.float64), meta
+
+
+def load_traces_file(
+    path: PathLike, key: str | None = None
+) -> tuple[NDArray[np.float64], float | None, dict[str, Any]]:
+    """Read traces from a ``.npy``, a ``.npz`` (``key`` picks the array) or a tuning stem.
+
+    Returns ``(traces 2-D float64, fs or None, metadata)``. Non-finite values are kept.
+    """
+    p = Path(path)
+    stem = _stem(p)
+    if stem.with_name(stem.name + "_metadata.json").is_file() and p.suffix in ("", ".npy", ".json"):
+        traces, meta = load_tuning_data(stem)
+        return traces, float(meta["sampling_rate_hz"]), meta
+    if p.suffix == ".npz":
+        if not p.is_file():
+            raise FileNotFoundError(f"no such file: {p}")
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                names = list(z.files)
+                if key is None:
+                    if len(names) != 1:
+                        raise FileFormatError(
+                            f"{p} holds arrays {names}; choose one with --key / key="
+                        )
+                    key = names[0]
+                if key not in names:
+                    raise FileFormatError(f"{p} has no array {key!r}; it holds {names}")
+                arr = z[key]
+        except (ValueError, OSError, EOFError) as exc:
+            if isinstance(exc, FileFormatError):
+                raise
+            raise FileFormatError(f"{p} is not a readable .npz file: {exc}") from None
+    else:
+        if not p.is_file() and p.suffix != ".npy" and p.with_name(p.name + ".npy").is_file():
+            p = p.with_name(p.name + ".npy")
+        arr = _load_npy(p)
+    if arr.dtype.kind not in "biuf":
+        raise FileFormatError(f"{p} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise FileFormatError(
+            f"{p} must hold a 1-D trace or a 2-D (cells x time) array, got shape {arr.shape}"
+        )
+    meta = {"source": str(p), "dtype": arr.dtype.str}
+    return np.ascontiguousarray(arr, dtype=np.float64), None, meta
+
+
+# --------------------------------------------------------------------------- CaTune exports
+
+
+def _schema_path(name: str) -> Path:
+    here = Path(__file__).resolve().parent
+    for cand in (here / "_schemas" / name, here.parent.parent / "schemas" / name):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"schema {name} not found next to calab (looked in {here})")
+
+
+def export_schema() -> dict[str, Any]:
+    """The CaTune export JSON Schema (``schemas/catune-export.schema.json``) as a dict."""
+    schema: dict[str, Any] = json.loads(
+        _schema_path("catune-export.schema.json").read_text(encoding="utf-8")
+    )
+    return schema
+
+
+def _parse_version(value: Any, where: str) -> tuple[int, int, int]:
+    parts = str(value).split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        major, minor, patch = (int(x) for x in parts)
+    except ValueError:
+        msg = f"{where}: schema_version must look like 1.2.0, got {value!r}"
+        raise FileFormatError(msg) from None
+    return major, minor, patch
+
+
+def _number(section: Mapping[str, Any], key: str, where: str) -> float:
+    if key not in section:
+        raise FileFormatError(f"{where}: parameters.{key} is missing; present: {sorted(section)}")
+    val = section[key]
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        raise FileFormatError(f"{where}: parameters.{key} must be a finite number, got {val!r}")
+    return float(val)
+
+
+def params_from_export(export: Any, where: str = "export") -> dict[str, Any]:
+    """Check an export dict (schema 1.x) and return the flat parameter dict.
+
+    Keys: ``tau_rise``, ``tau_decay``, ``lambda_``, ``fs``, ``filter_enabled`` and the full
+    export under ``export``.
+    """
+    if not isinstance(export, dict):
+        raise FileFormatError(
+            f"{where}: a CaTune export is a JSON object, got {type(export).__name__}"
+        )
+    if "schema_version" in export:
+        major, _, _ = _parse_version(export["schema_version"], where)
+        if major > _EXPORT_MAJOR or major < 1:
+            raise UnsupportedVersionError(
+                f"{where}: export schema_version {export['schema_version']} is not supported; "
+                f"this calab reads 1.x (writes {EXPORT_SCHEMA_VERSION}); upgrade calab"
+            )
+    elif "catune_version" not in export:
+        raise FileFormatError(
+            f"{where}: not a CaTune export (no schema_version or catune_version); "
+            f"top-level keys: {sorted(export)}"
+        )
+    params = export.get("parameters")
+    if not isinstance(params, dict):
+        raise FileFormatError(f"{where}: 'parameters' object is missing; keys: {sorted(export)}")
+    tau_r = _number(params, "tau_rise_s", where)
+    tau_d = _number(params, "tau_decay_s", where)
+    lam = _number(params, "lambda", where)
+    fs = _number(params, "sampling_rate_hz", where)
+    if not 0 < tau_r < tau_d:
+        raise FileFormatError(f"{where}: need 0 < tau_rise_s < tau_decay_s, got {tau_r}, {tau_d}")
+    if lam < 0:
+        raise FileFormatError(f"{where}: lambda must be >= 0, got {lam}")
+    if fs <= 0:
+        raise FileFormatError(f"{where}: sampling_rate_hz must be > 0, got {fs}")
+    flt = params.get("filter_enabled", False)
+    if not isinstance(flt, bool):
+        raise FileFormatError(f"{where}: parameters.filter_enabled must be true/false, got {flt!r}")
+    return {
+        "tau_rise": tau_r,
+        "tau_decay": tau_d,
+        "lambda_": lam,
+        "fs": fs,
+        "filter_enabled": flt,
+        "export": export,
+    }
+
+
+def load_export_params(path: PathLike) -> dict[str, Any]:
+    """Load deconvolution parameters from a CaTune export JSON (schema 1.1.0 or 1.2.x).
+
+    Returns a dict with ``tau_rise`` and ``tau_decay`` (seconds), ``lambda_``, ``fs`` (Hz),
+    ``filter_enabled`` and the whole parsed file under ``export``. An export with a newer major
+    ``schema_version`` raises :class:`~calab.UnsupportedVersionError`.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such export file: {p}")
+    try:
+        export = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"{p} is not valid JSON: {exc}") from None
+    return params_from_export(export, str(p))
+
+
+def build_export(
+    tau_rise: float,
+    tau_decay: float,
+    lambda_: float,
+    fs: float,
+    *,
+    filter_enabled: bool = False,
+    remove_drift: bool = False,
+    solver: str = "l1",
+    num_cells: int = 0,
+    num_timepoints: int = 0,
+    cell_indices: list[int] | None = None,
+    source_filename: str | None = None,
+    catune_version: str | None = None,
+) -> dict[str, Any]:
+    """Build a schema-1.2.0 CaTune export dict (the same layout the browser app writes)."""
+    from . import _solver
+    from ._compute import build_kernel, kernel_shape
+
+    g1, g2, d, r, _gain, dc_gain = _solver.tau_to_ar2(float(tau_rise), float(tau_decay), float(fs))
+    peak, fwhm = kernel_shape(tau_rise, tau_decay, fs)
+    kern = build_kernel(tau_rise, tau_decay, fs)
+    if catune_version is None:
+        catune_version = f"calab-python {_solver.__version__}"
+    return {
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "catune_version": catune_version,
+        "export_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parameters": {
+            "tau_rise_s": float(tau_rise),
+            "tau_decay_s": float(tau_decay),
+            "lambda": float(lambda_),
+            "sampling_rate_hz": float(fs),
+            "filter_enabled": bool(filter_enabled),
+            "remove_drift": bool(remove_drift),
+            "solver": solver,
+        },
+        "ar2_coefficients": {"g1": g1, "g2": g2, "d": d, "r": r, "dt": 1.0 / float(fs)},
+        "kernel": {
+            "peak_time_s": float(peak),
+            "fwhm_s": float(fwhm),
+            "length_samples": int(kern.size),
+            "dc_gain": float(dc_gain),
+        },
+        "formulation": {
+            "objective": "min 1/2||y - K s - b||^2 + lambda * G_dc * ||s||_1 subject to s >= 0",
+            "kernel": "h(t) = exp(-t/tau_decay) - exp(-t/tau_rise), peak-normalised",
+            "convergence": "exact interior-point solve of the non-negative problem",
+        },
+        "metadata": {
+            "source_filename": source_filename,
+            "num_cells": int(num_cells),
+            "num_timepoints": int(num_timepoints),
+            "cell_indices": [int(i) for i in (cell_indices or [])],
+        },
+    }
+
+
+def deconvolve_from_export(
+    traces: ArrayLike,
+    params_path: PathLike | Mapping[str, Any],
+    return_full: bool = False,
+    *,
+    chunk_size: int = 64,
+    progress: bool | None = None,
+) -> Any:
+    """Deconvolve traces with the parameters of a CaTune export.
+
+    The export's ``filter_enabled`` and (schema 1.2) ``remove_drift`` flags are applied. Rows are
+    solved in chunks of ``chunk_size`` with a tqdm progress bar (``progress=None`` shows it only
+    for more than one chunk on a terminal); Ctrl-C stops between chunks and raises
+    ``KeyboardInterrupt`` with nothing half-done left behind.
+
+    Parameters
+    ----------
+    traces : array_like
+        ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``.
+    params_path : str, Path or dict
+        Export JSON path, or a dict returned by :func:`load_export_params` / :func:`calab.tune`.
+    return_full : bool
+        Return a :class:`~calab.DeconvolutionResult` instead of only the activity.
+    """
+    from tqdm.auto import tqdm
+
+    from ._compute import DeconvolutionResult, run_deconvolution_full
+    from ._validate import as_traces
+
+    if isinstance(params_path, Mapping):
+        params = dict(params_path)
+        if "export" not in params:
+            raise FileFormatError("parameter dict must come from load_export_params (no 'export')")
+    else:
+        params = load_export_params(params_path)
+    exp_params = params["export"].get("parameters", {})
+    remove_drift = bool(exp_params.get("remove_drift", False))
+    kwargs: dict[str, Any] = {
+        "filter_enabled": bool(params["filter_enabled"]),
+        "remove_drift": remove_drift,
+    }
+    args = (params["fs"], params["tau_rise"], params["tau_decay"], params["lambda_"])
+    arr, was_1d = as_traces(traces)
+    if was_1d:
+        res = run_deconvolution_full(arr[0], *args, **kwargs)
+        return res if return_full else res.activity
+    chunk = max(1, int(chunk_size))
+    n = arr.shape[0]
+    parts: list[DeconvolutionResult] = []
+    disable = (n <= chunk) if progress is None else not progress
+    with tqdm(total=n, unit="cell", desc="deconvolving", disable=disable, leave=False) as bar:
+        for start in range(0, n, chunk):
+            parts.append(run_deconvolution_full(arr[start : start + chunk], *args, **kwargs))
+            bar.update(min(chunk, n - start))
+    if len(parts) == 1:
+        res = parts[0]
+    else:
+        res = DeconvolutionResult(
+            np.concatenate([p.activity for p in parts]),
+            np.concatenate([np.atleast_1d(p.baseline) for p in parts]),
+            np.concatenate([p.reconvolution for p in parts]),
+            np.concatenate([np.atleast_1d(p.iterations) for p in parts]),
+            np.concatenate([np.atleast_1d(p.converged) for p in parts]),
+        )
+    return res if return_full else res.activity
