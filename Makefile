@@ -14,7 +14,8 @@ APT_WASM := rustc-web cargo-web rust-web-src lld-19 binaryen
 APT_BROWSER := chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-rust test-python test-wasm lint fmt wasm wasm-check wasm-verify \
+.PHONY: help setup demo test test-rust test-python test-wasm test-web web-setup lint fmt wasm \
+        wasm-check wasm-verify \
         system-deps bench clean wasm-core-check
 
 help: ## list the targets
@@ -31,7 +32,7 @@ setup: $(INSTALLED) ## create .venv and build/install calab (editable) with test
 demo: setup ## run the main job on a built-in simulated recording (writes out/demo/)
 	$(VENV)/bin/calab demo
 
-test: system-deps setup test-rust test-python test-wasm ## set up and run every test suite (Rust, Python, WASM package)
+test: system-deps setup test-rust test-python test-wasm test-web ## set up and run every test suite (Rust, Python, WASM, web app)
 
 test-rust: ## cargo tests of the solver core
 	$(CARGO) test --release -p calab-solver
@@ -42,6 +43,19 @@ test-python: setup ## pytest (native extension, API, simulator, errors, docs)
 test-wasm: ## the committed pkg/ is fresh and behaves (Node)
 	scripts/check_wasm.sh --fingerprint
 	node --test tests/wasm/
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+web-setup: node_modules/.package-lock.json ## install the web app's exact npm dependencies
+
+test-web: web-setup setup ## typecheck, unit tests, build and browser tests of CaTune; the committed build is fresh
+	npm run typecheck
+	npm test
+	npm run e2e
+	@stale=$$(git status --porcelain -- python/calab/_webapp); if [ -n "$$stale" ]; then \
+	  echo "$$stale"; echo "python/calab/_webapp is stale: run 'npm run build' and commit it"; exit 1; fi
 
 lint: setup ## rustfmt, clippy (core, python and wasm features), ruff
 	$(CARGO) fmt --all --check

@@ -12,7 +12,8 @@ from ._errors import NonFiniteInputError, ShapeMismatchError, TraceTooShortError
 def as_traces(traces: ArrayLike, name: str = "traces") -> tuple[NDArray[np.float64], bool]:
     """Return (C-contiguous float64 2-D array, was_1d). Raises on bad shape, dtype or values."""
     arr = np.asarray(traces)
-    if arr.dtype == object or np.issubdtype(arr.dtype, np.complexfloating) or arr.dtype.kind in "USV":
+    kind = arr.dtype.kind
+    if kind == "O" or np.issubdtype(arr.dtype, np.complexfloating) or kind in "USV":
         raise ShapeMismatchError(
             f"{name} must hold real numbers, got dtype {arr.dtype}", code="SHAPE_MISMATCH"
         )

@@ -1,0 +1,15 @@
+// What the tuning screen works on, whichever way it arrived (file, demo, Python bridge).
+import type { TraceMatrix } from '../../shared/traces';
+
+export interface Dataset {
+  matrix: TraceMatrix;
+  fs: number;
+  /** Name of the loaded file; null for the demo and for bridge sessions. */
+  sourceFilename: string | null;
+  /** Shown in the header. */
+  label: string;
+  /** Ground truth of simulated data, per cell. */
+  truth?: { calcium: Float32Array[]; spikes: Float32Array[] };
+  /** Row labels from the bridge session (cell_ids), when given. */
+  cellIds?: (number | string)[];
+}

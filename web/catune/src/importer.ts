@@ -1,0 +1,177 @@
+// The import screen: drop zone / file input, the confirm step (array choice, axes, sampling rate,
+// validation report) and the demo generator. Any parse failure is shown in place; nothing here throws.
+
+import type { NamedArray } from '../../shared/array';
+import { ParseError } from '../../shared/errors';
+import { parseFile, type ParsedFile } from '../../shared/parse';
+import { toMatrix, validateMatrix } from '../../shared/traces';
+import type { Dataset } from './dataset';
+import { fmt, h } from './dom';
+import type { Calab } from './wasm';
+
+const FS_PRESETS = [7.5, 10, 15, 20, 30, 60];
+export const REALISM = ['clean', 'typical', 'hard'] as const;
+export type Realism = (typeof REALISM)[number];
+
+/** A simulator config for a preset at a realism level (noise, drift and bleaching dialled up or down). */
+export function demoConfig(presetJson: string, realism: Realism, numCells: number, seed: number): string {
+  const cfg = JSON.parse(presetJson) as Record<string, unknown> & { noise?: Record<string, unknown> };
+  cfg.num_cells = numCells;
+  cfg.num_timepoints = Math.round(120 * Number(cfg.fs ?? 30));
+  cfg.seed = seed;
+  const noise = (cfg.noise ??= {}) as Record<string, unknown>;
+  const std = Number(noise.gaussian_std ?? 0.04);
+  if (realism === 'clean') {
+    noise.gaussian_std = std / 4;
+    cfg.drift = { model_type: 'none' };
+  } else if (realism === 'hard') {
+    noise.gaussian_std = std * 2;
+    noise.shot_noise = true;
+    cfg.drift = { model_type: 'random_walk', amplitude: 0.15, tau_s: 20 };
+    cfg.photobleaching = { enabled: true, amplitude: 0.3, tau_s: 100 };
+  }
+  return JSON.stringify(cfg);
+}
+
+export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dataset) => void): void {
+  root.replaceChildren();
+  const errorBox = h('p', { class: 'error', role: 'alert', 'data-testid': 'import-error', hidden: true });
+  const confirmBox = h('section', { class: 'card-panel confirm', 'aria-label': 'Confirm import', hidden: true });
+
+  const showError = (msg: string): void => {
+    errorBox.textContent = msg;
+    errorBox.hidden = false;
+    confirmBox.hidden = true;
+  };
+
+  const handleFile = async (file: File): Promise<void> => {
+    errorBox.hidden = true;
+    let parsed: ParsedFile;
+    try {
+      parsed = parseFile(file.name, new Uint8Array(await file.arrayBuffer()));
+    } catch (e) {
+      showError(e instanceof ParseError ? `Could not read ${file.name}: ${e.message}` : `Could not read ${file.name}: ${String(e)}`);
+      return;
+    }
+    renderConfirm(confirmBox, parsed, onDataset, showError);
+  };
+
+  const fileInput = h('input', { type: 'file', accept: '.npy,.npz,.mat', 'data-testid': 'file-input', id: 'file-input' });
+  fileInput.addEventListener('change', () => {
+    const f = fileInput.files?.[0];
+    if (f) void handleFile(f);
+    fileInput.value = '';
+  });
+  const drop = h('div', { class: 'drop', 'data-testid': 'drop-zone' },
+    h('p', {}, 'Drop a ', h('b', {}, '.npy'), ', ', h('b', {}, '.npz'), ' or ', h('b', {}, '.mat'), ' file here'),
+    h('p', {}, h('label', { for: 'file-input' }, 'or choose a file: '), fileInput),
+    h('p', { class: 'muted' }, 'Traces as cells × time. Everything stays in this browser; nothing is uploaded.'));
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const f = e.dataTransfer?.files?.[0];
+    if (f) void handleFile(f);
+  });
+
+  // Demo
+  const presetSel = h('select', { id: 'demo-preset', 'data-testid': 'demo-preset' });
+  for (const name of calab.preset_names()) presetSel.append(h('option', { value: name, text: name }));
+  const realismSel = h('select', { id: 'demo-realism', 'data-testid': 'demo-realism' });
+  for (const r of REALISM) realismSel.append(h('option', { value: r, text: r, selected: r === 'typical' }));
+  const cellsIn = h('input', { id: 'demo-cells', type: 'number', min: 1, max: 200, value: 12, style: 'width:70px' });
+  const demoBtn = h('button', { type: 'button', class: 'primary', 'data-testid': 'demo-button' }, 'Load demo');
+  demoBtn.addEventListener('click', () => {
+    try {
+      const n = Math.max(1, Math.min(200, Math.round(Number(cellsIn.value) || 12)));
+      const cfg = demoConfig(calab.preset_json(presetSel.value), realismSel.value as Realism, n, 42);
+      const sim = calab.simulate(cfg);
+      const fs = Number((JSON.parse(cfg) as { fs?: number }).fs ?? 30);
+      const matrix = { numCells: sim.num_cells, numTimepoints: sim.num_timepoints, data: sim.traces() };
+      const truth = { calcium: [] as Float32Array[], spikes: [] as Float32Array[] };
+      for (let c = 0; c < sim.num_cells; c++) {
+        truth.calcium.push(sim.clean_calcium(c));
+        truth.spikes.push(sim.spikes(c));
+      }
+      sim.free();
+      onDataset({ matrix, fs, sourceFilename: null, label: `demo: ${presetSel.value}, ${realismSel.value} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${fs} Hz)`, truth });
+    } catch (e) {
+      showError(`The demo could not be generated: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+
+  root.append(h('div', { class: 'import' },
+    h('section', { class: 'card-panel', 'aria-label': 'Load data' }, h('h2', {}, 'Load your traces'), drop, errorBox),
+    h('section', { class: 'card-panel', 'aria-label': 'Demo data' }, h('h2', {}, 'Or try simulated data'),
+      h('div', { class: 'row' }, h('label', { for: 'demo-preset' }, 'Indicator'), presetSel),
+      h('div', { class: 'row' }, h('label', { for: 'demo-realism' }, 'Realism'), realismSel),
+      h('div', { class: 'row' }, h('label', { for: 'demo-cells' }, 'Cells'), cellsIn),
+      h('div', { class: 'row' }, demoBtn),
+      h('p', { class: 'muted' }, 'Simulated with known spikes, so you can overlay the ground truth while tuning.')),
+    confirmBox));
+}
+
+function pickDefault(arrays: NamedArray[]): number {
+  let best = 0;
+  arrays.forEach((a, i) => {
+    const score = (a.shape.length === 2 ? 1e15 : 0) + a.data.length;
+    const bs = (arrays[best].shape.length === 2 ? 1e15 : 0) + arrays[best].data.length;
+    if (score > bs) best = i;
+  });
+  return best;
+}
+
+function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Dataset) => void, showError: (m: string) => void): void {
+  box.replaceChildren();
+  box.hidden = false;
+  let chosen = pickDefault(parsed.arrays);
+  const arraySel = h('select', { id: 'array-select', 'data-testid': 'array-select' });
+  parsed.arrays.forEach((a, i) => arraySel.append(h('option', { value: i, selected: i === chosen, text: `${a.name} (${a.shape.join(' × ')}, ${a.dtype})` })));
+  const swap = h('input', { type: 'checkbox', id: 'swap-axes', 'data-testid': 'swap-axes' });
+  const fsIn = h('input', { type: 'number', id: 'fs-input', 'data-testid': 'fs-input', min: 0.1, step: 'any', value: 30, style: 'width:90px', 'aria-describedby': 'fs-help' });
+  const presets = h('span', { class: 'row' }, ...FS_PRESETS.map((f) => h('button', { type: 'button', onclick: () => { fsIn.value = String(f); update(); } }, `${f} Hz`)));
+  const shapeOut = h('p', { 'data-testid': 'import-shape', 'aria-live': 'polite' });
+  const report = h('ul', { class: 'report', 'data-testid': 'import-report' });
+  const confirm = h('button', { type: 'button', class: 'primary', 'data-testid': 'import-confirm' }, 'Tune these traces');
+
+  const build = () => {
+    const arr = parsed.arrays[chosen];
+    const matrix = toMatrix(arr, swap.checked && arr.shape.length === 2);
+    return { matrix, rep: validateMatrix(matrix) };
+  };
+  let current = build();
+  function update(): void {
+    chosen = Number(arraySel.value);
+    const arr = parsed.arrays[chosen];
+    swap.disabled = arr.shape.length !== 2;
+    current = build();
+    const { matrix, rep } = current;
+    shapeOut.textContent = `${matrix.numCells} cells × ${matrix.numTimepoints} timepoints` + (Number(fsIn.value) > 0 ? ` (${fmt(matrix.numTimepoints / Number(fsIn.value), 1)} s at ${fsIn.value} Hz)` : '');
+    report.replaceChildren(...(rep.warnings.length ? rep.warnings.map((w) => h('li', { class: 'warn' }, w)) : [h('li', {}, 'No problems found: all values finite, no constant cells.')]));
+    for (const s of parsed.skipped) report.append(h('li', { class: 'muted' }, `Skipped ${s.name}: ${s.reason}`));
+    const fsOk = Number(fsIn.value) > 0 && Number.isFinite(Number(fsIn.value));
+    fsIn.classList.toggle('invalid', !fsOk);
+    confirm.disabled = !fsOk || matrix.numTimepoints < 10;
+  }
+  arraySel.addEventListener('change', update);
+  swap.addEventListener('change', update);
+  fsIn.addEventListener('input', update);
+  confirm.addEventListener('click', () => {
+    const fs = Number(fsIn.value);
+    if (!(fs > 0)) { showError('The sampling rate must be a positive number of Hz.'); return; }
+    onDataset({ matrix: current.matrix, fs, sourceFilename: parsed.filename, label: `${parsed.filename}${parsed.arrays.length > 1 ? `:${parsed.arrays[chosen].name}` : ''} (${current.matrix.numCells} cells × ${current.matrix.numTimepoints} frames @ ${fs} Hz)` });
+  });
+
+  box.append(
+    h('h2', {}, `Confirm ${parsed.filename}`),
+    h('div', { class: 'row', hidden: parsed.arrays.length < 2 }, h('label', { for: 'array-select' }, 'Array'), arraySel),
+    shapeOut,
+    h('div', { class: 'row' }, swap, h('label', { for: 'swap-axes' }, 'Swap axes (rows are timepoints)')),
+    h('div', { class: 'row' }, h('label', { for: 'fs-input' }, 'Sampling rate (Hz)'), fsIn, presets),
+    h('p', { class: 'muted', id: 'fs-help' }, 'Frames per second of the recording; time constants are in seconds.'),
+    h('h3', {}, 'Checks'), report,
+    h('div', { class: 'row' }, confirm),
+  );
+  update();
+}

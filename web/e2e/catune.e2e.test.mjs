@@ -1,0 +1,317 @@
+// End-to-end smoke test of the built CaTune app in Debian's headless Chromium (playwright-core; no browser
+// download). It serves python/calab/_webapp/catune from a sub-path on a local static server (proving the
+// relative base), fails on any page error or console error, and walks the main flows: demo, parameter
+// change, JSON export validated against schemas/catune-export.schema.json, a numpy-written .npy through the
+// file input, corrupt files, and bridge mode against a fake Python bridge.
+// Run: `npm run e2e` (builds first). CHROMIUM overrides /usr/bin/chromium.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { chromium } from 'playwright-core';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const appDir = path.join(repo, 'python', 'calab', '_webapp', 'catune');
+const fixtures = path.join(repo, 'web', 'test', 'fixtures');
+const schema = JSON.parse(readFileSync(path.join(repo, 'schemas', 'catune-export.schema.json'), 'utf8'));
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+const PREFIX = '/some/sub/path/catune/';
+
+function validator() {
+  const ajv = new Ajv2020({ allErrors: true, strict: true });
+  (addFormatsModule.default ?? addFormatsModule)(ajv);
+  return ajv.compile(schema);
+}
+
+function listen(handler) {
+  const server = createServer(handler);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+let staticServer;
+let browser;
+let base;
+
+before(async () => {
+  assert.ok(existsSync(path.join(appDir, 'index.html')), `build the app first (npm run build): ${appDir} is missing`);
+  staticServer = await listen((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (!url.pathname.startsWith(PREFIX)) return res.writeHead(404).end();
+    const rel = decodeURIComponent(url.pathname.slice(PREFIX.length)) || 'index.html';
+    const file = path.join(appDir, rel);
+    if (!file.startsWith(appDir) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  base = `http://127.0.0.1:${staticServer.address().port}${PREFIX}`;
+  browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  staticServer?.close();
+});
+
+/** A page that records every page error and console error; `check()` asserts there were none. */
+async function openPage(url) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+  await page.goto(url);
+  return { page, context, check: () => assert.deepEqual(problems, []) };
+}
+
+async function waitAllFresh(page, extra = '') {
+  await page.waitForFunction((sel) => {
+    const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
+    return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(sel || '*'));
+  }, extra, { timeout: 60_000 });
+}
+
+const cardStats = (page) => page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [c.dataset.cellIndex, c.querySelector('[data-testid="card-stats"]').textContent]));
+
+test('demo: solve, retune, export', async () => {
+  const { page, context, check } = await openPage(`${base}?workers=2`);
+  await page.fill('#demo-cells', '6');
+  await page.click('[data-testid="demo-button"]');
+  await waitAllFresh(page);
+  assert.equal(await page.locator('[data-testid="cell-card"]').count(), 6);
+  const before = await cardStats(page);
+  assert.match(await page.textContent('[data-testid="kernel-info"]'), /Peak at .* s · FWHM .* s/);
+
+  // Watch status transitions, then move tau_decay the way a script would (value + input event).
+  await page.evaluate(() => {
+    window.__seen = new Set();
+    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status)))
+      .observe(document.querySelector('[data-testid="cell-grid"]'), { subtree: true, attributeFilter: ['data-status'] });
+  });
+  await page.$eval('[data-testid="param-tau-decay"]', (el) => { el.value = '0.8'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  await waitAllFresh(page, '[data-tau-decay="0.8"]');
+  const seen = await page.evaluate(() => [...window.__seen]);
+  assert.ok(seen.includes('stale'), `cards went stale (saw ${seen})`);
+  const afterStats = await cardStats(page);
+  assert.equal(afterStats.length, before.length);
+  assert.ok(afterStats.some(([, s], i) => s !== before[i][1]), 'numbers changed after tau_decay moved');
+
+  // Lambda via the slider and keyboard: arrow keys step it.
+  await page.focus('[data-testid="param-lambda-range"]');
+  await page.keyboard.press('ArrowRight');
+  const lambda = await page.inputValue('[data-testid="param-lambda"]');
+  assert.ok(Number(lambda) > 0.01 && Number(lambda) < 0.011, `one arrow step moves lambda up a little (got ${lambda})`);
+  await waitAllFresh(page, `[data-lambda="${lambda}"]`);
+  await page.focus('[data-testid="param-tau-decay"]');
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.816');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.8');
+  await waitAllFresh(page, '[data-tau-decay="0.8"]');
+
+  // Metrics, pin and spectrum panels.
+  assert.match(await page.textContent('[data-testid="metrics-panel"]'), /Median r vs truth/);
+  assert.match(await page.textContent('[data-testid="card-truth-r"] >> nth=0'), /^r 0\.\d+$/);
+  await page.click('[data-testid="pin-button"]');
+  assert.match(await page.textContent('[data-testid="pin-info"]'), /Pinned .*τ_decay 0\.8 s/);
+  const second = await page.getAttribute('[data-testid="cell-card"] >> nth=1', 'data-cell-index');
+  await page.click('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]');
+  await page.waitForFunction((c) => document.querySelector('[data-testid="spectrum-panel"] [data-cell]')?.dataset.cell === c, second);
+
+  // Dragging across one chart zooms every chart; Reset zoom undoes it.
+  const over = await page.locator('[data-testid="cell-card"] >> nth=0 >> .u-over').boundingBox();
+  await page.mouse.move(over.x + over.width * 0.2, over.y + over.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2, { steps: 5 });
+  await page.mouse.up();
+  assert.match(await page.getAttribute('[data-testid="cell-grid"]', 'data-zoom'), /^\d+\.\d+-\d+\.\d+$/);
+  await page.click('[data-testid="reset-zoom"]');
+  assert.equal(await page.getAttribute('[data-testid="cell-grid"]', 'data-zoom'), '');
+
+  // The filter toggle re-solves everything.
+  await page.check('[data-testid="filter-toggle"]');
+  await waitAllFresh(page);
+
+  // Invalid parameters are refused with a message and leave the cards alone.
+  await page.fill('[data-testid="param-tau-rise"]', '2');
+  assert.match(await page.textContent('[data-testid="param-error"]'), /smaller than/);
+  await page.fill('[data-testid="param-tau-rise"]', '0.03');
+  await waitAllFresh(page, '[data-tau-rise="0.03"]');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
+  const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  const validate = validator();
+  assert.ok(validate(doc), JSON.stringify(validate.errors));
+  assert.equal(doc.parameters.tau_decay_s, 0.8);
+  assert.equal(doc.parameters.tau_rise_s, 0.03);
+  assert.equal(doc.parameters.lambda, Number(lambda));
+  assert.equal(doc.parameters.filter_enabled, true);
+  assert.equal(doc.metadata.cell_indices.length, 6);
+  assert.ok(!(await page.isVisible('[data-testid="export-python"]')), 'no Python export outside bridge mode');
+
+  // Theme switch rebuilds charts without errors.
+  await page.click('[data-testid="theme-toggle"]');
+  assert.equal(await page.getAttribute('html', 'data-theme') !== null, true);
+  check();
+  await context.close();
+});
+
+test('file import: numpy .npy, then corrupt files', async () => {
+  const { page, context, check } = await openPage(base);
+  await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, 'e2e_traces.npy'));
+  await page.waitForSelector('[data-testid="import-confirm"]');
+  assert.match(await page.textContent('[data-testid="import-shape"]'), /12 cells × 1500 timepoints/);
+  await page.check('[data-testid="swap-axes"]');
+  assert.match(await page.textContent('[data-testid="import-shape"]'), /1500 cells × 12 timepoints/);
+  assert.match(await page.textContent('[data-testid="import-report"]'), /swapped/);
+  await page.uncheck('[data-testid="swap-axes"]');
+  await page.fill('[data-testid="fs-input"]', '30');
+  await page.click('[data-testid="import-confirm"]');
+  await waitAllFresh(page);
+  assert.equal(await page.locator('[data-testid="cell-card"]').count(), 8);
+  assert.match(await page.textContent('[data-testid="dataset-label"]'), /e2e_traces\.npy/);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
+  const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(doc.metadata.source_filename, 'e2e_traces.npy');
+  assert.equal(doc.metadata.num_cells, 12);
+
+  await page.click('[data-testid="load-new"]');
+  for (const [file, pattern] of [['truncated.npy', /truncated/i], ['random.bin', /unrecognised file type/], ['v73.mat', /v7\.3.*savemat/s]]) {
+    await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, file));
+    await page.waitForSelector('[data-testid="import-error"]:not([hidden])');
+    assert.match(await page.textContent('[data-testid="import-error"]'), pattern);
+  }
+  // Dropping a file works like choosing it; the checks report NaN/Inf repair and constant cells.
+  const bytes = [...readFileSync(path.join(fixtures, 'nan_traces.npy'))];
+  const dt = await page.evaluateHandle((b) => {
+    const d = new DataTransfer();
+    d.items.add(new File([new Uint8Array(b)], 'nan_traces.npy'));
+    return d;
+  }, bytes);
+  await page.dispatchEvent('[data-testid="drop-zone"]', 'drop', { dataTransfer: dt });
+  await page.waitForSelector('[data-testid="import-confirm"]');
+  const report = await page.textContent('[data-testid="import-report"]');
+  assert.match(report, /5 NaN and 1 infinite values in 2 cell\(s\) were replaced by linear interpolation/);
+  assert.match(report, /1 cell\(s\) are constant/);
+
+  // The page is still usable after the errors.
+  await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, 'v5_compressed.mat'));
+  await page.waitForSelector('[data-testid="import-confirm"]');
+  check();
+  await context.close();
+});
+
+test('bridge mode: loads from Python, heartbeats, exports back', async () => {
+  const token = 'e2e-secret';
+  const npy = readFileSync(path.join(fixtures, 'e2e_traces.npy'));
+  const got = { heartbeats: 0, exports: [], badTokens: 0 };
+  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'X-CaLab-Token, Content-Type', 'access-control-allow-methods': 'GET, POST, OPTIONS' };
+  const bridge = await listen((req, res) => {
+    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
+    if (req.headers['x-calab-token'] !== token) { got.badTokens++; return res.writeHead(401, cors).end(); }
+    const url = new URL(req.url, 'http://x');
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
+      if (url.pathname === '/api/v1/session') return json({ protocol_version: 1, app: 'catune', fs: 30, num_cells: 12, num_timepoints: 1500, cell_ids: [...Array(12).keys()], source: null, config: {} });
+      if (url.pathname === '/api/v1/traces') return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(npy);
+      if (url.pathname === '/api/v1/heartbeat') { got.heartbeats++; return json({ ok: true }); }
+      if (url.pathname === '/api/v1/export') { got.exports.push(JSON.parse(body)); return json({ ok: true }); }
+      res.writeHead(404, cors).end();
+    });
+  });
+  const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
+  const { page, context, check } = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+  await waitAllFresh(page);
+  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('Connected'));
+  assert.ok(await page.isVisible('[data-testid="export-python"]'));
+  await page.click('[data-testid="export-python"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
+  assert.equal(got.exports.length, 1);
+  const validate = validator();
+  assert.ok(validate(got.exports[0]), JSON.stringify(validate.errors));
+  assert.equal(got.exports[0].metadata.source_filename, null);
+  assert.equal(got.exports[0].parameters.sampling_rate_hz, 30);
+  assert.ok(got.heartbeats >= 1);
+  assert.equal(got.badTokens, 0);
+  check();
+  await context.close();
+  bridge.close();
+});
+
+// The real round trip: calab.bridge.tune() in Python serves this build, the browser tunes and exports,
+// and Python returns the parameters. Skipped when the project venv with calab is not there.
+const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab.bridge'], { stdio: 'ignore' }).status === 0;
+const TUNE = `
+import json, sys
+import numpy as np
+from calab.bridge import tune
+import calab
+traces = np.load(sys.argv[1])
+params = tune(traces, fs=30.0, open_browser=False, timeout=120,
+              on_ready=lambda url: print("URL " + url, flush=True))
+native = None
+if params is not None:
+    r = calab.run_deconvolution_full(traces, fs=params["fs"], tau_r=params["tau_rise"], tau_d=params["tau_decay"],
+                                     lam=params["lambda_"], filter_enabled=params["filter_enabled"])
+    native = {"activity_sum": r.activity.sum(axis=1).tolist(), "baseline": np.ravel(r.baseline).tolist()}
+print("RESULT " + json.dumps({"params": {k: v for k, v in params.items() if k != "export"} if params else None, "native": native}), flush=True)
+`;
+
+test('Python bridge round trip: calab.bridge.tune returns the exported parameters', { skip: !hasCalab && `${python} with calab not available` }, async () => {
+  const proc = spawn(python, ['-c', TUNE, path.join(fixtures, 'e2e_traces.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters = [];
+  proc.stdout.on('data', (d) => { out += d; waiters.forEach((w) => w()); });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const line = (prefix) => new Promise((resolve, reject) => {
+    const check = () => {
+      // Only complete lines: a chunk can end in the middle of one.
+      const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
+      if (m) resolve(m.slice(prefix.length));
+    };
+    waiters.push(check);
+    exited.then(() => reject(new Error(`python exited early:\n${out}`)));
+    check();
+  });
+  const urlP = line('URL ');
+  const resultP = line('RESULT ');
+  urlP.catch(() => {});
+  resultP.catch(() => {}); // still awaited below; this only keeps a kill after a failure from being unhandled
+  try {
+    const { page, context, check } = await openPage(await urlP);
+    await waitAllFresh(page);
+    await page.fill('[data-testid="param-tau-decay"]', '0.6');
+    await page.check('[data-testid="filter-toggle"]');
+    await waitAllFresh(page, '[data-tau-decay="0.6"]');
+    const browser = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => ({
+      cell: Number(c.dataset.cellIndex), sum: Number(c.dataset.activitySum), baseline: Number(c.dataset.baseline) })));
+    await page.click('[data-testid="export-python"]');
+    const { params, native } = JSON.parse(await resultP);
+    assert.ok(params, 'tune() returned parameters');
+    assert.equal(params.tau_decay, 0.6);
+    assert.equal(params.tau_rise, 0.02);
+    assert.equal(params.fs, 30);
+    assert.equal(params.filter_enabled, true);
+    // Browser (wasm, f32 output) and native Python solve the same problem to the same optimum.
+    for (const b of browser) {
+      const py = native.activity_sum[b.cell];
+      assert.ok(Math.abs(b.sum - py) <= 1e-3 * Math.max(1, Math.abs(py)), `cell ${b.cell}: activity sum browser ${b.sum} vs Python ${py}`);
+      assert.ok(Math.abs(b.baseline - native.baseline[b.cell]) <= 1e-4, `cell ${b.cell}: baseline browser ${b.baseline} vs Python ${native.baseline[b.cell]}`);
+    }
+    check();
+    await context.close();
+  } finally {
+    if (proc.exitCode === null) proc.kill();
+  }
+});

@@ -1,0 +1,178 @@
+// The pool's state machine with fake workers: priority, supersession, stale-result dropping, termination.
+import { describe, expect, test } from 'vitest';
+import type { SolveParams, SolveRequest, WorkerResponse } from '../shared/messages';
+import { poolSize, SolverPool, type WorkerLike } from '../shared/pool';
+
+class FakeWorker implements WorkerLike {
+  onmessage: ((ev: { data: WorkerResponse }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  sent: SolveRequest[] = [];
+  transfers: Transferable[][] = [];
+  terminated = false;
+  postMessage(msg: SolveRequest, transfer: Transferable[] = []): void {
+    this.sent.push(msg);
+    this.transfers.push(transfer);
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+  ready(): void {
+    this.onmessage?.({ data: { type: 'ready' } });
+  }
+  finish(i = this.sent.length - 1): void {
+    const r = this.sent[i];
+    this.onmessage?.({
+      data: {
+        type: 'result', jobId: r.jobId, cell: r.cell, fitted: r.trace, activity: r.trace, reconvolution: r.trace,
+        baseline: 0, iterations: 1, converged: true, state: new Float64Array(2), elapsedMs: 1,
+      },
+    });
+  }
+  fail(i = this.sent.length - 1): void {
+    const r = this.sent[i];
+    this.onmessage?.({ data: { type: 'error', jobId: r.jobId, cell: r.cell, code: 'INVALID_PARAMETER', message: 'bad' } });
+  }
+}
+
+const P: SolveParams = { tauRise: 0.02, tauDecay: 0.4, lambda: 0.5, fs: 30, filterEnabled: false, removeDrift: false };
+
+function setup(size = 1, terminateAfterMs = 1000) {
+  const workers: FakeWorker[] = [];
+  const results: number[] = [];
+  const errors: string[] = [];
+  const started: number[] = [];
+  let clock = 0;
+  const pool = new SolverPool({
+    size, terminateAfterMs, now: () => clock,
+    create: () => { const w = new FakeWorker(); workers.push(w); return w; },
+    events: {
+      onResult: (r) => results.push(r.cell),
+      onError: (cell, _j, code) => errors.push(`${cell}:${code}`),
+      onStart: (cell) => started.push(cell),
+    },
+  });
+  return { pool, workers, results, errors, started, tick: (ms: number) => { clock += ms; } };
+}
+
+const job = (cell: number, priority = 1, params = P) => ({ cell, trace: new Float32Array([cell, 1, 2]), params, priority });
+
+describe('SolverPool', () => {
+  test('waits for ready, then runs by priority', () => {
+    const { pool, workers, results, started } = setup(1);
+    pool.submit(job(5, 3));
+    pool.submit(job(6, 0));
+    pool.submit(job(7, 1));
+    expect(workers[0].sent).toHaveLength(0);
+    workers[0].ready();
+    expect(started).toEqual([6]);
+    workers[0].finish();
+    workers[0].finish();
+    workers[0].finish();
+    expect(results).toEqual([6, 7, 5]);
+    expect(pool.pending).toBe(0);
+    expect(pool.running).toBe(0);
+  });
+
+  test('transfers a copy of the trace', () => {
+    const { pool, workers } = setup(1);
+    workers[0].ready();
+    const spec = job(1);
+    pool.submit({ ...spec, warmState: new Float64Array(4) });
+    const sent = workers[0].sent[0];
+    expect(sent.trace).not.toBe(spec.trace);
+    expect(workers[0].transfers[0]).toContain(sent.trace.buffer);
+    expect(workers[0].transfers[0]).toContain(sent.warmState!.buffer);
+  });
+
+  test('a newer job for the same cell replaces the queued one', () => {
+    const { pool, workers, results } = setup(1);
+    workers[0].ready();
+    pool.submit(job(1));
+    pool.submit(job(2));
+    pool.submit(job(2, 1, { ...P, lambda: 0.9 }));
+    expect(pool.pending).toBe(1);
+    workers[0].finish();
+    expect(workers[0].sent[1].params.lambda).toBe(0.9);
+    workers[0].finish();
+    expect(results).toEqual([1, 2]);
+  });
+
+  test('results of superseded running jobs are dropped', () => {
+    const { pool, workers, results } = setup(1);
+    workers[0].ready();
+    pool.submit(job(1));
+    pool.submit(job(1, 1, { ...P, tauDecay: 0.8 }));
+    workers[0].finish(0); // old result arrives: ignored, next job starts
+    expect(results).toEqual([]);
+    expect(workers[0].sent).toHaveLength(2);
+    workers[0].finish(1);
+    expect(results).toEqual([1]);
+    expect(workers[0].terminated).toBe(false);
+  });
+
+  test('a long-running superseded job gets its worker replaced', () => {
+    const { pool, workers, results, tick } = setup(1, 500);
+    workers[0].ready();
+    pool.submit(job(1));
+    tick(600);
+    pool.submit(job(1, 1, { ...P, lambda: 2 }));
+    expect(workers[0].terminated).toBe(true);
+    expect(pool.terminations).toBe(1);
+    expect(workers).toHaveLength(2);
+    workers[1].ready();
+    expect(workers[1].sent[0].params.lambda).toBe(2);
+    workers[0].finish(0); // a late message from the terminated worker changes nothing
+    workers[1].finish();
+    expect(results).toEqual([1]);
+  });
+
+  test('errors are reported for current jobs only', () => {
+    const { pool, workers, errors } = setup(2);
+    workers.forEach((w) => w.ready());
+    pool.submit(job(1));
+    pool.submit(job(2));
+    workers[0].fail();
+    expect(errors).toEqual(['1:INVALID_PARAMETER']);
+    pool.submit(job(2, 1, { ...P, lambda: 3 }));
+    workers[1].fail(0);
+    expect(errors).toEqual(['1:INVALID_PARAMETER']);
+  });
+
+  test('a crashed worker is replaced and its job reported', () => {
+    const { pool, workers, errors } = setup(1);
+    workers[0].ready();
+    pool.submit(job(4));
+    workers[0].onerror?.({ message: 'boom' });
+    expect(errors).toEqual(['4:WORKER_CRASHED']);
+    expect(workers).toHaveLength(2);
+  });
+
+  test('setPriority and cancelAll', () => {
+    const { pool, workers, started } = setup(1);
+    pool.submit(job(1, 5));
+    pool.submit(job(2, 5));
+    pool.submit(job(3, 5));
+    pool.setPriority(3, 0);
+    workers[0].ready();
+    expect(started).toEqual([3]);
+    pool.cancelAll();
+    expect(pool.pending).toBe(0);
+    expect(pool.isCurrent(3, 3)).toBe(false);
+  });
+
+  test('parallel workers each take one job', () => {
+    const { pool, workers } = setup(3);
+    for (let c = 0; c < 5; c++) pool.submit(job(c));
+    workers.forEach((w) => w.ready());
+    expect(workers.map((w) => w.sent.length)).toEqual([1, 1, 1]);
+    expect(pool.pending).toBe(2);
+  });
+});
+
+test('poolSize', () => {
+  expect(poolSize('?workers=3', 16)).toBe(3);
+  expect(poolSize('', 8)).toBe(7);
+  expect(poolSize('', 1)).toBe(1);
+  expect(poolSize('?workers=0', 4)).toBe(3);
+  expect(poolSize('', undefined)).toBe(1);
+});
