@@ -29,8 +29,8 @@ $(INSTALLED): $(RUST_SRC) $(PY_SRC)
 
 setup: $(INSTALLED) ## create .venv and build/install calab (editable) with test tools
 
-demo: setup ## run the main job on a built-in simulated recording (writes out/demo/)
-	$(VENV)/bin/calab demo
+demo: setup ## run the main job on a built-in simulated recording, no browser (writes out/demo/)
+	$(VENV)/bin/calab demo --headless
 
 test: system-deps setup test-rust test-python test-wasm test-web ## set up and run every test suite (Rust, Python, WASM, web app)
 

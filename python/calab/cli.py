@@ -19,18 +19,31 @@ class UsageError(Exception):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import run_demo, simulate_demo
 
-    summary = run_demo(
-        out_dir=args.out, preset=args.preset, num_cells=args.cells, duration_s=args.duration,
-        fs=args.fs, lam=args.lam, seed=args.seed, figure=not args.no_figure,
-    )
+    sim = simulate_demo(args.preset, args.cells, args.duration, args.fs, args.seed)
+    chosen: dict[str, object] = {"lam": args.lam}
+    if not args.headless:
+        from .bridge import tune
+
+        print(f"Tune the parameters of the simulated {args.preset} recording in CaTune, then use "
+              "'Export to Python' (Ctrl-C to stop).", file=sys.stderr)
+        params = tune(sim.traces, fs=args.fs, timeout=args.timeout, port=args.port,
+                      open_browser=not args.no_browser)
+        if params is None:
+            print("calab: no parameters were exported; nothing deconvolved", file=sys.stderr)
+            return 1
+        chosen = {"lam": params["lambda_"], "tau_rise": params["tau_rise"],
+                  "tau_decay": params["tau_decay"], "filter_enabled": params["filter_enabled"],
+                  "remove_drift": bool(params["export"].get("parameters", {}).get("remove_drift"))}
+    summary = run_demo(out_dir=args.out, figure=not args.no_figure, sim=sim, **chosen)  # type: ignore[arg-type]
     print(
-        f"Simulated {summary['num_cells']} {summary['preset']} cells x "
-        f"{summary['num_timepoints']} frames at {summary['fs_hz']} Hz; deconvolved in "
-        f"{summary['solve_seconds']:.2f} s ({summary['converged']}/{summary['num_cells']} "
-        f"converged); mean correlation with true spikes (0.2 s bins): "
-        f"{summary['mean_correlation_0.2s']:.3f}"
+        f"Simulated {summary['num_cells']} {args.preset} cells x "
+        f"{summary['num_timepoints']} frames at {summary['fs_hz']} Hz; deconvolved with "
+        f"tau_rise={summary['tau_rise_s']:.3g} s, tau_decay={summary['tau_decay_s']:.3g} s, "
+        f"lambda={summary['lambda']:.3g} in {summary['solve_seconds']:.2f} s "
+        f"({summary['converged']}/{summary['num_cells']} converged); mean correlation with the "
+        f"true spikes (0.2 s bins): {summary['mean_correlation_0.2s']:.3f}"
     )
     for name, path in summary["files"].items():
         print(f"  {name:9s} {path}")
@@ -222,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
-        "demo", help="simulate a recording, deconvolve it, write results and a figure",
-        description="Run the batch path on a simulated recording with ground truth.",
+        "demo", help="tune a simulated recording in CaTune, then deconvolve it and write results",
+        description="Simulate a recording with ground truth, open CaTune on it through the local "
+        "bridge, and once parameters are exported deconvolve every cell with them, writing "
+        "results and a figure. --headless skips the browser and uses the true kinetics.",
     )
     demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     demo.add_argument("--preset", default="gcamp6f",
@@ -234,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lam", type=float, default=0.02, help="sparsity lambda (default 0.02)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
+    demo.add_argument("--headless", action="store_true",
+                      help="no browser: deconvolve with the true kinetics and --lam at once")
+    demo.add_argument("--no-browser", action="store_true",
+                      help="print the CaTune URL instead of opening a browser")
+    demo.add_argument("--port", type=int, default=None, help="bridge port (default: any free)")
+    demo.add_argument("--timeout", type=float, default=None,
+                      help="seconds to wait for an export (default: no limit)")
     demo.set_defaults(func=_cmd_demo)
 
     tune = sub.add_parser(

@@ -1,6 +1,7 @@
 """The built-in demo: simulate a recording, deconvolve it natively, save the results and a figure.
 
-This is the batch path end to end on data with known ground truth; ``calab demo`` runs it.
+``calab demo`` first lets a person tune the parameters in CaTune (through the bridge), then runs
+this batch path with them; ``calab demo --headless`` runs it at once with the true kinetics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._compute import run_deconvolution_full
-from .simulation import presets, simulate
+from .simulation import SimulationResult, presets, simulate
 
 
 def binned_correlation(a: NDArray[np.float64], b: NDArray[np.float64], width: int) -> float:
@@ -29,6 +30,14 @@ def binned_correlation(a: NDArray[np.float64], b: NDArray[np.float64], width: in
     return float(np.corrcoef(ab, bb)[0, 1])
 
 
+def simulate_demo(preset: str = "gcamp6f", num_cells: int = 30, duration_s: float = 300.0,
+                  fs: float = 30.0, seed: int = 0) -> SimulationResult:
+    """The demo recording: ``num_cells`` cells of an indicator preset, with ground truth."""
+    factory = getattr(presets, preset)
+    config = factory(num_cells=num_cells, num_timepoints=int(duration_s * fs), fs=fs, seed=seed)
+    return simulate(config)
+
+
 def run_demo(
     out_dir: str | Path = "out/demo",
     preset: str = "gcamp6f",
@@ -39,16 +48,29 @@ def run_demo(
     seed: int = 0,
     n_plot: int = 4,
     figure: bool = True,
+    *,
+    sim: SimulationResult | None = None,
+    tau_rise: float | None = None,
+    tau_decay: float | None = None,
+    filter_enabled: bool = False,
+    remove_drift: bool = False,
 ) -> dict[str, Any]:
-    """Simulate, deconvolve with the true kinetics, write results; return a summary dict."""
+    """Deconvolve the demo recording and write results; return a summary dict.
+
+    Kinetics default to the preset's true ones; pass ``tau_rise``/``tau_decay``/``lam`` (e.g. as
+    tuned in CaTune) to use others, and ``sim`` to reuse a recording already simulated.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    factory = getattr(presets, preset)
-    config = factory(num_cells=num_cells, num_timepoints=int(duration_s * fs), fs=fs, seed=seed)
-    sim = simulate(config)
+    if sim is None:
+        sim = simulate_demo(preset, num_cells, duration_s, fs, seed)
+    num_cells, fs = sim.traces.shape[0], sim.config.fs
     k = sim.config.kernel
+    tr = k.tau_rise if tau_rise is None else tau_rise
+    td = k.tau_decay if tau_decay is None else tau_decay
     t0 = time.perf_counter()
-    res = run_deconvolution_full(sim.traces, fs, k.tau_rise, k.tau_decay, lam)
+    res = run_deconvolution_full(sim.traces, fs, tr, td, lam, filter_enabled=filter_enabled,
+                                 remove_drift=remove_drift)
     seconds = time.perf_counter() - t0
     spikes = sim.spikes
     width = max(1, round(0.2 * fs))
@@ -72,9 +94,13 @@ def run_demo(
         "num_cells": num_cells,
         "num_timepoints": int(sim.traces.shape[1]),
         "fs_hz": fs,
-        "tau_rise_s": k.tau_rise,
-        "tau_decay_s": k.tau_decay,
+        "tau_rise_s": tr,
+        "tau_decay_s": td,
+        "true_tau_rise_s": k.tau_rise,
+        "true_tau_decay_s": k.tau_decay,
         "lambda": lam,
+        "filter_enabled": filter_enabled,
+        "remove_drift": remove_drift,
         "solve_seconds": round(seconds, 4),
         "converged": int(np.sum(res.converged)),
         "mean_iterations": float(np.mean(res.iterations)),
