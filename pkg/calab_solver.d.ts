@@ -17,6 +17,28 @@ export class DeconvResult {
 }
 
 /**
+ * Exact L0 spike inference result for one trace (see `l0_solve`).
+ */
+export class L0Solution {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Fitted calcium.
+     */
+    calcium(): Float32Array;
+    /**
+     * Spike sizes at spike times, zero elsewhere.
+     */
+    spikes(): Float32Array;
+    /**
+     * Attained objective 1/2 ||y - c||^2 + lambda * num_spikes.
+     */
+    readonly cost: number;
+    readonly num_spikes: number;
+}
+
+/**
  * A simulated recording: traces row-major (cells x frames) and per-cell ground truth.
  */
 export class Simulation {
@@ -115,6 +137,16 @@ export function filter_cutoffs(tau_rise: number, tau_decay: number, fs: number):
 export function kernel_shape(tau_rise: number, tau_decay: number, fs: number): Float64Array;
 
 /**
+ * AR(1) coefficient exp(-1 / (tau_decay fs)).
+ */
+export function l0_gamma_from_tau(tau_decay: number, fs: number): number;
+
+/**
+ * Exact L0-penalised AR(1) deconvolution of one trace (`positive`: spikes only raise calcium).
+ */
+export function l0_solve(trace: Float32Array | number[], gamma: number, lambda: number, positive: boolean): L0Solution;
+
+/**
  * A preset config as JSON (gcamp6f, gcamp6m, gcamp6s, jgcamp8f, ogb1, clean).
  */
 export function preset_json(name: string): string;
@@ -149,6 +181,7 @@ export interface InitOutput {
     readonly __wbg_get_deconvresult_baseline: (a: number) => number;
     readonly __wbg_get_deconvresult_converged: (a: number) => number;
     readonly __wbg_get_deconvresult_iterations: (a: number) => number;
+    readonly __wbg_l0solution_free: (a: number, b: number) => void;
     readonly __wbg_set_deconvresult_baseline: (a: number, b: number) => void;
     readonly __wbg_set_deconvresult_converged: (a: number, b: number) => void;
     readonly __wbg_set_deconvresult_iterations: (a: number, b: number) => void;
@@ -161,6 +194,12 @@ export interface InitOutput {
     readonly error_codes: () => [number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
     readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
+    readonly l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+    readonly l0solution_calcium: (a: number) => [number, number];
+    readonly l0solution_cost: (a: number) => number;
+    readonly l0solution_num_spikes: (a: number) => number;
+    readonly l0solution_spikes: (a: number) => [number, number];
     readonly preset_json: (a: number, b: number) => [number, number, number, number];
     readonly preset_names: () => [number, number];
     readonly simulate: (a: number, b: number) => [number, number, number];

@@ -82,6 +82,64 @@ export class DeconvResult {
 if (Symbol.dispose) DeconvResult.prototype[Symbol.dispose] = DeconvResult.prototype.free;
 
 /**
+ * Exact L0 spike inference result for one trace (see `l0_solve`).
+ */
+export class L0Solution {
+    static __wrap(ptr) {
+        const obj = Object.create(L0Solution.prototype);
+        obj.__wbg_ptr = ptr;
+        L0SolutionFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        L0SolutionFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_l0solution_free(ptr, 0);
+    }
+    /**
+     * Fitted calcium.
+     * @returns {Float32Array}
+     */
+    calcium() {
+        const ret = wasm.l0solution_calcium(this.__wbg_ptr);
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * Attained objective 1/2 ||y - c||^2 + lambda * num_spikes.
+     * @returns {number}
+     */
+    get cost() {
+        const ret = wasm.l0solution_cost(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * @returns {number}
+     */
+    get num_spikes() {
+        const ret = wasm.l0solution_num_spikes(this.__wbg_ptr);
+        return ret >>> 0;
+    }
+    /**
+     * Spike sizes at spike times, zero elsewhere.
+     * @returns {Float32Array}
+     */
+    spikes() {
+        const ret = wasm.l0solution_spikes(this.__wbg_ptr);
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+}
+if (Symbol.dispose) L0Solution.prototype[Symbol.dispose] = L0Solution.prototype.free;
+
+/**
  * A simulated recording: traces row-major (cells x frames) and per-cell ground truth.
  */
 export class Simulation {
@@ -526,6 +584,41 @@ export function kernel_shape(tau_rise, tau_decay, fs) {
 }
 
 /**
+ * AR(1) coefficient exp(-1 / (tau_decay fs)).
+ * @param {number} tau_decay
+ * @param {number} fs
+ * @returns {number}
+ */
+export function l0_gamma_from_tau(tau_decay, fs) {
+    const ret = wasm.l0_gamma_from_tau(tau_decay, fs);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ret[0];
+}
+
+/**
+ * Exact L0-penalised AR(1) deconvolution of one trace (`positive`: spikes only raise calcium).
+ * @param {Float32Array | number[]} trace
+ * @param {number} gamma
+ * @param {number} lambda
+ * @param {boolean} positive
+ * @returns {L0Solution}
+ */
+export function l0_solve(trace, gamma, lambda, positive) {
+    const val2 = +gamma;
+    const val3 = +lambda;
+    const val4 = +positive;
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.l0_solve(ptr0, len0, val2, val3, val4);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return L0Solution.__wrap(ret[0]);
+}
+
+/**
  * A preset config as JSON (gcamp6f, gcamp6m, gcamp6s, jgcamp8f, ogb1, clean).
  * @param {string} name
  * @returns {string}
@@ -670,6 +763,9 @@ function __wbg_get_imports() {
 const DeconvResultFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_deconvresult_free(ptr, 1));
+const L0SolutionFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_l0solution_free(ptr, 1));
 const SimulationFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_simulation_free(ptr, 1));

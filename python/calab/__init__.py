@@ -44,6 +44,7 @@ from .io import (
     load_tuning_data,
     save_for_tuning,
 )
+from .l0 import L0Result, gamma_from_tau, l0_lambda_for_rate, run_l0
 from .loaders import load_caiman, load_minian, load_nwb, load_suite2p
 from .simulation import (
     CellGroundTruth,
@@ -78,6 +79,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidStateError",
     "KernelConfig",
+    "L0Result",
     "MarkovConfig",
     "NoDrift",
     "NoiseConfig",
@@ -105,7 +107,9 @@ __all__ = [
     "deconvolve_from_export",
     "estimate_drift",
     "filter_cutoffs",
+    "gamma_from_tau",
     "kernel_shape",
+    "l0_lambda_for_rate",
     "load_caiman",
     "load_export_params",
     "load_minian",
@@ -115,6 +119,7 @@ __all__ = [
     "presets",
     "run_deconvolution",
     "run_deconvolution_full",
+    "run_l0",
     "save_for_tuning",
     "simulate",
     "tau_to_ar2",

@@ -12,9 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import calab
+import pytest
 
 WEBAPP = Path(calab.__file__).parent / "_webapp" / "catune" / "index.html"
 

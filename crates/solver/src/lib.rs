@@ -7,6 +7,7 @@
 //! (kernel-derived bandpass), [`baseline`] (slow-drift removal), [`preprocess`] (their order),
 //! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
 //! entry points), [`simulate`] (synthetic recordings with ground truth).
+//! [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning dynamic programming).
 //! Bindings live under `bindings/` and only convert types and errors.
 
 pub mod banded;
@@ -18,6 +19,7 @@ pub mod fft;
 pub mod filter;
 pub mod fista;
 pub mod kernel;
+pub mod l0;
 pub mod operator;
 pub mod preprocess;
 pub mod simulate;

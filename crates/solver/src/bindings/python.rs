@@ -252,5 +252,95 @@ fn _solver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_json, m)?)?;
     m.add_function(wrap_pyfunction!(preset_json, m)?)?;
     m.add_function(wrap_pyfunction!(default_config_json, m)?)?;
+    m.add_function(wrap_pyfunction!(l0_gamma_from_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(l0_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(l0_lambda_for_rate, m)?)?;
     Ok(())
+}
+
+// --- L0 ---
+
+type L0Out<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Vec<Option<(usize, String, String)>>,
+);
+
+/// gamma = exp(-1 / (tau_decay fs)).
+#[pyfunction]
+fn l0_gamma_from_tau(py: Python<'_>, tau_decay: f64, fs: f64) -> PyResult<f64> {
+    Ok(py_try!(py, crate::l0::gamma_from_tau(tau_decay, fs)))
+}
+
+/// Exact L0 solve of every row of a C-contiguous (cells, T) float64 matrix, GIL released.
+/// Returns (spikes, calcium, cost, num_spikes, per-row errors as (row, code, message)).
+#[pyfunction]
+fn l0_batch<'py>(
+    py: Python<'py>,
+    traces: PyReadonlyArray2<'_, f64>,
+    gamma: f64,
+    lam: f64,
+    positive: bool,
+) -> PyResult<L0Out<'py>> {
+    let shape = traces.shape();
+    let (rows, cols) = (shape[0], shape[1]);
+    let data = traces.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
+        )
+    })?;
+    let results = if rows == 0 {
+        py_try!(py, crate::l0::solve_l0(&[0.0], gamma, lam, positive));
+        Vec::new()
+    } else {
+        py_try!(
+            py,
+            py.allow_threads(|| crate::l0::solve_l0_rows(data, cols, gamma, lam, positive))
+        )
+    };
+    let mut spikes = vec![0.0; rows * cols];
+    let mut calcium = vec![0.0; rows * cols];
+    let mut cost = vec![f64::NAN; rows];
+    let mut count = vec![0u64; rows];
+    let mut errors = Vec::with_capacity(rows);
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(o) => {
+                spikes[i * cols..(i + 1) * cols].copy_from_slice(&o.spikes);
+                calcium[i * cols..(i + 1) * cols].copy_from_slice(&o.calcium);
+                cost[i] = o.cost;
+                count[i] = o.spike_times.len() as u64;
+                errors.push(None);
+            }
+            Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
+        }
+    }
+    Ok((
+        spikes.into_pyarray(py).reshape([rows, cols])?,
+        calcium.into_pyarray(py).reshape([rows, cols])?,
+        cost.into_pyarray(py),
+        count.into_pyarray(py),
+        errors,
+    ))
+}
+
+/// (lambda, achieved rate in Hz, number of spikes, solves performed), GIL released.
+#[pyfunction]
+fn l0_lambda_for_rate(
+    py: Python<'_>,
+    trace: PyReadonlyArray1<'_, f64>,
+    gamma: f64,
+    fs: f64,
+    target_rate_hz: f64,
+    positive: bool,
+) -> PyResult<(f64, f64, usize, u32)> {
+    let y = slice(py, &trace)?;
+    let fit = py_try!(
+        py,
+        py.allow_threads(|| crate::l0::lambda_for_rate(y, gamma, fs, target_rate_hz, positive))
+    );
+    Ok((fit.lambda, fit.rate_hz, fit.num_spikes, fit.iterations))
 }

@@ -336,3 +336,54 @@ pub fn preset_names() -> Vec<String> {
         .map(|s| s.to_string())
         .collect()
 }
+
+// --- L0 ---
+
+/// Exact L0 spike inference result for one trace (see `l0_solve`).
+#[wasm_bindgen]
+pub struct L0Solution {
+    inner: crate::l0::L0Solution,
+}
+
+#[wasm_bindgen]
+impl L0Solution {
+    /// Spike sizes at spike times, zero elsewhere.
+    pub fn spikes(&self) -> Vec<f32> {
+        to_f32(&self.inner.spikes)
+    }
+
+    /// Fitted calcium.
+    pub fn calcium(&self) -> Vec<f32> {
+        to_f32(&self.inner.calcium)
+    }
+
+    /// Attained objective 1/2 ||y - c||^2 + lambda * num_spikes.
+    #[wasm_bindgen(getter)]
+    pub fn cost(&self) -> f64 {
+        self.inner.cost
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn num_spikes(&self) -> usize {
+        self.inner.spike_times.len()
+    }
+}
+
+/// Exact L0-penalised AR(1) deconvolution of one trace (`positive`: spikes only raise calcium).
+#[wasm_bindgen]
+pub fn l0_solve(
+    trace: &[f32],
+    gamma: f64,
+    lambda: f64,
+    positive: bool,
+) -> Result<L0Solution, JsValue> {
+    crate::l0::solve_l0(&to_f64(trace), gamma, lambda, positive)
+        .map(|inner| L0Solution { inner })
+        .map_err(js_error)
+}
+
+/// AR(1) coefficient exp(-1 / (tau_decay fs)).
+#[wasm_bindgen]
+pub fn l0_gamma_from_tau(tau_decay: f64, fs: f64) -> Result<f64, JsValue> {
+    crate::l0::gamma_from_tau(tau_decay, fs).map_err(js_error)
+}

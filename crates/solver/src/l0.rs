@@ -1,0 +1,723 @@
+//! Exact L0-penalised spike inference for an AR(1) calcium model.
+//!
+//! Model: `y_t = c_t + e_t`, `c_t = gamma c_{t-1} + z_t`. For a trace `y_0..y_{T-1}` we minimise
+//! `1/2 sum_t (y_t - c_t)^2 + lambda #{t >= 1 : z_t != 0}` over the calcium `c`, either
+//! unconstrained or with `z_t >= 0` (a spike can only raise the calcium). `c_0` is free and
+//! unpenalised. The solution is exact (up to floating point), following Jewell & Witten (2018) and
+//! Jewell, Hocking, Fearnhead & Witten (2020).
+//!
+//! Method: dynamic programming over the calcium level `e` at the current time with functional
+//! pruning. `G_s(e)` is the best cost of `y_0..y_s` with `c_s = e`; it is kept as a sorted list of
+//! pieces covering the real line. Between spikes the calcium decays geometrically, so every piece
+//! is "segment started at `tau` with a known prefix cost `K`", a convex quadratic in the segment's
+//! *starting* level `m = e / gamma^(s - tau)`. The recursion is
+//! `G_s(e) = 1/2 (y_s - e)^2 + min(G_{s-1}(e / gamma), S(e))`, where the spike option `S` is
+//! `min G_{s-1} + lambda` (unconstrained) or `min_{x <= e / gamma} G_{s-1}(x) + lambda` (positive).
+//! Only the flat parts of that prefix minimum can beat the no-spike option, so `S` is a few
+//! constants on intervals; the lower envelope keeps only the pieces that can still be optimal.
+//! With the positive constraint the envelope alone would keep one "silent since tau" state per
+//! past spike (low levels cannot be reached by a spike), so `Dp::prune` also drops states that
+//! a nearby state beats for every possible future (a shift-by-decay argument, still exact); that
+//! keeps the work close to linear in T.
+//!
+//! Numerics: segment statistics are sums of `y_t gamma^(t - tau)` and `gamma^(2(t - tau))`, which
+//! shrink along a segment (no overflow); pieces store their bounds in the starting-level
+//! coordinate, so advancing time only rescales one factor per segment. That factor is floored at
+//! [`DECAY_FLOOR`]: beyond ~345 / ln(1/gamma) frames without a spike the modelled calcium of the
+//! segment is below 1e-150 of its start and further decay is ignored (an error of that order).
+
+use crate::error::{check_finite, check_magnitude, Result, SolverError};
+
+/// Smallest decay factor `gamma^n` tracked for a segment (its square stays a normal f64).
+pub const DECAY_FLOOR: f64 = 1e-150;
+
+const NONE: u32 = u32::MAX;
+
+/// The exact solution for one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L0Solution {
+    /// Fitted calcium `c_t`, same length as the trace.
+    pub calcium: Vec<f64>,
+    /// Spike sizes `z_t = c_t - gamma c_{t-1}` at spike times, zero elsewhere.
+    pub spikes: Vec<f64>,
+    /// Indices `t >= 1` with a spike, increasing.
+    pub spike_times: Vec<usize>,
+    /// Attained objective `1/2 ||y - c||^2 + lambda * spike_times.len()`.
+    pub cost: f64,
+}
+
+/// `gamma = exp(-1 / (tau_decay fs))`, the AR(1) coefficient of a decay time constant.
+pub fn gamma_from_tau(tau_decay: f64, fs: f64) -> Result<f64> {
+    if !(tau_decay.is_finite() && tau_decay > 0.0) {
+        return Err(SolverError::param(
+            "tau_decay",
+            tau_decay,
+            "must be a finite number of seconds > 0",
+        ));
+    }
+    if !(fs.is_finite() && fs > 0.0) {
+        return Err(SolverError::param(
+            "fs",
+            fs,
+            "must be a finite rate in Hz > 0",
+        ));
+    }
+    let g = (-1.0 / (tau_decay * fs)).exp();
+    if !(g > 0.0 && g < 1.0) {
+        return Err(SolverError::param(
+            "tau_decay",
+            tau_decay,
+            format!(
+                "tau_decay * fs = {} gives gamma = {g}, which is not strictly between 0 and 1",
+                tau_decay * fs
+            ),
+        ));
+    }
+    Ok(g)
+}
+
+fn check_params(gamma: f64, lambda: f64) -> Result<()> {
+    if !(gamma > 0.0 && gamma < 1.0) {
+        return Err(SolverError::param(
+            "gamma",
+            gamma,
+            "must be strictly between 0 and 1",
+        ));
+    }
+    if !(lambda.is_finite() && lambda >= 0.0) {
+        return Err(SolverError::param(
+            "lambda",
+            lambda,
+            "must be a finite number >= 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Running statistics of the segment that started at `tau` (times `tau..=s`).
+#[derive(Clone, Copy, Default)]
+struct Seg {
+    syy: f64,
+    syg: f64,
+    sgg: f64,
+    /// `gamma^(s - tau)`, floored at DECAY_FLOOR.
+    p: f64,
+    /// Last step at which `p` was advanced / the data term added (each at most once per step).
+    adv: usize,
+    upd: usize,
+}
+
+/// Where a family of pieces came from: a segment starting at `tau` whose prefix (everything before
+/// `tau`, including its spike penalty) costs `k`; `prev` / `prev_m` locate the previous segment.
+#[derive(Clone, Copy)]
+struct Origin {
+    tau: usize,
+    k: f64,
+    prev: u32,
+    prev_m: f64,
+}
+
+/// One piece of `G_s`: origin's function on starting levels `[ml, mr]`.
+#[derive(Clone, Copy)]
+struct Piece {
+    origin: u32,
+    ml: f64,
+    mr: f64,
+}
+
+/// A constant part of the spike option: levels `[lo, hi]` at the previous time, prefix value
+/// `val`, attained by `origin` at starting level `m`.
+#[derive(Clone, Copy)]
+struct Flat {
+    lo: f64,
+    hi: f64,
+    val: f64,
+    origin: u32,
+    m: f64,
+}
+
+/// Minimum value and minimiser (in starting-level coordinates) of a piece's quadratic.
+#[inline]
+fn vertex(o: &Origin, sg: &Seg) -> (f64, f64) {
+    let mv = sg.syg / sg.sgg;
+    (o.k + 0.5 * (sg.syy - sg.syg * mv), mv)
+}
+
+#[inline]
+fn eval(fmin: f64, mv: f64, sgg: f64, m: f64) -> f64 {
+    let d = m - mv;
+    fmin + 0.5 * sgg * d * d
+}
+
+struct Dp {
+    segs: Vec<Seg>,
+    origins: Vec<Origin>,
+    pieces: Vec<Piece>,
+    next: Vec<Piece>,
+    flats: Vec<Flat>,
+    flat_origin: Vec<u32>,
+    /// Scratch for `prune`: (min value, its level, interval ends) per piece.
+    flat_origin_vert: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Dp {
+    fn seg(&self, origin: u32) -> (Origin, Seg) {
+        let o = self.origins[origin as usize];
+        (o, self.segs[o.tau])
+    }
+
+    /// Constant parts of the spike option at the previous time (levels before rescaling).
+    fn build_flats(&mut self, positive: bool) {
+        self.flats.clear();
+        if !positive {
+            let mut best = (f64::INFINITY, NONE, 0.0);
+            for pc in &self.pieces {
+                let (o, sg) = self.seg(pc.origin);
+                let (fmin, mv) = vertex(&o, &sg);
+                let m = mv.max(pc.ml).min(pc.mr);
+                let v = eval(fmin, mv, sg.sgg, m);
+                if v < best.0 {
+                    best = (v, pc.origin, m);
+                }
+            }
+            self.flats.push(Flat {
+                lo: f64::NEG_INFINITY,
+                hi: f64::INFINITY,
+                val: best.0,
+                origin: best.1,
+                m: best.2,
+            });
+            return;
+        }
+        // Prefix minimum H(x) = min_{x' <= x} G(x'), scanned left to right.
+        let mut run = f64::INFINITY;
+        let mut arg = (NONE, 0.0);
+        let mut flat_start: Option<f64> = None;
+        for pc in &self.pieces {
+            let (o, sg) = self.seg(pc.origin);
+            let (fmin, mv) = vertex(&o, &sg);
+            // First level of this piece at or below the running minimum, if any; otherwise
+            // the current flat simply continues across the piece.
+            let m_in = if run == f64::INFINITY {
+                pc.ml
+            } else if run <= fmin {
+                continue;
+            } else {
+                let d = (2.0 * (run - fmin) / sg.sgg).sqrt();
+                if mv - d >= pc.mr || mv + d <= pc.ml {
+                    continue;
+                }
+                (mv - d).max(pc.ml)
+            };
+            if let Some(lo) = flat_start.take() {
+                let hi = m_in * sg.p;
+                if hi > lo {
+                    self.flats.push(Flat {
+                        lo,
+                        hi,
+                        val: run,
+                        origin: arg.0,
+                        m: arg.1,
+                    });
+                }
+            }
+            let m_low = if mv < pc.mr { mv.max(m_in) } else { pc.mr };
+            run = eval(fmin, mv, sg.sgg, m_low);
+            arg = (pc.origin, m_low);
+            flat_start = Some(m_low * sg.p);
+        }
+        if let Some(lo) = flat_start {
+            self.flats.push(Flat {
+                lo,
+                hi: f64::INFINITY,
+                val: run,
+                origin: arg.0,
+                m: arg.1,
+            });
+        }
+    }
+
+    fn push(out: &mut Vec<Piece>, origin: u32, ml: f64, mr: f64) {
+        if mr.partial_cmp(&ml) != Some(std::cmp::Ordering::Greater) {
+            return;
+        }
+        if let Some(last) = out.last_mut() {
+            if last.origin == origin {
+                last.mr = last.mr.max(mr);
+                return;
+            }
+        }
+        out.push(Piece { origin, ml, mr });
+    }
+
+    /// Origin id of the new segment started by flat `k` at time `s` (created on first use).
+    fn new_origin(&mut self, k: usize, s: usize, lambda: f64) -> u32 {
+        if self.flat_origin[k] == NONE {
+            let f = self.flats[k];
+            self.origins.push(Origin {
+                tau: s,
+                k: f.val + lambda,
+                prev: f.origin,
+                prev_m: f.m,
+            });
+            self.flat_origin[k] = (self.origins.len() - 1) as u32;
+        }
+        self.flat_origin[k]
+    }
+
+    /// New-segment pieces for the levels `[from, to]` (time s) that hold no no-spike state.
+    fn fill_gap(
+        &mut self,
+        out: &mut Vec<Piece>,
+        j: &mut usize,
+        from: f64,
+        to: f64,
+        s: usize,
+        lambda: f64,
+    ) {
+        let nf = self.flats.len();
+        let mut k = *j;
+        while k < nf && self.flats[k].hi <= from {
+            k += 1;
+        }
+        while k < nf && self.flats[k].lo < to {
+            let fl = self.flats[k];
+            let id = self.new_origin(k, s, lambda);
+            Self::push(out, id, fl.lo.max(from), fl.hi.min(to));
+            if fl.hi <= to {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        *j = k;
+    }
+
+    /// Drop pieces that cannot be on an optimal path (positive variant). Shifting a future path
+    /// by a decaying offset `d gamma^k` keeps its spikes, so the state `(e', v')` beats every
+    /// state `(e, v)` with `v - v' > K |e - e'| + Q (e - e')^2`, where `K = sqrt(2 R / (1 -
+    /// gamma^2))`, `Q = 1 / (2 (1 - gamma^2))` and `R <= upper - min G` bounds the residual cost
+    /// still to come on any path that could beat the feasible solution costing `upper`. Compared
+    /// against the global minimiser and both neighbours' minimisers.
+    fn prune(&mut self, gamma: f64, upper: f64) {
+        let n = self.pieces.len();
+        if n < 3 {
+            return;
+        }
+        let mut vert = std::mem::take(&mut self.flat_origin_vert);
+        vert.clear();
+        let mut best = (f64::INFINITY, 0usize);
+        for (i, pc) in self.pieces.iter().enumerate() {
+            let (o, sg) = self.seg(pc.origin);
+            let (fmin, mv) = vertex(&o, &sg);
+            let m = mv.max(pc.ml).min(pc.mr);
+            let v = eval(fmin, mv, sg.sgg, m);
+            vert.push((v, m * sg.p, pc.ml * sg.p, pc.mr * sg.p));
+            if v < best.0 {
+                best = (v, i);
+            }
+        }
+        let one_g2 = 1.0 - gamma * gamma;
+        let k = (2.0 * (upper - best.0).max(0.0) / one_g2).sqrt();
+        let q = 0.5 / one_g2;
+        let beaten = |i: usize, j: usize| -> bool {
+            let (v, _, a, b) = vert[i];
+            let (vj, ej, _, _) = vert[j];
+            let d = (a - ej).abs().max((b - ej).abs());
+            d.is_finite() && v - vj > k * d + q * d * d
+        };
+        let mut w = 0usize;
+        for i in 0..n {
+            let drop = i != best.1
+                && (beaten(i, best.1)
+                    || (i > 0 && beaten(i, i - 1))
+                    || (i + 1 < n && beaten(i, i + 1)));
+            if !drop {
+                self.pieces[w] = self.pieces[i];
+                w += 1;
+            }
+        }
+        self.pieces.truncate(w);
+        self.flat_origin_vert = vert;
+    }
+
+    fn step(&mut self, s: usize, y: f64, gamma: f64, lambda: f64, positive: bool) {
+        self.build_flats(positive);
+        // Time advances: every live segment decays by one factor of gamma.
+        for i in 0..self.pieces.len() {
+            let tau = self.origins[self.pieces[i].origin as usize].tau;
+            let sg = &mut self.segs[tau];
+            if sg.adv != s {
+                sg.adv = s;
+                sg.p = (sg.p * gamma).max(DECAY_FLOOR);
+            }
+        }
+        for f in self.flats.iter_mut() {
+            f.lo *= gamma;
+            f.hi *= gamma;
+        }
+        self.flat_origin.clear();
+        self.flat_origin.resize(self.flats.len(), NONE);
+
+        // Lower envelope of the no-spike pieces and the spike constants. New pieces start at
+        // time s, where the starting level is the current level (p = 1).
+        let pieces = std::mem::take(&mut self.pieces);
+        let mut out = std::mem::take(&mut self.next);
+        out.clear();
+        let nf = self.flats.len();
+        let mut j = 0usize;
+        let mut cursor = f64::NEG_INFINITY;
+        for pc in &pieces {
+            let (o, sg) = self.seg(pc.origin);
+            let (p, sgg) = (sg.p, sg.sgg);
+            let (fmin, mv) = vertex(&o, &sg);
+            let (a, b) = (pc.ml * p, pc.mr * p);
+            // Levels left free by pruning (see `prune`) only get the spike option.
+            if (cursor == f64::NEG_INFINITY && a > cursor)
+                || a - cursor > 1e-12 * (a.abs() + cursor.abs())
+            {
+                self.fill_gap(&mut out, &mut j, cursor, a, s, lambda);
+            }
+            cursor = b;
+            while j < nf && self.flats[j].hi <= a {
+                j += 1;
+            }
+            let mut x = pc.ml;
+            let mut k = j;
+            while k < nf && self.flats[k].lo < b {
+                let fl = self.flats[k];
+                let lo = (fl.lo / p).max(pc.ml);
+                let hi = (fl.hi / p).min(pc.mr);
+                if x < lo {
+                    Self::push(&mut out, pc.origin, x, lo);
+                }
+                let c = fl.val + lambda;
+                if c <= fmin {
+                    let id = self.new_origin(k, s, lambda);
+                    Self::push(&mut out, id, lo * p, hi * p);
+                } else {
+                    let d = (2.0 * (c - fmin) / sgg).sqrt();
+                    let (r1, r2) = (mv - d, mv + d);
+                    if r1 > lo {
+                        let id = self.new_origin(k, s, lambda);
+                        Self::push(&mut out, id, lo * p, r1.min(hi) * p);
+                    }
+                    Self::push(&mut out, pc.origin, r1.max(lo), r2.min(hi));
+                    if r2 < hi {
+                        let id = self.new_origin(k, s, lambda);
+                        Self::push(&mut out, id, r2.max(lo) * p, hi * p);
+                    }
+                }
+                x = x.max(hi);
+                if fl.hi <= b {
+                    k += 1;
+                } else {
+                    break;
+                }
+            }
+            j = k;
+            if x < pc.mr {
+                Self::push(&mut out, pc.origin, x, pc.mr);
+            }
+        }
+        if cursor < f64::INFINITY {
+            self.fill_gap(&mut out, &mut j, cursor, f64::INFINITY, s, lambda);
+        }
+        self.next = pieces;
+        self.pieces = out;
+
+        // Add the data term 1/2 (y_s - e)^2 to every surviving segment.
+        self.segs[s] = Seg {
+            syy: 0.0,
+            syg: 0.0,
+            sgg: 0.0,
+            p: 1.0,
+            adv: s,
+            upd: 0,
+        };
+        for i in 0..self.pieces.len() {
+            let tau = self.origins[self.pieces[i].origin as usize].tau;
+            let sg = &mut self.segs[tau];
+            if sg.upd != s {
+                sg.upd = s;
+                sg.syy += y * y;
+                sg.syg += y * sg.p;
+                sg.sgg += sg.p * sg.p;
+            }
+        }
+    }
+}
+
+/// Solve the L0 problem exactly for one trace (`positive`: spikes must be > 0).
+pub fn solve_l0(y: &[f64], gamma: f64, lambda: f64, positive: bool) -> Result<L0Solution> {
+    solve_impl(y, gamma, lambda, positive, true)
+}
+
+fn solve_impl(
+    y: &[f64],
+    gamma: f64,
+    lambda: f64,
+    positive: bool,
+    prune: bool,
+) -> Result<L0Solution> {
+    check_params(gamma, lambda)?;
+    if y.is_empty() {
+        return Err(SolverError::TraceTooShort { len: 0, min: 1 });
+    }
+    check_finite(y)?;
+    check_magnitude(y)?;
+    let n = y.len();
+    let mut dp = Dp {
+        segs: vec![Seg::default(); n],
+        origins: vec![Origin {
+            tau: 0,
+            k: 0.0,
+            prev: NONE,
+            prev_m: 0.0,
+        }],
+        pieces: vec![Piece {
+            origin: 0,
+            ml: f64::NEG_INFINITY,
+            mr: f64::INFINITY,
+        }],
+        next: Vec::new(),
+        flats: Vec::new(),
+        flat_origin: Vec::new(),
+        flat_origin_vert: Vec::new(),
+    };
+    dp.segs[0] = Seg {
+        syy: y[0] * y[0],
+        syg: y[0],
+        sgg: 1.0,
+        p: 1.0,
+        adv: 0,
+        upd: 0,
+    };
+    // Cost of a feasible solution (one decaying segment, no spike): bounds what is left to fit.
+    let (mut syy, mut syg, mut sgg, mut p) = (0.0, 0.0, 0.0, 1.0);
+    for &v in y {
+        syy += v * v;
+        syg += v * p;
+        sgg += p * p;
+        p *= gamma;
+    }
+    let upper = 0.5 * (syy - syg * syg / sgg).max(0.0) + 1e-12 * syy;
+    for (s, &ys) in y.iter().enumerate().skip(1) {
+        dp.step(s, ys, gamma, lambda, positive);
+        if positive && prune {
+            dp.prune(gamma, upper);
+        }
+    }
+
+    // Best final level, then follow the origins back segment by segment.
+    let mut best = (f64::INFINITY, 0u32, 0.0);
+    for pc in &dp.pieces {
+        let (o, sg) = dp.seg(pc.origin);
+        let (fmin, mv) = vertex(&o, &sg);
+        let m = mv.max(pc.ml).min(pc.mr);
+        let v = eval(fmin, mv, sg.sgg, m);
+        if v < best.0 {
+            best = (v, pc.origin, m);
+        }
+    }
+    let mut calcium = vec![0.0; n];
+    let (mut origin, mut m, mut end) = (best.1, best.2, n);
+    let mut changepoints = Vec::new();
+    loop {
+        let o = dp.origins[origin as usize];
+        let mut level = m;
+        for c in &mut calcium[o.tau..end] {
+            *c = level;
+            level *= gamma;
+        }
+        if o.prev == NONE {
+            break;
+        }
+        changepoints.push(o.tau);
+        end = o.tau;
+        origin = o.prev;
+        m = o.prev_m;
+    }
+    changepoints.reverse();
+    let mut spikes = vec![0.0; n];
+    let mut spike_times = Vec::with_capacity(changepoints.len());
+    for t in changepoints {
+        let z = calcium[t] - gamma * calcium[t - 1];
+        if (positive && z > 0.0) || (!positive && z != 0.0) {
+            spikes[t] = z;
+            spike_times.push(t);
+        }
+    }
+    let fit: f64 = y.iter().zip(&calcium).map(|(a, b)| (a - b) * (a - b)).sum();
+    let cost = 0.5 * fit + lambda * spike_times.len() as f64;
+    Ok(L0Solution {
+        calcium,
+        spikes,
+        spike_times,
+        cost,
+    })
+}
+
+/// Solve every row of a row-major `(rows, n_cols)` matrix (in parallel with feature `parallel`).
+/// Parameters are checked once up front; per-row data errors come back per row.
+pub fn solve_l0_rows(
+    data: &[f64],
+    n_cols: usize,
+    gamma: f64,
+    lambda: f64,
+    positive: bool,
+) -> Result<Vec<Result<L0Solution>>> {
+    check_params(gamma, lambda)?;
+    if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
+        return Err(SolverError::ShapeMismatch(format!(
+            "{} values do not split into rows of {n_cols}",
+            data.len()
+        )));
+    }
+    let rows: Vec<&[f64]> = data.chunks(n_cols).collect();
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        Ok(rows
+            .par_iter()
+            .map(|r| solve_l0(r, gamma, lambda, positive))
+            .collect())
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        Ok(rows
+            .iter()
+            .map(|r| solve_l0(r, gamma, lambda, positive))
+            .collect())
+    }
+}
+
+/// Result of [`lambda_for_rate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateFit {
+    /// The chosen penalty.
+    pub lambda: f64,
+    /// Firing rate it gives, spikes per second (`num_spikes / (T / fs)`).
+    pub rate_hz: f64,
+    pub num_spikes: usize,
+    /// Number of solves performed.
+    pub iterations: u32,
+}
+
+/// Most bisection steps [`lambda_for_rate`] takes (each is one exact solve).
+pub const RATE_MAX_ITERS: u32 = 60;
+
+/// Choose `lambda` so the exact solution fires at about `target_rate_hz`, by bisection on
+/// `log(lambda)` (the spike count does not increase with lambda). Returns the penalty whose rate is
+/// closest to the target among those tried (ties: the larger penalty).
+pub fn lambda_for_rate(
+    y: &[f64],
+    gamma: f64,
+    fs: f64,
+    target_rate_hz: f64,
+    positive: bool,
+) -> Result<RateFit> {
+    check_params(gamma, 0.0)?;
+    if !(fs.is_finite() && fs > 0.0) {
+        return Err(SolverError::param(
+            "fs",
+            fs,
+            "must be a finite rate in Hz > 0",
+        ));
+    }
+    if !(target_rate_hz.is_finite() && target_rate_hz >= 0.0 && target_rate_hz <= fs) {
+        return Err(SolverError::param(
+            "target_rate_hz",
+            target_rate_hz,
+            format!("must be between 0 and the sampling rate fs = {fs} Hz"),
+        ));
+    }
+    if y.is_empty() {
+        return Err(SolverError::TraceTooShort { len: 0, min: 1 });
+    }
+    check_finite(y)?;
+    check_magnitude(y)?;
+    let duration = y.len() as f64 / fs;
+    let target = target_rate_hz * duration;
+    // Above half the total energy not even one spike pays off; 1e-12 of it is effectively zero.
+    let energy: f64 = 0.5 * y.iter().map(|v| v * v).sum::<f64>();
+    let mut hi = if energy > 0.0 { 2.0 * energy } else { 1.0 };
+    let mut lo = hi * 1e-12;
+    let mut iterations = 0u32;
+    let mut best: Option<(f64, f64, usize)> = None; // (|count - target|, lambda, count)
+    let consider = |lam: f64, count: usize, best: &mut Option<(f64, f64, usize)>| {
+        let err = (count as f64 - target).abs();
+        let better = match best {
+            None => true,
+            Some((e, l, _)) => err < *e || (err == *e && lam > *l),
+        };
+        if better {
+            *best = Some((err, lam, count));
+        }
+    };
+    for lam in [hi, lo] {
+        let count = solve_l0(y, gamma, lam, positive)?.spike_times.len();
+        iterations += 1;
+        consider(lam, count, &mut best);
+    }
+    while iterations < RATE_MAX_ITERS && hi / lo > 1.0 + 1e-9 {
+        if let Some((e, _, _)) = best {
+            if e < 0.5 {
+                break;
+            }
+        }
+        let mid = (lo * hi).sqrt();
+        let count = solve_l0(y, gamma, mid, positive)?.spike_times.len();
+        iterations += 1;
+        consider(mid, count, &mut best);
+        if count as f64 > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let (_, lambda, num_spikes) = best.unwrap_or((0.0, hi, 0));
+    Ok(RateFit {
+        lambda,
+        rate_hz: num_spikes as f64 / duration,
+        num_spikes,
+        iterations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64;
+
+    /// The dominance pruning of the positive variant never changes the optimum.
+    #[test]
+    fn pruning_keeps_the_optimum() {
+        let mut rng = Pcg64::seed_from_u64(17);
+        for trial in 0..60 {
+            let n = rng.gen_range(50..1500);
+            let gamma = rng.gen_range(0.5..0.99);
+            let lambda = [0.0, 0.01, 0.1, 0.5, 2.0][trial % 5];
+            let noise = rng.gen_range(0.05..0.8);
+            let mut c = 0.0;
+            let y: Vec<f64> = (0..n)
+                .map(|_| {
+                    c *= gamma;
+                    if rng.gen::<f64>() < 0.05 {
+                        c += rng.gen_range(0.5..2.0);
+                    }
+                    c + noise * rng.gen_range(-1.0..1.0)
+                })
+                .collect();
+            let a = solve_impl(&y, gamma, lambda, true, true).unwrap();
+            let b = solve_impl(&y, gamma, lambda, true, false).unwrap();
+            assert!(
+                (a.cost - b.cost).abs() <= 1e-9 * b.cost.abs().max(1e-6),
+                "trial {trial}: pruned {} vs full {}",
+                a.cost,
+                b.cost
+            );
+        }
+    }
+}
