@@ -265,11 +265,12 @@ def load_traces_file(
 
 
 def _schema_path(name: str) -> Path:
-    here = Path(__file__).resolve().parent
-    for cand in (here / "_schemas" / name, here.parent.parent / "schemas" / name):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(f"schema {name} not found next to calab (looked in {here})")
+    # The schemas ship inside the package (calab/_schemas); the repository's top-level
+    # `schemas/` is a symlink to that folder, so there is exactly one copy.
+    path = Path(__file__).resolve().parent / "_schemas" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"schema {name} is missing from the calab package ({path})")
+    return path
 
 
 def export_schema() -> dict[str, Any]:

@@ -299,6 +299,41 @@ def test_tune_round_trip(recording: Path) -> None:
         _cleanup(proc)
 
 
+def test_tune_subprocess_driven_by_real_chromium(recording: Path) -> None:
+    """`calab tune FILE` in its own process; real Chromium opens the printed URL, moves the
+    parameter controls and exports to Python; stdout is exactly the export of those values."""
+    pytest.importorskip("playwright")
+    from calab._headless import HeadlessBrowser
+
+    proc, _lines, url, reader = _start_tune(recording)
+    try:
+        with HeadlessBrowser() as hb:
+            page = hb.page
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            hb.goto(url)
+            fresh = '[data-testid="cell-card"][data-status="fresh"]'
+            page.wait_for_selector(fresh, timeout=30_000)
+            for testid, value in (("param-tau-rise", "0.045"), ("param-tau-decay", "0.7"),
+                                  ("param-lambda", "0.015")):
+                page.fill(f'[data-testid="{testid}"]', value)
+                page.dispatch_event(f'[data-testid="{testid}"]', "input")
+            page.wait_for_selector(fresh, timeout=30_000)
+            page.click('[data-testid="export-python"]')
+            proc.wait(timeout=30)
+            assert not errors, errors
+        reader.join(timeout=5)
+        assert proc.returncode == 0 and proc.stdout is not None
+        export = json.loads(proc.stdout.read())
+        assert export["parameters"]["tau_rise_s"] == pytest.approx(0.045)
+        assert export["parameters"]["tau_decay_s"] == pytest.approx(0.7)
+        assert export["parameters"]["lambda"] == pytest.approx(0.015)
+        assert export["metadata"]["num_cells"] == 5  # the `recording` fixture simulates 5 cells
+    finally:
+        _cleanup(proc)
+
+
 def test_tune_timeout_and_missing_fs(tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "t.npy", np.ones((2, 50)))

@@ -57,7 +57,7 @@ def error_body(code: str, message: str) -> bytes:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """A schema file from ``schemas/`` (or the packaged copy in ``calab/_schemas``)."""
+    """A schema file shipped in ``calab/_schemas`` (the repository's ``schemas/`` links there)."""
     data: dict[str, Any] = json.loads(_schema_path(name).read_text(encoding="utf-8"))
     return data
 
