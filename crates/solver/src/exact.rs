@@ -161,6 +161,8 @@ struct NewtonStep<'a> {
     inv_x: &'a [f64],
     z: &'a [f64],
     rd: &'a [f64],
+    /// Whether the baseline is free (the data term is centred, adding the rank-one -11^T/T).
+    centred: bool,
 }
 
 impl NewtonStep<'_> {
@@ -182,7 +184,11 @@ impl NewtonStep<'_> {
             rhs[i] -= self.rd[i];
         }
         self.m.solve(rhs);
-        let corr = rhs.iter().sum::<f64>() / self.sm_den;
+        let corr = if self.centred {
+            rhs.iter().sum::<f64>() / self.sm_den
+        } else {
+            0.0
+        };
         for i in 0..n {
             dc[i] = rhs[i] + corr * self.w1[i];
         }
@@ -205,6 +211,39 @@ fn step_to_boundary(v: &[f64], dv: &[f64]) -> f64 {
 
 /// Solve min_{s >= 0, b} 1/2 ||y - K s - b||^2 + lambda * G_dc * sum(s) exactly (to `gap_tol`).
 pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Result<ExactOutput> {
+    solve_impl(y, ar, lambda, None, opts)
+}
+
+/// Solve min_{s >= 0} 1/2 ||y - K s - b||^2 + lambda * G_dc * sum(s) with the baseline b given.
+///
+/// With b fixed at the optimum of the free-baseline problem on a whole recording, the activity
+/// only couples samples through the kernel, so a stretch of the recording padded on both sides by
+/// a few decay times reproduces the whole-recording optimum inside it (the browser solves the
+/// shown window this way).
+pub fn solve_nonneg_fixed_baseline(
+    y: &[f64],
+    ar: &Ar2,
+    lambda: f64,
+    baseline: f64,
+    opts: &ExactOptions,
+) -> Result<ExactOutput> {
+    if !baseline.is_finite() {
+        return Err(SolverError::param(
+            "baseline",
+            baseline,
+            "must be a finite number",
+        ));
+    }
+    solve_impl(y, ar, lambda, Some(baseline), opts)
+}
+
+fn solve_impl(
+    y: &[f64],
+    ar: &Ar2,
+    lambda: f64,
+    baseline: Option<f64>,
+    opts: &ExactOptions,
+) -> Result<ExactOutput> {
     check_finite(y)?;
     crate::solver::validate_lambda(lambda)?;
     let t_len = y.len();
@@ -236,8 +275,11 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
         g2: ar.g2,
     };
 
-    // Work in units of `scale` so tolerances are relative.
-    let yc: Vec<f64> = y.iter().map(|v| (v - mean_y) / scale).collect();
+    // Work in units of `scale` so tolerances are relative. A free baseline is eliminated by
+    // centring; a fixed one is simply subtracted.
+    let centred = baseline.is_none();
+    let shift = baseline.unwrap_or(mean_y);
+    let yc: Vec<f64> = y.iter().map(|v| (v - shift) / scale).collect();
     let mu = mu_l1 / scale;
 
     let mut x = vec![0.1 / g; n];
@@ -250,7 +292,7 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
         let ones = vec![1.0; n];
         dop.apply_t(&ones, &mut q);
         for (qi, yi) in q.iter_mut().zip(&yc[1..]) {
-            *qi = mu * *qi - yi; // yc is already centred, so P y = yc
+            *qi = mu * *qi - yi; // yc is already centred (or P = I), so P y = yc
         }
     }
     let q_norm = q.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0);
@@ -274,8 +316,9 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
 
     for it in 0..opts.max_iters {
         iterations = it + 1;
-        // Dual residual rd = Q c + q - D^T z, Q = I - 11^T/T on the free samples.
-        let sum_c: f64 = c.iter().sum();
+        // Dual residual rd = Q c + q - D^T z, Q = I - 11^T/T on the free samples (Q = I with a
+        // fixed baseline).
+        let sum_c: f64 = if centred { c.iter().sum() } else { 0.0 };
         dop.apply_t(&z, &mut tmp);
         for i in 0..n {
             rd[i] = c[i] - sum_c / tf + q[i] - tmp[i];
@@ -283,7 +326,11 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
         let gap: f64 = x.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
         let rd_norm = rd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         // Objective (scaled units) for a gap test relative to what is being minimised.
-        let mean_r = (yc[0] + yc[1..].iter().zip(&c).map(|(yv, cv)| yv - cv).sum::<f64>()) / tf;
+        let mean_r = if centred {
+            (yc[0] + yc[1..].iter().zip(&c).map(|(yv, cv)| yv - cv).sum::<f64>()) / tf
+        } else {
+            0.0
+        };
         let fit = 0.5 * (yc[0] - mean_r).powi(2)
             + 0.5
                 * yc[1..]
@@ -322,9 +369,13 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
         }
         m.factor();
         // w1 = B^{-1} 1 for the rank-one (Sherman-Morrison) correction of -11^T/T.
-        w1.fill(1.0);
-        m.solve(&mut w1);
-        let sm_den = tf - w1.iter().sum::<f64>();
+        let sm_den = if centred {
+            w1.fill(1.0);
+            m.solve(&mut w1);
+            tf - w1.iter().sum::<f64>()
+        } else {
+            1.0
+        };
         let newton_step = NewtonStep {
             m: &m,
             dop: &dop,
@@ -333,6 +384,7 @@ pub fn solve_nonneg(y: &[f64], ar: &Ar2, lambda: f64, opts: &ExactOptions) -> Re
             inv_x: &inv_x,
             z: &z,
             rd: &rd,
+            centred,
         };
 
         // Predictor (affine scaling): r_c = -x z.

@@ -25,9 +25,25 @@ pub fn filter_cutoffs(p: &KernelParams) -> (f64, f64) {
 
 /// Gain of the filter at frequency f (Hz).
 pub fn filter_gain(f: f64, f_hp: f64, f_lp: f64, nyquist: f64) -> f64 {
+    edge_gain(f, f_hp, f_lp, nyquist, true, true)
+}
+
+/// Gain with either edge switched off (`high_pass`/`low_pass` false leaves that side flat).
+pub fn edge_gain(
+    f: f64,
+    f_hp: f64,
+    f_lp: f64,
+    nyquist: f64,
+    high_pass: bool,
+    low_pass: bool,
+) -> f64 {
     let ramp = |x: f64| 0.5 - 0.5 * (PI * x.clamp(0.0, 1.0)).cos(); // 0 -> 1
-    let hp = ramp((f - 0.5 * f_hp) / (0.5 * f_hp));
-    let lp = if f_lp >= nyquist {
+    let hp = if high_pass {
+        ramp((f - 0.5 * f_hp) / (0.5 * f_hp))
+    } else {
+        1.0
+    };
+    let lp = if !low_pass || f_lp >= nyquist {
         1.0
     } else {
         1.0 - ramp((f - f_lp) / f_lp)
@@ -37,11 +53,25 @@ pub fn filter_gain(f: f64, f_hp: f64, f_lp: f64, nyquist: f64) -> f64 {
 
 /// Apply the kernel-derived bandpass to `trace`.
 pub fn bandpass_filter(trace: &[f64], p: &KernelParams) -> Result<Vec<f64>> {
+    band_filter(trace, p, true, true)
+}
+
+/// Apply only the chosen edges of the kernel-derived band (InDeCa toggles them separately).
+/// With both edges on this is [`bandpass_filter`]; with neither it returns the trace unchanged.
+pub fn band_filter(
+    trace: &[f64],
+    p: &KernelParams,
+    high_pass: bool,
+    low_pass: bool,
+) -> Result<Vec<f64>> {
     p.validate()?;
     check_finite(trace)?;
     let n = trace.len();
     if n < 4 {
         return Err(SolverError::TraceTooShort { len: n, min: 4 });
+    }
+    if !(high_pass || low_pass) {
+        return Ok(trace.to_vec());
     }
     let mean = trace.iter().sum::<f64>() / n as f64;
     // Even (mirror) extension to 2n: continuous at both ends, so no wrap-around step.
@@ -61,7 +91,7 @@ pub fn bandpass_filter(trace: &[f64], p: &KernelParams) -> Result<Vec<f64>> {
     let nyquist = 0.5 * p.fs;
     for (k, c) in spec.iter_mut().enumerate() {
         let f = k as f64 * p.fs / m as f64;
-        *c *= filter_gain(f, f_hp, f_lp, nyquist) / m as f64;
+        *c *= edge_gain(f, f_hp, f_lp, nyquist, high_pass, low_pass) / m as f64;
     }
     spec[0].im = 0.0;
     let last = spec.len() - 1;
@@ -69,6 +99,32 @@ pub fn bandpass_filter(trace: &[f64], p: &KernelParams) -> Result<Vec<f64>> {
     inv.process(&mut spec, &mut buf)
         .map_err(|e| SolverError::InvalidState(e.to_string()))?;
     Ok(buf[..n].iter().map(|v| v + mean).collect())
+}
+
+/// Fraction of white-noise variance that [`band_filter`] lets through on an n-sample trace
+/// (mean squared gain over the frequencies of the mirror-extended FFT).
+pub fn noise_power_gain(n: usize, p: &KernelParams, high_pass: bool, low_pass: bool) -> f64 {
+    if n < 4 || !(high_pass || low_pass) {
+        return 1.0;
+    }
+    let m = 2 * n;
+    let (f_hp, f_lp) = filter_cutoffs(p);
+    let nyquist = 0.5 * p.fs;
+    // Two-sided mean over the m DFT bins; bins k and m - k share a gain.
+    let mut total = 0.0;
+    for k in 0..m {
+        let kk = k.min(m - k);
+        let g = edge_gain(
+            kk as f64 * p.fs / m as f64,
+            f_hp,
+            f_lp,
+            nyquist,
+            high_pass,
+            low_pass,
+        );
+        total += g * g;
+    }
+    total / m as f64
 }
 
 /// One-sided power spectrum |X_k|^2 / n of the trace (mean removed), k = 0..=n/2.

@@ -8,16 +8,20 @@
 //! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
 //! entry points), [`simulate`] (synthetic recordings with ground truth).
 //! [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning dynamic programming).
+//! [`convar`] (Convar population spiking-rate inference for wide-field imaging: O(T) FISTA,
+//! odd/even lambda search, chunking).
 //! Bindings live under `bindings/` and only convert types and errors.
 
 pub mod banded;
 pub mod baseline;
+pub mod convar;
 pub mod deconvolve;
 pub mod error;
 pub mod exact;
 pub mod fft;
 pub mod filter;
 pub mod fista;
+pub mod indeca;
 pub mod kernel;
 pub mod l0;
 pub mod operator;

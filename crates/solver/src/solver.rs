@@ -36,6 +36,8 @@ pub struct Solver {
     op: Option<ConvOperator>,
     state: FistaState,
     has_trace: bool,
+    /// Baseline held fixed by [`Solver::set_fixed_baseline`] instead of fitted jointly.
+    fixed_baseline: Option<f64>,
 }
 
 impl Default for Solver {
@@ -73,6 +75,7 @@ impl Solver {
             op: None,
             state: FistaState::default(),
             has_trace: false,
+            fixed_baseline: None,
         }
     }
 
@@ -102,6 +105,36 @@ impl Solver {
         }
         self.state.reset_momentum();
         Ok(())
+    }
+
+    /// Hold the scalar baseline at `b` (in the units of the fitted trace) instead of fitting it;
+    /// `None` frees it again. Used to solve a stretch of a recording with the baseline of the
+    /// whole-recording solve, so the stretch reproduces that solution (see
+    /// [`exact::solve_nonneg_fixed_baseline`]). Only the exact non-negative solve supports it.
+    pub fn set_fixed_baseline(&mut self, b: Option<f64>) -> Result<()> {
+        if let Some(v) = b {
+            if !v.is_finite() {
+                return Err(SolverError::param("baseline", v, "must be a finite number"));
+            }
+        }
+        self.fixed_baseline = b;
+        self.state.reset_momentum();
+        Ok(())
+    }
+
+    pub fn fixed_baseline(&self) -> Option<f64> {
+        self.fixed_baseline
+    }
+
+    fn require_free_baseline(&self) -> Result<()> {
+        match self.fixed_baseline {
+            None => Ok(()),
+            Some(b) => Err(SolverError::param(
+                "baseline",
+                b,
+                "a fixed baseline is only supported by the exact non-negative solve; clear it for FISTA",
+            )),
+        }
     }
 
     pub fn set_tolerance(&mut self, tol: f64) -> Result<()> {
@@ -238,6 +271,7 @@ impl Solver {
     /// Run up to `n_steps` FISTA iterations; returns whether converged.
     pub fn step_batch(&mut self, n_steps: u32) -> Result<bool> {
         self.require_trace()?;
+        self.require_free_baseline()?;
         let cfg = self.fista_config();
         self.operator();
         let op = self.op.as_mut().expect("operator was just built");
@@ -256,17 +290,22 @@ impl Solver {
         self.require_trace()?;
         match self.constraint {
             Constraint::NonNeg => {
-                let out = exact::solve_nonneg(
-                    &self.trace,
-                    &self.ar2,
-                    self.lambda,
-                    &exact::ExactOptions::default(),
-                )?;
+                let opts = exact::ExactOptions::default();
+                let out = match self.fixed_baseline {
+                    None => exact::solve_nonneg(&self.trace, &self.ar2, self.lambda, &opts)?,
+                    Some(b) => exact::solve_nonneg_fixed_baseline(
+                        &self.trace,
+                        &self.ar2,
+                        self.lambda,
+                        b,
+                        &opts,
+                    )?,
+                };
                 self.state.warm_start(&out.activity);
-                if out.converged {
+                if out.converged || self.fixed_baseline.is_some() {
                     self.state.iteration = out.iterations;
-                    self.state.converged = true;
-                    return Ok(true);
+                    self.state.converged = out.converged;
+                    return Ok(out.converged);
                 }
                 // Not expected, but never worse than FISTA: continue from the best interior point.
                 let mut done = false;
@@ -305,8 +344,11 @@ impl Solver {
         out
     }
 
-    /// Optimal scalar baseline for the current activity: mean(y - K s).
+    /// Optimal scalar baseline for the current activity, mean(y - K s), or the fixed one.
     pub fn baseline(&mut self) -> f64 {
+        if let Some(b) = self.fixed_baseline {
+            return b;
+        }
         if !self.has_trace {
             return 0.0;
         }

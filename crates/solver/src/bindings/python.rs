@@ -255,6 +255,11 @@ fn _solver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(l0_gamma_from_tau, m)?)?;
     m.add_function(wrap_pyfunction!(l0_batch, m)?)?;
     m.add_function(wrap_pyfunction!(l0_lambda_for_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(convar_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(convar_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(convar_lambda_search, m)?)?;
+    register_indeca_run(m)?;
+    register_indeca_stages(m)?;
     Ok(())
 }
 
@@ -343,4 +348,478 @@ fn l0_lambda_for_rate(
         py.allow_threads(|| crate::l0::lambda_for_rate(y, gamma, fs, target_rate_hz, positive))
     );
     Ok((fit.lambda, fit.rate_hz, fit.num_spikes, fit.iterations))
+}
+
+// --- Convar ---
+
+/// Defaults of the Convar core, so the Python signatures cannot drift from them.
+#[pyfunction]
+fn convar_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    use crate::convar as cv;
+    let d = PyDict::new(py);
+    d.set_item("max_iters", cv::DEFAULT_MAX_ITERS)?;
+    d.set_item("tol", cv::DEFAULT_TOL)?;
+    d.set_item("smooth_window", cv::DEFAULT_SMOOTH_WINDOW)?;
+    d.set_item("lambda_grid", cv::default_lambda_grid())?;
+    d.set_item("min_len", cv::MIN_LEN)?;
+    d.set_item("min_search_len", cv::MIN_SEARCH_LEN)?;
+    Ok(d)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convar_config(
+    py: Python<'_>,
+    gamma: f64,
+    lam: f64,
+    max_iters: u32,
+    tol: f64,
+    init: &str,
+    smooth_window: usize,
+    early_stop: bool,
+) -> PyResult<crate::convar::ConvarConfig> {
+    let mut cfg = crate::convar::ConvarConfig::new(gamma, lam);
+    cfg.max_iters = max_iters;
+    cfg.tol = tol;
+    cfg.init = py_try!(py, crate::convar::ConvarInit::parse(init));
+    cfg.smooth_window = smooth_window;
+    cfg.early_stop = early_stop;
+    Ok(cfg)
+}
+
+type ConvarOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<(usize, String, String)>>,
+);
+
+/// Convar on every row of a C-contiguous (pixels, T) float64 matrix, GIL released. `lam=None`
+/// runs the odd/even lambda search per row over `grid`; `chunk_size=None` solves whole rows.
+/// Returns (rates, calcium, baseline, lambda, iterations, converged, objective, per-row errors).
+#[pyfunction]
+#[pyo3(signature = (traces, gamma, lam, grid, search, max_iters, tol, init, smooth_window, early_stop, chunk_size, overlap, blend))]
+#[allow(clippy::too_many_arguments)]
+fn convar_batch<'py>(
+    py: Python<'py>,
+    traces: PyReadonlyArray2<'_, f64>,
+    gamma: f64,
+    lam: Option<f64>,
+    grid: Vec<f64>,
+    search: &str,
+    max_iters: u32,
+    tol: f64,
+    init: &str,
+    smooth_window: usize,
+    early_stop: bool,
+    chunk_size: Option<usize>,
+    overlap: Option<usize>,
+    blend: Option<usize>,
+) -> PyResult<ConvarOut<'py>> {
+    use crate::convar as cv;
+    let cfg = convar_config(
+        py,
+        gamma,
+        lam.unwrap_or(0.0),
+        max_iters,
+        tol,
+        init,
+        smooth_window,
+        early_stop,
+    )?;
+    let mut run = cv::ConvarRun::new(cfg);
+    if lam.is_none() {
+        run.search = Some(cv::LambdaSearchConfig {
+            grid,
+            method: py_try!(py, cv::SearchMethod::parse(search)),
+            warm_start: false,
+        });
+    }
+    if let Some(size) = chunk_size {
+        let mut c = cv::ChunkConfig::new(size, gamma);
+        if let Some(o) = overlap {
+            c.overlap = o;
+            c.blend = (o / 2).min(size);
+        }
+        if let Some(b) = blend {
+            c.blend = b;
+        }
+        run.chunk = Some(c);
+    }
+    py_try!(py, run.validate());
+    let shape = traces.shape();
+    let (rows, cols) = (shape[0], shape[1]);
+    let data = traces.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
+        )
+    })?;
+    let results = if rows == 0 {
+        Vec::new()
+    } else {
+        py_try!(
+            py,
+            py.allow_threads(|| cv::convar_run_rows(data, cols, &run))
+        )
+    };
+    let mut rates = vec![0.0; rows * cols];
+    let mut calcium = vec![0.0; rows * cols];
+    let mut base = vec![f64::NAN; rows];
+    let mut lams = vec![f64::NAN; rows];
+    let mut iters = vec![0u32; rows];
+    let mut conv = vec![false; rows];
+    let mut obj = vec![f64::NAN; rows];
+    let mut errors = Vec::with_capacity(rows);
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(o) => {
+                rates[i * cols..(i + 1) * cols].copy_from_slice(&o.rates);
+                calcium[i * cols..(i + 1) * cols].copy_from_slice(&o.calcium);
+                base[i] = o.baseline;
+                lams[i] = o.lambda;
+                iters[i] = o.iterations;
+                conv[i] = o.converged;
+                obj[i] = o.objective;
+                errors.push(None);
+            }
+            Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
+        }
+    }
+    Ok((
+        rates.into_pyarray(py).reshape([rows, cols])?,
+        calcium.into_pyarray(py).reshape([rows, cols])?,
+        base.into_pyarray(py),
+        lams.into_pyarray(py),
+        iters.into_pyarray(py),
+        conv.into_pyarray(py),
+        obj.into_pyarray(py),
+        errors,
+    ))
+}
+
+type SearchOut = (f64, f64, Vec<(f64, f64)>, u64);
+
+/// Odd/even lambda search on one trace, GIL released. Returns (lambda, score,
+/// [(lambda, score) evaluated in order], total iterations).
+#[pyfunction]
+#[pyo3(signature = (trace, gamma, grid, search, max_iters, tol, init, smooth_window, early_stop))]
+#[allow(clippy::too_many_arguments)]
+fn convar_lambda_search(
+    py: Python<'_>,
+    trace: PyReadonlyArray1<'_, f64>,
+    gamma: f64,
+    grid: Vec<f64>,
+    search: &str,
+    max_iters: u32,
+    tol: f64,
+    init: &str,
+    smooth_window: usize,
+    early_stop: bool,
+) -> PyResult<SearchOut> {
+    use crate::convar as cv;
+    let cfg = convar_config(
+        py,
+        gamma,
+        0.0,
+        max_iters,
+        tol,
+        init,
+        smooth_window,
+        early_stop,
+    )?;
+    let sc = cv::LambdaSearchConfig {
+        grid,
+        method: py_try!(py, cv::SearchMethod::parse(search)),
+        warm_start: false,
+    };
+    let y = slice(py, &trace)?;
+    let res = py_try!(py, py.allow_threads(|| cv::lambda_search(y, &cfg, &sc)));
+    Ok((res.lambda, res.score, res.evaluated, res.iterations))
+}
+
+// --- InDeCa outer loop ---
+
+/// One InDeCa run (see `crate::indeca::run`). `step` and `final_pass` release the GIL and use
+/// every core; results do not depend on the thread count.
+#[pyclass(name = "IndecaRun", module = "calab._solver")]
+struct PyIndecaRun {
+    inner: crate::indeca::run::IndecaRun,
+}
+
+#[pymethods]
+impl PyIndecaRun {
+    /// traces: C-contiguous (cells, T) float32; config_json: a (possibly partial) IndecaConfig.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        traces: PyReadonlyArray2<'_, f32>,
+        fs: f64,
+        config_json: &str,
+    ) -> PyResult<Self> {
+        let shape = traces.shape();
+        let (rows, cols) = (shape[0], shape[1]);
+        let data = traces.as_slice().map_err(|_| {
+            to_py(
+                py,
+                SolverError::ShapeMismatch("expected a C-contiguous 2-D float32 array".into()),
+            )
+        })?;
+        let inner = py_try!(
+            py,
+            py.allow_threads(|| crate::indeca::run::IndecaRun::from_json(
+                data,
+                rows,
+                cols,
+                fs,
+                config_json
+            ))
+        );
+        Ok(PyIndecaRun { inner })
+    }
+
+    /// One outer iteration; returns the IterationReport JSON.
+    fn step(&mut self, py: Python<'_>) -> PyResult<String> {
+        let inner = &mut self.inner;
+        let report = py_try!(py, py.allow_threads(|| inner.step()));
+        Ok(py_try!(
+            py,
+            serde_json::to_string(&report)
+                .map_err(|e| SolverError::InvalidState(format!("iteration report: {e}")))
+        ))
+    }
+
+    fn is_converged(&self) -> bool {
+        self.inner.is_converged()
+    }
+
+    /// Converged or at max_iterations.
+    fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    fn iteration(&self) -> usize {
+        self.inner.iteration()
+    }
+
+    fn final_pass(&mut self, py: Python<'_>, cell_start: usize, cell_end: usize) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py_try!(
+            py,
+            py.allow_threads(|| inner.final_pass(cell_start, cell_end))
+        );
+        Ok(())
+    }
+
+    fn result_json(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(py_try!(py, self.inner.result().to_json()))
+    }
+
+    /// Final-pass spike counts (cells, T), float32.
+    fn activity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (n, t) = (self.inner.num_cells(), self.inner.num_timepoints());
+        self.inner
+            .activity()
+            .to_vec()
+            .into_pyarray(py)
+            .reshape([n, t])
+    }
+
+    fn cell_trace<'py>(&self, py: Python<'py>, cell: usize) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        Ok(py_try!(py, self.inner.cell_trace(cell)).into_pyarray(py))
+    }
+
+    fn cell_fit<'py>(&self, py: Python<'py>, cell: usize) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let inner = &self.inner;
+        Ok(py_try!(py, py.allow_threads(|| inner.cell_fit(cell))).into_pyarray(py))
+    }
+}
+
+/// The default IndecaConfig as JSON (the defaults of `calab.DeconConfig`).
+#[pyfunction]
+fn indeca_default_config_json(py: Python<'_>) -> PyResult<String> {
+    Ok(py_try!(
+        py,
+        crate::indeca::config::IndecaConfig::default().to_json()
+    ))
+}
+
+/// Register the InDeCa outer-loop names on the module.
+fn register_indeca_run(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyIndecaRun>()?;
+    m.add_function(wrap_pyfunction!(indeca_default_config_json, m)?)?;
+    Ok(())
+}
+
+// --- InDeCa per-trace and kernel stages (crate::indeca::{trace, kernel_est, biexp, seed}) ---
+
+fn slice32<'a>(py: Python<'_>, a: &'a PyReadonlyArray1<'_, f32>) -> PyResult<&'a [f32]> {
+    a.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a contiguous 1-D float32 array".into()),
+        )
+    })
+}
+
+#[pyfunction]
+fn indeca_compute_upsample_factor(py: Python<'_>, fs: f64, target_fs: f64) -> PyResult<usize> {
+    Ok(py_try!(
+        py,
+        crate::indeca::upsample::compute_upsample_factor(fs, target_fs)
+    ))
+}
+
+type SolveTraceOut<'py> = (Bound<'py, PyArray1<f32>>, f64, f64, f64, f64, usize, bool);
+
+/// (s_counts, alpha, baseline, pve, threshold, iterations, converged), GIL released.
+#[pyfunction]
+#[pyo3(signature = (trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda_, warm_counts=None))]
+#[allow(clippy::too_many_arguments)]
+fn indeca_solve_trace<'py>(
+    py: Python<'py>,
+    trace: PyReadonlyArray1<'_, f32>,
+    tau_rise: f64,
+    tau_decay: f64,
+    fs: f64,
+    upsample_factor: usize,
+    max_iters: usize,
+    tol: f64,
+    hp_enabled: bool,
+    lp_enabled: bool,
+    lambda_: f64,
+    warm_counts: Option<PyReadonlyArray1<'_, f32>>,
+) -> PyResult<SolveTraceOut<'py>> {
+    let y = slice32(py, &trace)?;
+    let warm = match &warm_counts {
+        Some(w) => Some(slice32(py, w)?),
+        None => None,
+    };
+    let p = crate::indeca::trace::TraceParams {
+        tau_rise,
+        tau_decay,
+        fs,
+        upsample_factor,
+        max_iters,
+        tol,
+        hp_enabled,
+        lp_enabled,
+        lambda: lambda_,
+    };
+    let sol = py_try!(
+        py,
+        py.allow_threads(|| crate::indeca::trace::solve_trace(y, &p, warm))
+    );
+    Ok((
+        sol.s_counts.into_pyarray(py),
+        sol.alpha,
+        sol.baseline,
+        sol.pve,
+        sol.threshold,
+        sol.iterations,
+        sol.converged,
+    ))
+}
+
+/// Free-form kernel (float32), GIL released.
+#[pyfunction]
+#[pyo3(signature = (traces_flat, spikes_flat, trace_lengths, alphas, baselines, kernel_length, max_iters, tol, smooth_lambda, warm_kernel=None))]
+#[allow(clippy::too_many_arguments)]
+fn indeca_estimate_kernel<'py>(
+    py: Python<'py>,
+    traces_flat: PyReadonlyArray1<'_, f32>,
+    spikes_flat: PyReadonlyArray1<'_, f32>,
+    trace_lengths: Vec<usize>,
+    alphas: PyReadonlyArray1<'_, f64>,
+    baselines: PyReadonlyArray1<'_, f64>,
+    kernel_length: usize,
+    max_iters: usize,
+    tol: f64,
+    smooth_lambda: f64,
+    warm_kernel: Option<PyReadonlyArray1<'_, f32>>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let (y, s) = (slice32(py, &traces_flat)?, slice32(py, &spikes_flat)?);
+    let (a, b) = (slice(py, &alphas)?, slice(py, &baselines)?);
+    let warm = match &warm_kernel {
+        Some(w) => Some(slice32(py, w)?),
+        None => None,
+    };
+    let h = py_try!(
+        py,
+        py.allow_threads(|| crate::indeca::kernel_est::estimate_kernel(
+            y,
+            s,
+            &trace_lengths,
+            a,
+            b,
+            kernel_length,
+            max_iters,
+            tol,
+            warm,
+            smooth_lambda
+        ))
+    );
+    Ok(h.into_pyarray(py))
+}
+
+/// BiexpFit as JSON (the Python wrapper builds the NamedTuple), GIL released. `warm_json` is a
+/// previous fit's JSON or None.
+#[pyfunction]
+#[pyo3(signature = (h_free, fs, refine, skip, warm_json=None))]
+fn indeca_fit_biexponential(
+    py: Python<'_>,
+    h_free: PyReadonlyArray1<'_, f32>,
+    fs: f64,
+    refine: bool,
+    skip: usize,
+    warm_json: Option<&str>,
+) -> PyResult<String> {
+    let h = slice32(py, &h_free)?;
+    let warm: Option<crate::indeca::biexp::BiexpFit> = match warm_json {
+        Some(j) => Some(py_try!(
+            py,
+            serde_json::from_str(j)
+                .map_err(|e| SolverError::InvalidState(format!("warm fit: {e}")))
+        )),
+        None => None,
+    };
+    let fit = py_try!(
+        py,
+        py.allow_threads(|| crate::indeca::biexp::fit_biexponential(
+            h,
+            fs,
+            refine,
+            skip,
+            warm.as_ref()
+        ))
+    );
+    serde_json::to_string(&fit).map_err(|e| to_py(py, SolverError::InvalidState(e.to_string())))
+}
+
+/// (tau_rise, tau_decay, n_events) from the large transients of the concatenated traces.
+#[pyfunction]
+fn indeca_seed_kernel_from_peaks(
+    py: Python<'_>,
+    traces_flat: PyReadonlyArray1<'_, f32>,
+    trace_lengths: Vec<usize>,
+    fs: f64,
+) -> PyResult<(f64, f64, usize)> {
+    let y = slice32(py, &traces_flat)?;
+    let s = py_try!(
+        py,
+        py.allow_threads(|| crate::indeca::seed::seed_kernel_from_peaks(y, &trace_lengths, fs))
+    );
+    Ok((s.tau_rise, s.tau_decay, s.n_events))
+}
+
+fn register_indeca_stages(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(indeca_compute_upsample_factor, m)?)?;
+    m.add_function(wrap_pyfunction!(indeca_solve_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(indeca_estimate_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(indeca_fit_biexponential, m)?)?;
+    m.add_function(wrap_pyfunction!(indeca_seed_kernel_from_peaks, m)?)?;
+    Ok(())
 }

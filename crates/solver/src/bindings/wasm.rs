@@ -107,6 +107,16 @@ impl Solver {
         self.inner.baseline()
     }
 
+    /// Hold the baseline at `baseline` in `solve` (exact method only); NaN fits it jointly again.
+    pub fn set_fixed_baseline(&mut self, baseline: f64) -> Result<(), JsValue> {
+        let b = if baseline.is_nan() {
+            None
+        } else {
+            Some(baseline)
+        };
+        self.inner.set_fixed_baseline(b).map_err(js_error)
+    }
+
     /// The trace being fitted (after drift removal / filtering when enabled).
     pub fn get_trace(&self) -> Vec<f32> {
         to_f32(self.inner.trace())
@@ -386,4 +396,251 @@ pub fn l0_solve(
 #[wasm_bindgen]
 pub fn l0_gamma_from_tau(tau_decay: f64, fs: f64) -> Result<f64, JsValue> {
     crate::l0::gamma_from_tau(tau_decay, fs).map_err(js_error)
+}
+
+/// Convar result for one trace (see `convar_solve`).
+#[wasm_bindgen]
+pub struct ConvarSolution {
+    inner: crate::convar::ConvarSolution,
+}
+
+#[wasm_bindgen]
+impl ConvarSolution {
+    /// Rates r: index 0 is the initial calcium, the rest the per-frame calcium rise (>= 0).
+    pub fn rates(&self) -> Vec<f32> {
+        to_f32(&self.inner.rates)
+    }
+
+    /// Modelled calcium without baseline (calcium + baseline fits the trace).
+    pub fn calcium(&self) -> Vec<f32> {
+        to_f32(&self.inner.calcium)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn baseline(&self) -> f64 {
+        self.inner.baseline
+    }
+
+    /// The penalty used (the search's choice when one ran).
+    #[wasm_bindgen(getter)]
+    pub fn lambda(&self) -> f64 {
+        self.inner.lambda
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn iterations(&self) -> u32 {
+        self.inner.iterations
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn converged(&self) -> bool {
+        self.inner.converged
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn objective(&self) -> f64 {
+        self.inner.objective
+    }
+}
+
+/// Convar population-rate inference of one trace with AR(1) decay `gamma`. A negative or NaN
+/// `lambda` chooses it by the odd/even search over the default grid; `max_iters` caps each solve.
+#[wasm_bindgen]
+pub fn convar_solve(
+    trace: &[f32],
+    gamma: f64,
+    lambda: f64,
+    max_iters: u32,
+) -> Result<ConvarSolution, JsValue> {
+    use crate::convar::{convar_run, ConvarConfig, ConvarRun, LambdaSearchConfig};
+    let search = lambda.is_nan() || lambda < 0.0;
+    let mut cfg = ConvarConfig::new(gamma, if search { 0.0 } else { lambda });
+    cfg.max_iters = max_iters;
+    let mut run = ConvarRun::new(cfg);
+    if search {
+        run.search = Some(LambdaSearchConfig::default());
+    }
+    convar_run(&to_f64(trace), &run)
+        .map(|inner| ConvarSolution { inner })
+        .map_err(js_error)
+}
+
+// --- InDeCa outer loop ---
+
+/// One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
+/// `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+#[wasm_bindgen(js_name = IndecaRun)]
+pub struct WasmIndecaRun {
+    inner: crate::indeca::run::IndecaRun,
+}
+
+#[wasm_bindgen(js_class = IndecaRun)]
+impl WasmIndecaRun {
+    /// `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        traces: &[f32],
+        n_cells: usize,
+        n_time: usize,
+        fs: f64,
+        config_json: &str,
+    ) -> Result<WasmIndecaRun, JsValue> {
+        crate::indeca::run::IndecaRun::from_json(traces, n_cells, n_time, fs, config_json)
+            .map(|inner| WasmIndecaRun { inner })
+            .map_err(js_error)
+    }
+
+    /// One outer iteration; returns the IterationReport JSON.
+    pub fn step(&mut self) -> Result<String, JsValue> {
+        let report = self.inner.step().map_err(js_error)?;
+        serde_json::to_string(&report)
+            .map_err(|e| js_error(SolverError::InvalidState(format!("iteration report: {e}"))))
+    }
+
+    #[wasm_bindgen(js_name = isConverged)]
+    pub fn is_converged(&self) -> bool {
+        self.inner.is_converged()
+    }
+
+    /// Converged or at max_iterations (further steps are refused).
+    #[wasm_bindgen(js_name = isDone)]
+    pub fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    pub fn iteration(&self) -> usize {
+        self.inner.iteration()
+    }
+
+    #[wasm_bindgen(js_name = finalPass)]
+    pub fn final_pass(&mut self, cell_start: usize, cell_end: usize) -> Result<(), JsValue> {
+        self.inner
+            .final_pass(cell_start, cell_end)
+            .map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = resultJson)]
+    pub fn result_json(&self) -> Result<String, JsValue> {
+        self.inner.result().to_json().map_err(js_error)
+    }
+
+    /// Final-pass spike counts, row-major nCells x nTime at the original rate.
+    pub fn activity(&self) -> Vec<f32> {
+        self.inner.activity().to_vec()
+    }
+
+    #[wasm_bindgen(js_name = cellTrace)]
+    pub fn cell_trace(&self, i: usize) -> Result<Vec<f32>, JsValue> {
+        self.inner.cell_trace(i).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = cellFit)]
+    pub fn cell_fit(&self, i: usize) -> Result<Vec<f32>, JsValue> {
+        self.inner.cell_fit(i).map_err(js_error)
+    }
+}
+
+/// The default IndecaConfig as JSON.
+#[wasm_bindgen]
+pub fn indeca_default_config_json() -> Result<String, JsValue> {
+    crate::indeca::config::IndecaConfig::default()
+        .to_json()
+        .map_err(js_error)
+}
+
+// --- InDeCa per-trace and kernel stages ---
+
+/// max(1, round(targetFs / fs)).
+#[wasm_bindgen]
+pub fn compute_upsample_factor(fs: f64, target_fs: f64) -> Result<usize, JsValue> {
+    crate::indeca::upsample::compute_upsample_factor(fs, target_fs).map_err(js_error)
+}
+
+/// One InDeCa trace solve; returns `{s_counts: Float32Array, alpha, baseline, pve, threshold,
+/// iterations, converged}`.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn indeca_solve_trace(
+    trace: &[f32],
+    tau_rise: f64,
+    tau_decay: f64,
+    fs: f64,
+    upsample_factor: usize,
+    max_iters: usize,
+    tol: f64,
+    hp_enabled: bool,
+    lp_enabled: bool,
+    lambda: f64,
+    warm_counts: Option<Vec<f32>>,
+) -> Result<js_sys::Object, JsValue> {
+    let p = crate::indeca::trace::TraceParams {
+        tau_rise,
+        tau_decay,
+        fs,
+        upsample_factor,
+        max_iters,
+        tol,
+        hp_enabled,
+        lp_enabled,
+        lambda,
+    };
+    let sol =
+        crate::indeca::trace::solve_trace(trace, &p, warm_counts.as_deref()).map_err(js_error)?;
+    let out = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &k.into(), &v).map(|_| ());
+    set(
+        "s_counts",
+        js_sys::Float32Array::from(sol.s_counts.as_slice()).into(),
+    )?;
+    set("alpha", sol.alpha.into())?;
+    set("baseline", sol.baseline.into())?;
+    set("pve", sol.pve.into())?;
+    set("threshold", sol.threshold.into())?;
+    set("iterations", (sol.iterations as f64).into())?;
+    set("converged", sol.converged.into())?;
+    Ok(out)
+}
+
+/// Free-form non-negative kernel from traces and spike trains (see `crate::indeca::kernel_est`).
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn indeca_estimate_kernel(
+    traces_flat: &[f32],
+    spikes_flat: &[f32],
+    trace_lengths: &[u32],
+    alphas: &[f64],
+    baselines: &[f64],
+    kernel_length: usize,
+    max_iters: usize,
+    tol: f64,
+    smooth_lambda: f64,
+    warm_kernel: Option<Vec<f32>>,
+) -> Result<Vec<f32>, JsValue> {
+    let lengths: Vec<usize> = trace_lengths.iter().map(|v| *v as usize).collect();
+    crate::indeca::kernel_est::estimate_kernel(
+        traces_flat,
+        spikes_flat,
+        &lengths,
+        alphas,
+        baselines,
+        kernel_length,
+        max_iters,
+        tol,
+        warm_kernel.as_deref(),
+        smooth_lambda,
+    )
+    .map_err(js_error)
+}
+
+/// Bi-exponential fit of a free-form kernel, as BiexpFit JSON.
+#[wasm_bindgen]
+pub fn indeca_fit_biexponential(
+    h_free: &[f32],
+    fs: f64,
+    refine: bool,
+    skip: usize,
+) -> Result<String, JsValue> {
+    let fit = crate::indeca::biexp::fit_biexponential(h_free, fs, refine, skip, None)
+        .map_err(js_error)?;
+    serde_json::to_string(&fit).map_err(|e| js_error(SolverError::InvalidState(e.to_string())))
 }

@@ -1,0 +1,192 @@
+//! Peak-based first guess of the kernel, for when no initial time constants are given.
+//!
+//! Large, isolated transients are the cleanest view of the kernel a recording offers. Per trace:
+//! noise sigma from first differences ([`super::trace::noise_std_mad`]); peaks of a 3-point moving
+//! average that exceed the median by [`PEAK_SIGMAS`] sigma and dominate +-[`PEAK_SEPARATION_S`];
+//! each peak's onset is the last local minimum before it (at most [`MAX_RISE_S`] back). Windows of
+//! [`MAX_WINDOW_S`] from each onset, minus the median and divided by the peak height, are
+//! averaged sample by sample. Later events inside a window only add, on average, a constant (the
+//! mean activity following any event), so the average's tail level (its last fifth) is
+//! subtracted; the result is fitted with [`super::biexp::fit_biexponential_f64`] (t = 0 at the
+//! onset). The largest events per trace are used ([`MAX_EVENTS_PER_TRACE`]), so a few dim cells do
+//! not dilute a bright one. Decays much longer than a third of the window are underestimated.
+
+use super::biexp::fit_biexponential_f64;
+use super::trace::noise_std_mad;
+use crate::error::{check_finite, Result, SolverError};
+
+pub const PEAK_SIGMAS: f64 = 5.0;
+pub const PEAK_SEPARATION_S: f64 = 0.5;
+pub const MAX_RISE_S: f64 = 0.5;
+pub const MAX_WINDOW_S: f64 = 10.0;
+pub const MAX_EVENTS_PER_TRACE: usize = 30;
+/// Average samples backed by fewer events than this are dropped.
+const MIN_EVENTS_PER_SAMPLE: usize = 3;
+
+/// Result of [`seed_kernel_from_peaks`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeakSeed {
+    /// Rise time constant, seconds.
+    pub tau_rise: f64,
+    /// Decay time constant, seconds.
+    pub tau_decay: f64,
+    /// Number of transients averaged.
+    pub n_events: usize,
+    /// The averaged, height-normalised transient from onset (sampled at fs).
+    pub waveform: Vec<f64>,
+}
+
+/// Estimate (tau_rise, tau_decay) from the large isolated transients of the concatenated traces.
+pub fn seed_kernel_from_peaks(
+    traces_flat: &[f32],
+    trace_lengths: &[usize],
+    fs: f64,
+) -> Result<PeakSeed> {
+    let y: Vec<f64> = traces_flat.iter().map(|v| *v as f64).collect();
+    seed_kernel_from_peaks_f64(&y, trace_lengths, fs)
+}
+
+/// [`seed_kernel_from_peaks`] on f64 samples.
+pub fn seed_kernel_from_peaks_f64(
+    traces_flat: &[f64],
+    trace_lengths: &[usize],
+    fs: f64,
+) -> Result<PeakSeed> {
+    crate::kernel::positive_finite("fs", fs, "the sampling rate in Hz")?;
+    if trace_lengths.is_empty() || traces_flat.is_empty() {
+        return Err(SolverError::TraceTooShort { len: 0, min: 1 });
+    }
+    let total: usize = trace_lengths.iter().sum();
+    if total != traces_flat.len() {
+        return Err(SolverError::ShapeMismatch(format!(
+            "trace_lengths sum to {total} but traces_flat has {} samples",
+            traces_flat.len()
+        )));
+    }
+    check_finite(traces_flat)?;
+    let sep = ((PEAK_SEPARATION_S * fs).round() as usize).max(1);
+    let max_rise = ((MAX_RISE_S * fs).round() as usize).max(2);
+    let max_win = ((MAX_WINDOW_S * fs).round() as usize).max(8);
+    let mut sum = vec![0.0; max_win];
+    let mut count = vec![0usize; max_win];
+    let mut n_events = 0;
+    let mut offset = 0;
+    for &len in trace_lengths {
+        let y = &traces_flat[offset..offset + len];
+        offset += len;
+        if len < 8 {
+            continue;
+        }
+        let sigma = noise_std_mad(y);
+        let mut sorted = y.to_vec();
+        let mid = len / 2;
+        let med = *sorted.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1;
+        let smooth: Vec<f64> = (0..len)
+            .map(|i| {
+                let lo = i.saturating_sub(1);
+                let hi = (i + 2).min(len);
+                y[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
+            })
+            .collect();
+        let thr = med + PEAK_SIGMAS * sigma.max(1e-300);
+        // Peaks that dominate their neighbourhood; onset = last local minimum before the peak.
+        let mut events: Vec<(f64, usize)> = (1..len - 1)
+            .filter(|&i| {
+                smooth[i] > thr && {
+                    let lo = i.saturating_sub(sep);
+                    let hi = (i + sep + 1).min(len);
+                    smooth[lo..hi]
+                        .iter()
+                        .enumerate()
+                        .all(|(j, v)| *v < smooth[i] || (*v == smooth[i] && lo + j >= i))
+                }
+            })
+            .map(|p| {
+                let mut o = p;
+                while o > 0 && p - o < max_rise && smooth[o - 1] < smooth[o] {
+                    o -= 1;
+                }
+                (y[p] - med, o)
+            })
+            .filter(|(height, o)| *height > 0.0 && o + 8 <= len)
+            .collect();
+        events.sort_by(|a, b| b.0.total_cmp(&a.0));
+        events.truncate(MAX_EVENTS_PER_TRACE);
+        // Windows run on over later events: on average those add a constant (the mean activity
+        // after any event), removed below as the tail level.
+        for &(height, o) in &events {
+            let end = (o + max_win).min(len);
+            for (i, v) in y[o..end].iter().enumerate() {
+                sum[i] += (v - med) / height;
+                count[i] += 1;
+            }
+            n_events += 1;
+        }
+    }
+    let usable = count
+        .iter()
+        .position(|c| *c < MIN_EVENTS_PER_SAMPLE)
+        .unwrap_or(max_win);
+    if n_events < MIN_EVENTS_PER_SAMPLE || usable < 8 {
+        return Err(SolverError::param(
+            "traces",
+            n_events as f64,
+            format!(
+                "isolated transients found; need at least {MIN_EVENTS_PER_SAMPLE} rising {PEAK_SIGMAS} noise sigmas above the median to seed the kernel (give tau_rise/tau_decay instead)"
+            ),
+        ));
+    }
+    let mut waveform: Vec<f64> = sum[..usable]
+        .iter()
+        .zip(&count)
+        .map(|(s, c)| s / *c as f64)
+        .collect();
+    let tail_start = usable - (usable / 5).max(1);
+    let tail = waveform[tail_start..].iter().sum::<f64>() / (usable - tail_start) as f64;
+    waveform.iter_mut().for_each(|v| *v -= tail);
+    let dt = 1.0 / fs;
+    let (tau_rise, tau_decay) = match fit_biexponential_f64(&waveform, fs, false, 0, None) {
+        Ok(f) if f.beta > 0.0 && f.tau_decay > f.tau_rise => (f.tau_rise, f.tau_decay),
+        _ => fallback_taus(&waveform, fs),
+    };
+    // Keep the guess inside what the kernel code accepts and what the data can show.
+    let tau_rise = tau_rise.clamp(0.1 * dt, usable as f64 * dt);
+    let tau_decay = tau_decay.clamp(tau_rise * 1.5, 20.0 * usable as f64 * dt);
+    Ok(PeakSeed {
+        tau_rise,
+        tau_decay,
+        n_events,
+        waveform,
+    })
+}
+
+/// Peak time / 3 for the rise; log-linear slope between 80 % and 20 % of the peak for the decay.
+fn fallback_taus(w: &[f64], fs: f64) -> (f64, f64) {
+    let (ip, peak) = w.iter().enumerate().fold(
+        (0, f64::MIN),
+        |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+    );
+    let rise = (ip.max(1) as f64 / fs) / 3.0;
+    let pts: Vec<(f64, f64)> = w[ip..]
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v < 0.8 * peak && **v > 0.2 * peak)
+        .map(|(i, v)| (i as f64 / fs, v.ln()))
+        .collect();
+    let decay = if pts.len() >= 2 {
+        let n = pts.len() as f64;
+        let (mx, my) = pts
+            .iter()
+            .fold((0.0, 0.0), |a, p| (a.0 + p.0 / n, a.1 + p.1 / n));
+        let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+        if sxy < 0.0 && sxx > 0.0 {
+            -sxx / sxy
+        } else {
+            w.len() as f64 / fs / 3.0
+        }
+    } else {
+        w.len() as f64 / fs / 3.0
+    };
+    (rise, decay.max(2.0 * rise))
+}
