@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _solver
 from ._errors import from_code
 from ._validate import as_trace_1d, as_traces
+from .scale import is_dask_array, map_rows
 
 FloatArray = NDArray[np.float64]
 
@@ -152,7 +153,13 @@ def run_deconvolution_full(
     Returns
     -------
     DeconvolutionResult
+        For a ``dask.array.Array`` input, the same fields as lazy dask arrays solved per block
+        of rows (see :func:`calab.scale.map_rows`).
     """
+    if is_dask_array(traces):
+        return map_rows(run_deconvolution_full, traces, fs, tau_r, tau_d, lam, max_iters,  # type: ignore[no-any-return]
+                        conv_mode, constraint, method=method, filter_enabled=filter_enabled,
+                        remove_drift=remove_drift)
     arr, was_1d = as_traces(traces)
     n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
     act, base, rec, iters, conv, errors = _solver.deconvolve_batch(

@@ -59,3 +59,88 @@ def l0_batch(
 def l0_lambda_for_rate(
     trace: NDArray[np.float64], gamma: float, fs: float, target_rate_hz: float, positive: bool
 ) -> tuple[float, float, int, int]: ...
+def convar_defaults() -> dict[str, Any]: ...
+def convar_batch(
+    traces: NDArray[np.float64],
+    gamma: float,
+    lam: float | None,
+    grid: list[float],
+    search: str,
+    max_iters: int,
+    tol: float,
+    init: str,
+    smooth_window: int,
+    early_stop: bool,
+    chunk_size: int | None,
+    overlap: int | None,
+    blend: int | None,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.uint32],
+    NDArray[np.bool_],
+    NDArray[np.float64],
+    list[tuple[int, str, str] | None],
+]: ...
+def convar_lambda_search(
+    trace: NDArray[np.float64],
+    gamma: float,
+    grid: list[float],
+    search: str,
+    max_iters: int,
+    tol: float,
+    init: str,
+    smooth_window: int,
+    early_stop: bool,
+) -> tuple[float, float, list[tuple[float, float]], int]: ...
+
+# --- InDeCa outer loop (calab.cadecon) ---
+class IndecaRun:
+    def __init__(self, traces: NDArray[np.float32], fs: float, config_json: str) -> None: ...
+    def step(self) -> str: ...
+    def is_converged(self) -> bool: ...
+    def is_done(self) -> bool: ...
+    def iteration(self) -> int: ...
+    def final_pass(self, cell_start: int, cell_end: int) -> None: ...
+    def result_json(self) -> str: ...
+    def activity(self) -> NDArray[np.float32]: ...
+    def cell_trace(self, cell: int) -> NDArray[np.float32]: ...
+    def cell_fit(self, cell: int) -> NDArray[np.float32]: ...
+
+def indeca_default_config_json() -> str: ...
+
+# --- InDeCa per-trace and kernel stages ---
+def indeca_compute_upsample_factor(fs: float, target_fs: float) -> int: ...
+def indeca_solve_trace(
+    trace: NDArray[np.float32],
+    tau_rise: float,
+    tau_decay: float,
+    fs: float,
+    upsample_factor: int,
+    max_iters: int,
+    tol: float,
+    hp_enabled: bool,
+    lp_enabled: bool,
+    lambda_: float,
+    warm_counts: NDArray[np.float32] | None = None,
+) -> tuple[NDArray[np.float32], float, float, float, float, int, bool]: ...
+def indeca_estimate_kernel(
+    traces_flat: NDArray[np.float32],
+    spikes_flat: NDArray[np.float32],
+    trace_lengths: list[int],
+    alphas: NDArray[np.float64],
+    baselines: NDArray[np.float64],
+    kernel_length: int,
+    max_iters: int,
+    tol: float,
+    smooth_lambda: float,
+    warm_kernel: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]: ...
+def indeca_fit_biexponential(
+    h_free: NDArray[np.float32], fs: float, refine: bool, skip: int, warm_json: str | None = None
+) -> str: ...
+def indeca_seed_kernel_from_peaks(
+    traces_flat: NDArray[np.float32], trace_lengths: list[int], fs: float
+) -> tuple[float, float, int]: ...

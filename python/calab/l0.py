@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _solver
 from ._errors import InvalidParameterError, from_code
 from ._validate import as_trace_1d, as_traces
+from .scale import is_dask_array, map_rows
 
 __all__ = ["L0Result", "gamma_from_tau", "l0_lambda_for_rate", "run_l0"]
 
@@ -125,6 +126,8 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
     g = _real("gamma", gamma)
     lam_f = _real("lam", lam)
     _check_gamma_lam(g, lam_f)
+    if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
+        return map_rows(run_l0, traces, g, lam_f, bool(positive))  # type: ignore[no-any-return]
     arr, was_1d = as_traces(traces)
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
     for err in errors:

@@ -1,0 +1,146 @@
+"""CaDecon / InDeCa benchmark: learned kernel and activity against ground truth and OASIS.
+
+For each indicator preset (GCaMP6f, GCaMP6s, jGCaMP8f; default 100 cells x 9,000 frames at
+30 Hz, simulated by `calab.simulate`) it runs `calab.run_indeca` natively (kernel unknown) and,
+in the same run, two OASIS peers (`benchmarks/peers/setup_peers.sh` makes their venv):
+  OASIS true   deconvolve(y, tau_d, tau_r, fs): AR(2) given the TRUE (nominal) kernel
+  OASIS est    deconvolve(y, tau_r=None): AR(2) with the coefficients estimated per trace
+Figures (printed, never asserted; wall times depend on the machine and its load):
+  tau_rise / tau_decay learned by InDeCa and their relative error to the preset's values;
+  r25: mean over cells of the Pearson correlation between inferred activity and the true
+       spikes, both resampled to 25 Hz bins (counts per 40 ms, from the cumulative counts),
+       at the best common lag in {-1, 0, +1} frames (OASIS puts a spike one frame later);
+  wall: seconds for the whole recording (InDeCa: kernel loop + final pass over all cells).
+
+    python benchmarks/bench_cadecon.py                 # full sizes
+    python benchmarks/bench_cadecon.py --quick         # 20 cells x 3,000 frames
+    python benchmarks/bench_cadecon.py --presets gcamp6f --cells 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PEERS = Path(__file__).resolve().parent / "peers"
+sys.path.insert(0, str(PEERS))
+from _common import write_input  # noqa: E402
+
+FS = 30.0
+BIN_HZ = 25.0
+
+
+def resample_counts(x: np.ndarray, fs: float, bin_hz: float) -> np.ndarray:
+    """Counts per 1/bin_hz window from per-frame counts, by linear interpolation of the
+    cumulative count at the window edges (frames and windows need not align)."""
+    n = x.shape[1]
+    cum = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+    t_frames = np.arange(n + 1) / fs
+    edges = np.arange(0.0, n / fs + 1e-12, 1.0 / bin_hz)
+    at = np.stack([np.interp(edges, t_frames, row) for row in cum])
+    return np.diff(at, axis=1)
+
+
+def _rowcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(axis=1) / den, np.nan)
+
+
+def r25(activity: np.ndarray, spikes: np.ndarray, fs: float) -> tuple[float, int]:
+    """Mean 25 Hz correlation at the best lag in frames (activity[t + lag] vs spikes[t])."""
+    best = (-np.inf, 0)
+    for lag in (-1, 0, 1):
+        a = activity[:, max(lag, 0): activity.shape[1] + min(lag, 0)]
+        s = spikes[:, max(-lag, 0): spikes.shape[1] + min(-lag, 0)]
+        r = float(np.nanmean(_rowcorr(resample_counts(a, fs, BIN_HZ),
+                                      resample_counts(s, fs, BIN_HZ))))
+        best = max(best, (r, lag))
+    return best
+
+
+def run_oasis(python: str, traces: np.ndarray, tr: float, td: float, mode: str,
+              work: str, timeout: float) -> dict[str, Any]:
+    in_path = os.path.join(work, f"in_{mode}.npz")
+    out_path = os.path.join(work, f"out_{mode}.npz")
+    write_input(in_path, traces, FS, tr, td, 0.0, mode=mode)
+    proc = subprocess.run([python, str(PEERS / "oasis_runner.py"), in_path, out_path],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"oasis_runner {mode} failed:\n{proc.stderr[-2000:]}")
+    with np.load(out_path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import calab
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="20 cells x 3,000 frames")
+    p.add_argument("--presets", default="gcamp6f,gcamp6s,jgcamp8f")
+    p.add_argument("--cells", type=int, default=None)
+    p.add_argument("--frames", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0, help="simulation seed")
+    p.add_argument("--indeca-seed", type=int, default=0)
+    p.add_argument("--peers-dir", default=os.environ.get("CALAB_PEERS_DIR", "/tmp/peers"))
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--config", default="{}", help="InDeCa config overrides as JSON")
+    args = p.parse_args(argv)
+    cells = args.cells or (20 if args.quick else 100)
+    frames = args.frames or (3000 if args.quick else 9000)
+    import json
+
+    overrides = json.loads(args.config)
+    cfg = calab.DeconConfig(seed=args.indeca_seed, **overrides)
+    oasis_py = os.path.join(args.peers_dir, "oasis", "bin", "python")
+    peers = not args.no_peers and os.path.exists(oasis_py)
+    if not args.no_peers and not peers:
+        print(f"(no OASIS venv at {oasis_py}; run benchmarks/peers/setup_peers.sh)")
+
+    print(f"{cells} cells x {frames} frames at {FS:g} Hz; r25 = mean Pearson r with true "
+          f"spikes in {1000 / BIN_HZ:g} ms bins at the best lag; InDeCa config: {cfg.to_json()}")
+    print(f"{'preset':<9}{'method':<13}{'tau_rise':>9}{'err':>7}{'tau_dec':>9}{'err':>7}"
+          f"{'iters':>6}{'r25':>7}{'lag':>4}{'wall s':>8}")
+    with tempfile.TemporaryDirectory(prefix="calab_bench_cadecon_") as work:
+        for preset in args.presets.split(","):
+            sim = calab.simulate(getattr(calab.presets, preset)(
+                num_cells=cells, num_timepoints=frames, fs=FS, seed=args.seed))
+            tr, td = sim.config.kernel.tau_rise, sim.config.kernel.tau_decay
+            spikes = sim.spikes
+            t0 = time.perf_counter()
+            res = calab.run_indeca(sim.traces, FS, cfg)
+            wall = time.perf_counter() - t0
+            m = res.metadata
+            r, lag = r25(res.activity.astype(np.float64), spikes, FS)
+            print(f"{preset:<9}{'InDeCa':<13}{m['tau_rise']:9.4f}"
+                  f"{100 * (m['tau_rise'] / tr - 1):+6.0f}%{m['tau_decay']:9.4f}"
+                  f"{100 * (m['tau_decay'] / td - 1):+6.0f}%{m['iterations']:6d}"
+                  f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
+            if not peers:
+                continue
+            for mode, label in (("ar2", "OASIS true"), ("ar2_est", "OASIS est")):
+                try:
+                    o = run_oasis(oasis_py, sim.traces, tr, td, mode, work, args.timeout)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    print(f"{preset:<9}{label:<13}failed: {str(e).splitlines()[0]}")
+                    continue
+                r, lag = r25(o["activity"], spikes, FS)
+                taus = f"{tr:9.4f}{'given':>7}{td:9.4f}{'given':>7}" if mode == "ar2" else \
+                    f"{'-':>9}{'':>7}{'-':>9}{'':>7}"
+                print(f"{preset:<9}{label:<13}{taus}{'-':>6}{r:7.3f}{lag:+4d}"
+                      f"{float(o['wall']):8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""Benchmark of the exact L0 solver and of Convar. Prints figures, asserts nothing.
+
+    python benchmarks/bench_l0_convar.py            # full sizes (several minutes on 2 cores)
+    python benchmarks/bench_l0_convar.py --quick    # smaller sizes
+
+L0 (Jewell et al.; the paper reports under 1 s for 100,000 frames): time for T = 10k, 30k,
+100k, 300k frames, positive and unconstrained variants.
+
+Convar (Stern et al. 2020; Khavari's thesis reports 10.23 s for 10,000 traces x 400 frames on an
+8-core desktop with all speed-ups, 916 s for the original): our time for 10,000 x 400 with a
+fixed lambda (all speed-ups, then without the first-differences start), per-trace figures, the
+lambda search per trace (grid and fast), and two peers measured here on a smaller batch: the
+original algorithm (dense T x T matrices, the paper's fixed step, random start, 10,000
+iterations, all traces at once through BLAS) and a dense bounded least-squares reference
+(scipy `lsq_linear`, BVLS) one trace at a time.
+
+`movie_hook` is where a movie-scale (Dask) benchmark can plug in; it is not run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Best wall time of `repeat` runs (s) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def ar1_spikes(n: int, gamma: float, rate: float, noise: float, seed: int) -> np.ndarray:
+    """AR(1) calcium from Poisson spikes of random size, plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    s = rng.poisson(rate, n) * rng.uniform(0.5, 1.5, n)
+    c = np.empty(n)
+    acc = 0.0
+    for t in range(n):
+        acc = gamma * acc + s[t]
+        c[t] = acc
+    return c + noise * rng.standard_normal(n)
+
+
+def population(rows: int, n: int, gamma: float, noise: float, seed: int) -> np.ndarray:
+    """Smooth population rates (Gaussian bumps on a floor) through AR(1) calcium, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    rate = np.full((rows, n), 0.1)
+    for _ in range(max(2, n // 60)):
+        centre = rng.uniform(0, n, (rows, 1))
+        width = rng.uniform(4, 15, (rows, 1))
+        rate += rng.uniform(0.5, 2, (rows, 1)) * np.exp(-0.5 * ((t - centre) / width) ** 2)
+    c = np.empty_like(rate)
+    acc = np.zeros(rows)
+    for i in range(n):
+        acc = gamma * acc + rate[:, i]
+        c[:, i] = acc
+    return c + 5.0 + noise * rng.standard_normal((rows, n))
+
+
+# --- peers ---------------------------------------------------------------------------------
+
+
+def stern_original(y: np.ndarray, gamma: float, lam: float, iters: int, seed: int) -> np.ndarray:
+    """The published algorithm on a (P, T) batch: dense A, the paper's fixed step, random start."""
+    p, n = y.shape
+    tt = np.arange(n)
+    a0 = np.where(
+        tt[:, None] >= tt[None, :], gamma ** np.clip(tt[:, None] - tt[None, :], 0, None), 0
+    )
+    a = a0 - a0.mean(axis=0, keepdims=True)
+    yt = (y - y.mean(axis=1, keepdims=True)).T  # (T, P)
+    step = 0.5 * (1 - gamma) ** 2 / ((1 - gamma**n) ** 2 + 4 * lam * (1 - gamma) ** 2)
+    r = np.random.default_rng(seed).uniform(0, 1, (n, p))
+    aty = a.T @ yt
+    ata = a.T @ a
+    for _ in range(iters):
+        zr = np.zeros_like(r)
+        d = r[2:] - r[1:-1]
+        zr[2:] += d
+        zr[1:-1] -= d
+        r = r + 2 * step * (aty - ata @ r) - 2 * step * lam * zr
+        r[1:] = np.maximum(r[1:], 0)
+    return r.T
+
+
+def dense_bvls(y: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    from scipy.optimize import lsq_linear
+
+    n = len(y)
+    tt = np.arange(n)
+    a0 = np.where(
+        tt[:, None] >= tt[None, :], gamma ** np.clip(tt[:, None] - tt[None, :], 0, None), 0
+    )
+    a = a0 - a0.mean(axis=0, keepdims=True)
+    d = np.zeros((n - 2, n))
+    d[np.arange(n - 2), np.arange(2, n)] = 1
+    d[np.arange(n - 2), np.arange(1, n - 1)] = -1
+    m = np.vstack([a, np.sqrt(lam) * d, 1e-7 * np.eye(n)])  # ridge: the objective has a flat ray
+    b = np.r_[y - y.mean(), np.zeros(2 * n - 2)]
+    lb = np.r_[-np.inf, np.zeros(n - 1)]
+    return lsq_linear(m, b, bounds=(lb, np.full(n, np.inf)), method="bvls", tol=1e-12).x
+
+
+def objective(y: np.ndarray, r: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """Convar objective per row of (P, T) arrays."""
+    c = np.empty_like(r)
+    acc = np.zeros(r.shape[0])
+    for t in range(r.shape[1]):
+        acc = gamma * acc + r[:, t]
+        c[:, t] = acc
+    res = (y - y.mean(1, keepdims=True)) - (c - c.mean(1, keepdims=True))
+    return np.sum(res**2, axis=1) + lam * np.sum(np.diff(r[:, 1:], axis=1) ** 2, axis=1)
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def bench_l0(sizes: list[int]) -> None:
+    from calab.l0 import run_l0
+
+    gamma, noise = 0.95, 0.3
+    lam = 2 * noise**2 * 4  # about four noise variances per spike (a typical choice)
+    print("\n## L0 (exact, functional pruning), gamma 0.95, spike rate 0.02/frame")
+    print(f"{'T':>9} {'positive s':>11} {'free s':>9} {'us/frame (pos)':>15} {'spikes (pos)':>13}")
+    for n in sizes:
+        y = ar1_spikes(n, gamma, 0.02, noise, seed=n)
+        t_pos, res = timed(lambda y=y: run_l0(y, gamma, lam, positive=True), repeat=2)
+        t_free, _ = timed(lambda y=y: run_l0(y, gamma, lam, positive=False), repeat=2)
+        print(
+            f"{n:>9,} {t_pos:>11.3f} {t_free:>9.3f} {1e6 * t_pos / n:>15.2f} {res.num_spikes:>13,}"
+        )
+
+
+def bench_convar(rows: int, n: int, peer_rows: int, search_rows: int) -> None:
+    from calab.convar import convar_lambda_search, run_convar
+
+    gamma, noise = 0.92, 0.4  # the thesis' 15 Hz recording: 0.97 per frame at 40 Hz
+    y = population(rows, n, gamma, noise, seed=1)
+    # One lambda for the batch, chosen on a few traces (as Stern et al. suggest).
+    lams = [convar_lambda_search(y[i], gamma, search="fast").lambda_ for i in range(8)]
+    lam = float(np.median(lams))
+    print(
+        f"\n## Convar, {rows:,} traces x {n} frames, gamma {gamma}, lambda {lam:.3g} "
+        f"(median of 8 fast searches), {os.cpu_count()} cores"
+    )
+    t_all, res = timed(lambda: run_convar(y, gamma, lam))
+    t_zero, res0 = timed(lambda: run_convar(y, gamma, lam, init="zeros"))
+    print(
+        f"all speed-ups (first differences + early stop): {t_all:.2f} s, "
+        f"{1e3 * t_all / rows:.3f} ms/trace, iterations median {np.median(res.iterations):.0f} "
+        f"(max {np.max(res.iterations)}), converged {np.mean(res.converged):.1%}"
+    )
+    print(
+        f"zeros start + early stop:                       {t_zero:.2f} s, "
+        f"{1e3 * t_zero / rows:.3f} ms/trace, iterations median {np.median(res0.iterations):.0f}"
+    )
+    scale = np.max(np.abs(res.rates[:, 1:]), axis=1)
+    gap = np.max(np.abs(res.rates[:, 1:] - res0.rates[:, 1:]), axis=1) / scale
+    print(
+        f"  max rate difference between the two starts (t >= 1): {np.max(gap):.2e} "
+        "of the row's largest rate"
+    )
+    print("  thesis (8-core desktop): 10.23 s with all speed-ups, 916.41 s original")
+
+    sub = y[:search_rows]
+    t_grid, rg = timed(lambda: run_convar(sub, gamma, None, search="grid"))
+    t_fast, rf = timed(lambda: run_convar(sub, gamma, None, search="fast"))
+    print(
+        f"lambda search per trace + final solve ({search_rows} traces): grid (25 lambdas) "
+        f"{1e3 * t_grid / search_rows:.2f} ms/trace, fast {1e3 * t_fast / search_rows:.2f} "
+        f"ms/trace; lambda agreement within one grid step: "
+        f"{np.mean(np.abs(np.log10(rf.lambda_ / rg.lambda_)) <= 0.25):.0%}"
+    )
+
+    # Peers on a smaller batch (the thesis' example dataset is 400 x 50).
+    p = y[:peer_rows]
+    t_ours, ro = timed(lambda: run_convar(p, gamma, lam, tol=1e-8), repeat=3)
+    t_orig, r_orig = timed(lambda: stern_original(p, gamma, lam, 10_000, seed=0))
+    f_ours = objective(p, ro.rates, gamma, lam)
+    f_orig = objective(p, r_orig, gamma, lam)
+    print(f"\npeers on {peer_rows} x {n} (ours at tol 1e-8: {t_ours:.3f} s):")
+    print(
+        f"  original algorithm, dense numpy, 10,000 iterations: {t_orig:.2f} s "
+        f"({t_orig / t_ours:.0f}x ours); its objective exceeds ours by up to "
+        f"{np.max((f_orig - f_ours) / f_ours):.1e} (relative)"
+    )
+    k = min(peer_rows, 3)  # BVLS takes seconds per 400-frame trace
+    t_dense, refs = timed(lambda: [dense_bvls(p[i], gamma, lam) for i in range(k)])
+    f_ref = objective(p[:k], np.asarray(refs), gamma, lam)
+    one_ours, _ = timed(lambda: [run_convar(p[i], gamma, lam, tol=1e-8) for i in range(k)], 3)
+    print(
+        f"  dense BVLS reference (scipy), one trace at a time: {1e3 * t_dense / k:.1f} ms/trace "
+        f"vs ours {1e3 * one_ours / k:.2f} ms/trace ({t_dense / one_ours:.0f}x); "
+        f"objective gap ours - BVLS: {np.max((f_ours[:k] - f_ref) / f_ref):+.1e} (relative)"
+    )
+
+
+def movie_hook(movie: Any, gamma: float, lam: float | None) -> Any:
+    """Entry point for a movie-scale benchmark (pixels as rows, e.g. through Dask); not run."""
+    from calab.convar import run_convar
+
+    frames = np.asarray(movie)
+    flat = frames.reshape(frames.shape[0], -1).T
+    return run_convar(flat, gamma, lam)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--skip-l0", action="store_true")
+    ap.add_argument("--skip-convar", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_l0:
+        bench_l0([10_000, 30_000, 100_000] if args.quick else [10_000, 30_000, 100_000, 300_000])
+    if not args.skip_convar:
+        if args.quick:
+            bench_convar(rows=1_000, n=400, peer_rows=20, search_rows=50)
+        else:
+            bench_convar(rows=10_000, n=400, peer_rows=50, search_rows=200)
+
+
+if __name__ == "__main__":
+    main()
