@@ -28,7 +28,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Version of the ``{stem}_metadata.json`` sidecar written by :func:`save_for_tuning`.
 TUNING_METADATA_VERSION = "1.0.0"
 #: Version of the CaTune export layout this calab writes and fully understands.
-EXPORT_SCHEMA_VERSION = "1.2.0"
+EXPORT_SCHEMA_VERSION = "1.3.0"
 #: Exports up to this major version can be read.
 _EXPORT_MAJOR = 1
 
@@ -340,7 +340,7 @@ def params_from_export(export: Any, where: str = "export") -> dict[str, Any]:
     flt = params.get("filter_enabled", False)
     if not isinstance(flt, bool):
         raise FileFormatError(f"{where}: parameters.filter_enabled must be true/false, got {flt!r}")
-    return {
+    out: dict[str, Any] = {
         "tau_rise": tau_r,
         "tau_decay": tau_d,
         "lambda_": lam,
@@ -348,14 +348,50 @@ def params_from_export(export: Any, where: str = "export") -> dict[str, Any]:
         "filter_enabled": flt,
         "export": export,
     }
+    solver = params.get("solver", "l1")
+    if solver not in _SOLVERS:
+        raise FileFormatError(f"{where}: parameters.solver must be one of {list(_SOLVERS)}, "
+                              f"got {solver!r}")
+    if solver != "l1":  # an L1 export keeps exactly the keys it always had
+        out["solver"] = solver
+        out["solver_params"] = _solver_params(solver, params.get("solver_params"), where)
+    return out
+
+
+_SOLVERS = ("l1", "l0", "convar")
+
+
+def _solver_params(solver: str, sp: Any, where: str) -> dict[str, Any]:
+    """Check parameters.solver_params of an l0 / convar export (schema 1.3)."""
+    if not isinstance(sp, dict):
+        raise FileFormatError(f"{where}: parameters.solver_params is missing for solver "
+                              f"{solver!r} (needs lambda and gamma)")
+    gamma = _number(sp, "gamma", where)
+    if not 0 < gamma < 1:
+        raise FileFormatError(f"{where}: solver_params.gamma must be in (0, 1), got {gamma}")
+    if solver == "l0":
+        lam = _number(sp, "lambda", where)
+        positive = sp.get("positive")
+        if not isinstance(positive, bool):
+            raise FileFormatError(f"{where}: solver_params.positive must be true/false, "
+                                  f"got {positive!r}")
+        if lam < 0:
+            raise FileFormatError(f"{where}: solver_params.lambda must be >= 0, got {lam}")
+        return {"lambda": lam, "positive": positive, "gamma": gamma}
+    lam_c = None if sp.get("lambda") is None else _number(sp, "lambda", where)
+    if lam_c is not None and lam_c < 0:
+        raise FileFormatError(f"{where}: solver_params.lambda must be >= 0 or null, got {lam_c}")
+    return {"lambda": lam_c, "gamma": gamma}
 
 
 def load_export_params(path: PathLike) -> dict[str, Any]:
-    """Load deconvolution parameters from a CaTune export JSON (schema 1.1.0 or 1.2.x).
+    """Load deconvolution parameters from a CaTune export JSON (schema 1.1.0 to 1.3.x).
 
     Returns a dict with ``tau_rise`` and ``tau_decay`` (seconds), ``lambda_``, ``fs`` (Hz),
-    ``filter_enabled`` and the whole parsed file under ``export``. An export with a newer major
-    ``schema_version`` raises :class:`~calab.UnsupportedVersionError`.
+    ``filter_enabled`` and the whole parsed file under ``export``. Exports of the L0 or Convar
+    solver (schema 1.3) also have ``solver`` (``"l0"`` / ``"convar"``) and ``solver_params``
+    (``lambda``, ``gamma`` and, for L0, ``positive``); an export without a solver means L1. An
+    export with a newer major ``schema_version`` raises :class:`~calab.UnsupportedVersionError`.
     """
     p = Path(path)
     if not p.is_file():
@@ -376,16 +412,32 @@ def build_export(
     filter_enabled: bool = False,
     remove_drift: bool = False,
     solver: str = "l1",
+    solver_params: Mapping[str, Any] | None = None,
     num_cells: int = 0,
     num_timepoints: int = 0,
     cell_indices: list[int] | None = None,
     source_filename: str | None = None,
     catune_version: str | None = None,
 ) -> dict[str, Any]:
-    """Build a schema-1.2.0 CaTune export dict (the same layout the browser app writes)."""
+    """Build a schema-1.3.0 CaTune export dict (the same layout the browser app writes).
+
+    For ``solver="l0"`` give ``solver_params={"lambda": ..., "positive": ...}``, for
+    ``solver="convar"`` ``{"lambda": ... or None}``; ``gamma`` defaults to
+    ``exp(-1 / (tau_decay fs))``.
+    """
     from . import _solver
     from ._compute import build_kernel, kernel_shape
 
+    if solver not in _SOLVERS:
+        raise ValueError(f"solver must be one of {list(_SOLVERS)}, got {solver!r}")
+    extra: dict[str, Any] = {}
+    if solver != "l1":
+        sp = dict(solver_params or {})
+        sp.setdefault("gamma", math.exp(-1.0 / (float(tau_decay) * float(fs))))
+        sp.setdefault("lambda", None if solver == "convar" else float(lambda_))
+        if solver == "l0":
+            sp.setdefault("positive", True)
+        extra["solver_params"] = _solver_params(solver, sp, "build_export")
     g1, g2, d, r, _gain, dc_gain = _solver.tau_to_ar2(float(tau_rise), float(tau_decay), float(fs))
     peak, fwhm = kernel_shape(tau_rise, tau_decay, fs)
     kern = build_kernel(tau_rise, tau_decay, fs)
@@ -403,6 +455,7 @@ def build_export(
             "filter_enabled": bool(filter_enabled),
             "remove_drift": bool(remove_drift),
             "solver": solver,
+            **extra,
         },
         "ar2_coefficients": {"g1": g1, "g2": g2, "d": d, "r": r, "dt": 1.0 / float(fs)},
         "kernel": {
@@ -411,11 +464,7 @@ def build_export(
             "length_samples": int(kern.size),
             "dc_gain": float(dc_gain),
         },
-        "formulation": {
-            "objective": "min 1/2||y - K s - b||^2 + lambda * G_dc * ||s||_1 subject to s >= 0",
-            "kernel": "h(t) = exp(-t/tau_decay) - exp(-t/tau_rise), peak-normalised",
-            "convergence": "exact interior-point solve of the non-negative problem",
-        },
+        "formulation": dict(_FORMULATIONS[solver]),
         "metadata": {
             "source_filename": source_filename,
             "num_cells": int(num_cells),
@@ -423,6 +472,63 @@ def build_export(
             "cell_indices": [int(i) for i in (cell_indices or [])],
         },
     }
+
+
+_AR1 = "AR(1): c_t = gamma c_{t-1} + s_t, gamma = exp(-1/(tau_decay fs))"
+_FORMULATIONS: dict[str, dict[str, str]] = {
+    "l1": {
+        "objective": "min 1/2||y - K s - b||^2 + lambda * G_dc * ||s||_1 subject to s >= 0",
+        "kernel": "h(t) = exp(-t/tau_decay) - exp(-t/tau_rise), peak-normalised",
+        "convergence": "exact interior-point solve of the non-negative problem",
+    },
+    "l0": {
+        "objective": "min_c 1/2||y - c||^2 + lambda * #{t >= 2 : s_t != 0} (s_t >= 0 if positive)",
+        "kernel": _AR1,
+        "convergence": "exact L0 solution (dynamic programming, functional pruning): calab.run_l0",
+    },
+    "convar": {
+        "objective": "Convar: AR(1) deconvolution with a baseline; lambda searched when null",
+        "kernel": _AR1,
+        "convergence": "calab.run_convar",
+    },
+}
+
+
+def _preprocess(arr: NDArray[np.float64], params: Mapping[str, Any],
+                remove_drift: bool) -> NDArray[np.float64]:
+    """The app's preprocessing (drift removal, then the kernel band-pass), row by row, for the
+    solvers that do not apply it themselves (L0, Convar)."""
+    from ._compute import bandpass_filter, estimate_drift
+
+    if not (remove_drift or params["filter_enabled"]):
+        return arr
+    out = np.empty_like(arr)
+    for i, y in enumerate(arr):
+        if remove_drift:
+            drift = estimate_drift(y, params["tau_decay"], params["fs"])
+            y = y - (drift - drift.mean())
+        if params["filter_enabled"]:
+            y = bandpass_filter(y, params["tau_rise"], params["tau_decay"], params["fs"])
+        out[i] = y
+    return out
+
+
+def _run_ar1_solver(arr: NDArray[np.float64], params: Mapping[str, Any], remove_drift: bool,
+                    was_1d: bool, return_full: bool) -> Any:
+    """deconvolve_from_export for an L0 or Convar export."""
+    sp = params["solver_params"]
+    y = _preprocess(arr, params, remove_drift)
+    if was_1d:
+        y = y[0]
+    if params["solver"] == "l0":
+        from .l0 import run_l0
+
+        res = run_l0(y, sp["gamma"], sp["lambda"], positive=sp["positive"])
+        return res if return_full else res.spikes
+    from .convar import run_convar  # type: ignore[import-not-found,unused-ignore]
+
+    res = run_convar(y, sp["gamma"], sp["lambda"])
+    return res if return_full else res.rates
 
 
 def deconvolve_from_export(
@@ -435,10 +541,14 @@ def deconvolve_from_export(
 ) -> Any:
     """Deconvolve traces with the parameters of a CaTune export.
 
-    The export's ``filter_enabled`` and (schema 1.2) ``remove_drift`` flags are applied. Rows are
-    solved in chunks of ``chunk_size`` with a tqdm progress bar (``progress=None`` shows it only
-    for more than one chunk on a terminal); Ctrl-C stops between chunks and raises
-    ``KeyboardInterrupt`` with nothing half-done left behind.
+    The export's ``filter_enabled`` and (schema 1.2) ``remove_drift`` flags are applied, and the
+    recorded solver runs (schema 1.3): L1 (:func:`calab.run_deconvolution_full`; also every export
+    without a solver), L0 (:func:`calab.run_l0` with the recorded ``lambda``, ``positive`` and
+    ``gamma``; returns its ``spikes``, or the :class:`~calab.L0Result` with ``return_full``) or
+    Convar (``calab.run_convar``; ``rates`` or the ``ConvarResult``). L1 rows are solved in
+    chunks of ``chunk_size`` with a tqdm progress bar (``progress=None`` shows it only for more
+    than one chunk on a terminal); Ctrl-C stops between chunks and raises ``KeyboardInterrupt``
+    with nothing half-done left behind.
 
     Parameters
     ----------
@@ -447,7 +557,8 @@ def deconvolve_from_export(
     params_path : str, Path or dict
         Export JSON path, or a dict returned by :func:`load_export_params` / :func:`calab.tune`.
     return_full : bool
-        Return a :class:`~calab.DeconvolutionResult` instead of only the activity.
+        Return the solver's full result (a :class:`~calab.DeconvolutionResult` for L1) instead of
+        only the activity.
     """
     from tqdm.auto import tqdm
 
@@ -468,6 +579,10 @@ def deconvolve_from_export(
     }
     args = (params["fs"], params["tau_rise"], params["tau_decay"], params["lambda_"])
     arr, was_1d = as_traces(traces)
+    if params.get("solver", "l1") != "l1":
+        if "solver_params" not in params:  # a dict from calab.tune(): read its export
+            params = params_from_export(params["export"])
+        return _run_ar1_solver(arr, params, remove_drift, was_1d, return_full)
     if was_1d:
         res = run_deconvolution_full(arr[0], *args, **kwargs)
         return res if return_full else res.activity

@@ -254,3 +254,72 @@ def test_ctrl_c_stops_between_chunks(tmp_path: Path, sim: np.ndarray,
     with pytest.raises(KeyboardInterrupt):
         cio.deconvolve_from_export(sim, path, chunk_size=2, progress=True)
     assert calls == [2, 2]
+
+
+# ------------------------------------------------------------------ solver choice (schema 1.3)
+
+
+def test_solver_exports_match_schema_and_load(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    l0 = cio.build_export(0.02, 0.4, 0.05, 30.0, solver="l0", remove_drift=True,
+                          solver_params={"lambda": 0.03, "positive": False})
+    validator.validate(l0)
+    params = cio.load_export_params(_write(tmp_path / "l0.json", l0))
+    assert params["solver"] == "l0"
+    assert params["solver_params"] == {"lambda": 0.03, "positive": False,
+                                       "gamma": calab.gamma_from_tau(0.4, 30.0)}
+    cv = cio.build_export(0.02, 0.4, 0.05, 30.0, solver="convar")
+    validator.validate(cv)
+    cv_params = cio.load_export_params(_write(tmp_path / "cv.json", cv))
+    assert cv_params["solver_params"]["lambda"] is None
+    # An L1 export (and a 1.2.0 one) keeps exactly the keys it always had.
+    l1 = cio.build_export(0.02, 0.4, 0.05, 30.0)
+    assert "solver_params" not in l1["parameters"]
+    assert set(cio.load_export_params(_write(tmp_path / "l1.json", l1))) == {
+        "tau_rise", "tau_decay", "lambda_", "fs", "filter_enabled", "export"}
+    l1["schema_version"] = "1.2.0"
+    validator.validate(l1)
+    bad = json.loads(json.dumps(l0))
+    del bad["parameters"]["solver_params"]
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(bad)
+    with pytest.raises(FileFormatError, match="solver_params"):
+        cio.load_export_params(_write(tmp_path / "bad.json", bad))
+    bad["parameters"]["solver"] = "l3"
+    with pytest.raises(FileFormatError, match="solver"):
+        cio.load_export_params(_write(tmp_path / "bad2.json", bad))
+
+
+@pytest.mark.parametrize("drift,positive", [(False, True), (True, False)])
+def test_deconvolve_from_export_runs_l0(tmp_path: Path, sim: np.ndarray, drift: bool,
+                                       positive: bool) -> None:
+    export = cio.build_export(0.02, 0.4, 0.05, 30.0, solver="l0", remove_drift=drift,
+                              solver_params={"lambda": 0.02, "positive": positive})
+    path = _write(tmp_path / "l0.json", export)
+    gamma = calab.gamma_from_tau(0.4, 30.0)
+    y = sim
+    if drift:  # the app's drift removal: subtract the rolling baseline's deviation from its mean
+        y = np.array([t - (d - d.mean()) for t, d in
+                      ((t, calab.estimate_drift(t, 0.4, 30.0)) for t in sim)])
+    expected = calab.run_l0(y, gamma, 0.02, positive=positive)
+    full = cio.deconvolve_from_export(sim, path, return_full=True)
+    np.testing.assert_array_equal(full.spikes, expected.spikes)
+    np.testing.assert_array_equal(full.calcium, expected.calcium)
+    np.testing.assert_array_equal(cio.deconvolve_from_export(sim, path), expected.spikes)
+    np.testing.assert_array_equal(cio.deconvolve_from_export(sim[0], path), expected.spikes[0])
+    assert expected.num_spikes.sum() > 0
+    # The L1 solution for the same file would be something else entirely.
+    l1 = _write(tmp_path / "l1.json", cio.build_export(0.02, 0.4, 0.05, 30.0))
+    assert not np.allclose(cio.deconvolve_from_export(sim, l1), expected.spikes)
+
+
+def test_deconvolve_from_export_runs_convar(tmp_path: Path, sim: np.ndarray) -> None:
+    convar = pytest.importorskip("calab.convar")
+    export = cio.build_export(0.02, 0.4, 0.05, 30.0, solver="convar",
+                              solver_params={"lambda": 0.5})
+    path = _write(tmp_path / "cv.json", export)
+    expected = convar.run_convar(sim[:3], calab.gamma_from_tau(0.4, 30.0), 0.5)
+    got = cio.deconvolve_from_export(sim[:3], path, return_full=True)
+    np.testing.assert_array_equal(got.rates, expected.rates)
+    np.testing.assert_array_equal(cio.deconvolve_from_export(sim[:3], path), expected.rates)

@@ -163,6 +163,80 @@ test('demo: solve, retune, export', async () => {
   await context.close();
 });
 
+test('long recording: windowed cards, overview strip, whole-trace exact; L0 and Convar solvers with export', async () => {
+  const { page, context, check } = await openPage(`${base}?workers=2`);
+  await page.fill('#demo-cells', '3');
+  await page.fill('[data-testid="demo-duration"]', '900');
+  await page.click('[data-testid="demo-button"]');
+  await waitAllFresh(page);
+  assert.equal(await page.locator('[data-testid="overview"]').count(), 3, 'every card has an overview strip');
+  // Only the shown window (plus margin) is solved at first; the whole traces follow in the background.
+  const samples = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => c.dataset.samples));
+  for (const s of samples) assert.match(s, /^0-90[01]$/, `first 30 s shown (${s})`);
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="cell-card"]')].every((c) => c.dataset.exact === 'true'), null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('[data-testid="overview"] >> nth=0', 'data-fit'), 'whole');
+  // Clicking the middle of the strip moves every card's window there, served by the whole-trace solution.
+  const strip = await page.locator('[data-testid="overview"] >> nth=0').boundingBox();
+  await page.mouse.click(strip.x + strip.width / 2, strip.y + strip.height / 2);
+  await waitAllFresh(page);
+  const moved = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => Number(c.dataset.samples.split('-')[0])));
+  for (const lo of moved) assert.ok(lo > 12000 && lo < 14000, `window moved to the middle (starts at sample ${lo})`);
+
+  // L0: cards go stale, then fresh with the L0 solution; drift removal is switched on (no baseline term).
+  await page.evaluate(() => {
+    window.__seen = new Set();
+    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status)))
+      .observe(document.querySelector('[data-testid="cell-grid"]'), { subtree: true, attributeFilter: ['data-status'] });
+  });
+  await page.selectOption('[data-testid="solver-select"]', 'l0');
+  assert.ok(await page.isVisible('[data-testid="param-l0-lambda"]'));
+  assert.ok(!(await page.isVisible('[data-testid="param-lambda"]')), 'L1 lambda hidden for L0');
+  assert.ok(await page.isChecked('[data-testid="drift-toggle"]'));
+  await page.fill('[data-testid="param-l0-lambda"]', '0.05');
+  await page.uncheck('[data-testid="param-l0-positive"]');
+  await waitAllFresh(page, '[data-solver="l0"][data-l0-lambda="0.05"]');
+  assert.ok((await page.evaluate(() => [...window.__seen])).includes('stale'), 'cards went stale');
+  assert.match(await page.textContent('[data-testid="kernel-info"]'), /AR\(1\) γ = 0\.9/);
+  assert.match(await page.textContent('[data-testid="card-stats"] >> nth=0'), /spikes \d+/);
+  const validate = validator();
+  const exportDoc = async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
+    return JSON.parse(readFileSync(await download.path(), 'utf8'));
+  };
+  const l0 = await exportDoc();
+  assert.ok(validate(l0), JSON.stringify(validate.errors));
+  assert.equal(l0.schema_version, '1.3.0');
+  assert.equal(l0.parameters.solver, 'l0');
+  assert.equal(l0.parameters.remove_drift, true);
+  assert.deepEqual({ ...l0.parameters.solver_params, gamma: 0 }, { lambda: 0.05, positive: false, gamma: 0 });
+  assert.ok(Math.abs(l0.parameters.solver_params.gamma - Math.exp(-1 / (0.4 * 30))) < 1e-12);
+
+  // Convar, when this build of pkg/ has it (the worker reports the solvers it can run).
+  const available = (await page.getAttribute('[data-testid="solver-select"]', 'data-available')).split(' ');
+  if (available.includes('convar')) {
+    await page.selectOption('[data-testid="solver-select"]', 'convar');
+    await waitAllFresh(page, '[data-solver="convar"]');
+    await page.uncheck('[data-testid="param-convar-auto"]');
+    await page.fill('[data-testid="param-convar-lambda"]', '0.5');
+    await waitAllFresh(page, '[data-solver="convar"]');
+    const cv = await exportDoc();
+    assert.ok(validate(cv), JSON.stringify(validate.errors));
+    assert.equal(cv.parameters.solver, 'convar');
+    assert.equal(cv.parameters.solver_params.lambda, 0.5);
+  } else {
+    assert.ok(await page.isDisabled('[data-testid="solver-select"] option[value="convar"]'), 'Convar offered only when available');
+  }
+  // Back to L1: the export looks like before (no solver_params).
+  await page.selectOption('[data-testid="solver-select"]', 'l1');
+  await waitAllFresh(page, '[data-solver="l1"]');
+  const l1 = await exportDoc();
+  assert.ok(validate(l1), JSON.stringify(validate.errors));
+  assert.equal(l1.parameters.solver, 'l1');
+  assert.ok(!('solver_params' in l1.parameters));
+  check();
+  await context.close();
+});
+
 test('file import: numpy .npy, then corrupt files', async () => {
   const { page, context, check } = await openPage(base);
   await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, 'e2e_traces.npy'));

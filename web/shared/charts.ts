@@ -88,7 +88,8 @@ export class TraceChart {
     return [x, ...Array.from({ length: cols - 1 }, () => new Float64Array(n))] as unknown as uPlot.AlignedData;
   }
 
-  setData(s: TraceSeries): void {
+  /** Draws the series; `startIndex` is the sample number of their first element (a window of a recording). */
+  setData(s: TraceSeries, startIndex = 0, maxPoints = MAX_POINTS): void {
     const n = s.raw.length;
     const zeros = new Float32Array(n);
     const fit = s.fit ?? zeros;
@@ -97,11 +98,12 @@ export class TraceChart {
     if (s.fit) for (let i = 0; i < n; i++) residual[i] = base[i] - fit[i];
     const cols: ArrayLike<number>[] = [s.raw, s.filtered ?? s.raw, fit, s.activity ?? zeros, residual, s.pinnedFit ?? zeros];
     if (this.hasTruth) cols.push(s.truthCalcium ?? zeros, s.truthSpikes ?? zeros);
-    const d = minMaxDecimate(cols, this.dt, MAX_POINTS);
+    const d = minMaxDecimate(cols, this.dt, maxPoints);
     if (d.x.length < n) {
       d.ys[3] = bucketMax(s.activity ?? zeros, d.x, this.dt);
       if (this.hasTruth) d.ys[7] = bucketMax(s.truthSpikes ?? zeros, d.x, this.dt);
     }
+    if (startIndex) for (let i = 0; i < d.x.length; i++) d.x[i] += startIndex * this.dt;
     const ys = d.ys.map((y, k) => {
       // Spikes draw as points only where there is one.
       if (k === 7) return Array.from(y, (v) => (v > 0 ? v : null));

@@ -1,25 +1,39 @@
 // Messages between the page and the solver workers. This file is the only thing both sides import, and
 // it has no DOM or worker globals, so it compiles under both TypeScript configs.
 
+/** The deconvolution method: L1 (double-exponential kernel, exact), exact L0 (AR(1)), or Convar. */
+export type SolverKind = 'l1' | 'l0' | 'convar';
+
 export interface SolveParams {
+  solver: SolverKind;
   tauRise: number;
   tauDecay: number;
+  /** L1 sparsity weight. */
   lambda: number;
   fs: number;
   filterEnabled: boolean;
   removeDrift: boolean;
+  /** L0: penalty per spike, in squared trace units. */
+  l0Lambda: number;
+  /** L0: spikes may only raise the calcium. */
+  l0Positive: boolean;
+  /** Convar: sparsity weight; null lets Convar search for one. */
+  convarLambda: number | null;
 }
 
 export interface SolveRequest {
   type: 'solve';
   jobId: number;
   cell: number;
+  /** The whole raw trace of the cell (preprocessing runs on all of it, as on the Python side). */
   trace: Float32Array;
+  /** Samples [lo, hi) to solve; the whole trace when absent. */
+  range?: [number, number];
   params: SolveParams;
-  /** Solver state from an earlier solve of the same cell at the same kernel (warm start); lambda-only changes. */
-  warmState?: Float64Array;
+  /** L1 only: hold the baseline at this value (the whole-trace optimum) instead of fitting it. */
+  fixedBaseline?: number;
   maxIters: number;
-  /** Also return the power spectrum of the fitted trace and the filter cutoffs (the inspected cell). */
+  /** Also return the power spectrum of the (whole) fitted trace and the filter cutoffs. */
   wantSpectrum?: boolean;
 }
 
@@ -36,16 +50,24 @@ export interface SolveResult {
   type: 'result';
   jobId: number;
   cell: number;
+  /** The parameters and samples [lo, hi) of the request (the arrays below cover those samples). */
+  params: SolveParams;
+  range: [number, number];
   /** The trace the model was fitted to (filtered / drift-removed when those are on). */
   fitted: Float32Array;
   activity: Float32Array;
-  /** Kernel * activity + baseline. */
+  /** The model's fit to `fitted` (kernel * activity + baseline, or the AR(1) calcium). */
   reconvolution: Float32Array;
   baseline: number;
+  /** Whether `baseline` was held fixed (given in the request) rather than fitted. */
+  baselineFixed: boolean;
   iterations: number;
   converged: boolean;
-  state: Float64Array;
+  /** The solver's own numbers worth showing (e.g. L0 spike count, Convar's chosen lambda). */
+  extra?: Record<string, number>;
+  /** Time in the worker for the whole request, and in the solver call alone. */
   elapsedMs: number;
+  solveMs: number;
   spectrum?: Spectrum;
 }
 
@@ -59,6 +81,8 @@ export interface SolveFailure {
 
 export interface WorkerReady {
   type: 'ready';
+  /** Solvers this build of the wasm module provides (Convar only when pkg/ exports it). */
+  solvers: SolverKind[];
 }
 
 export interface WorkerInitFailure {
@@ -70,4 +94,10 @@ export type WorkerResponse = SolveResult | SolveFailure | WorkerReady | WorkerIn
 
 export function sameKernel(a: SolveParams, b: SolveParams): boolean {
   return a.tauRise === b.tauRise && a.tauDecay === b.tauDecay && a.fs === b.fs && a.filterEnabled === b.filterEnabled && a.removeDrift === b.removeDrift;
+}
+
+/** Whether two parameter sets give the same solution (every field, whichever solver is chosen). */
+export function paramsEqual(a: SolveParams, b: SolveParams): boolean {
+  return sameKernel(a, b) && a.solver === b.solver && a.lambda === b.lambda && a.l0Lambda === b.l0Lambda
+    && a.l0Positive === b.l0Positive && a.convarLambda === b.convarLambda;
 }

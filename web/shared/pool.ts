@@ -1,9 +1,11 @@
 // The page's side of the solver workers: a fixed pool that runs one job per worker, queues the rest by
-// priority (visible/selected cells first), keeps only the newest job per cell, drops results of jobs that
-// were superseded while running, and replaces a worker only when a superseded job has held it too long.
-// Workers are created through a factory so tests can drive the state machine with fake workers.
+// priority (visible/selected cells first), keeps only the newest job per key (a cell's window, or its
+// whole-trace background solve), drops results of jobs that were superseded while running, and replaces
+// a worker only when a superseded job has held it too long. Background jobs never occupy every worker, so
+// an interactive job always finds one soon. Workers are created through a factory so tests can drive the
+// state machine with fake workers.
 
-import type { SolveParams, SolveRequest, SolveResult, WorkerRequest, WorkerResponse } from './messages';
+import type { SolveParams, SolveRequest, SolveResult, SolverKind, WorkerRequest, WorkerResponse } from './messages';
 
 export interface WorkerLike {
   postMessage(msg: WorkerRequest, transfer?: Transferable[]): void;
@@ -14,19 +16,27 @@ export interface WorkerLike {
 
 export interface JobSpec {
   cell: number;
+  /** Jobs with the same key supersede each other; defaults to the cell number. */
+  key?: string;
+  /** The whole raw trace of the cell; only [lo, hi) is solved when `range` is given. */
   trace: Float32Array;
+  range?: [number, number];
   params: SolveParams;
-  warmState?: Float64Array;
+  fixedBaseline?: number;
   /** Lower runs sooner. */
   priority: number;
+  /** Runs only while another worker stays free for interactive jobs. */
+  background?: boolean;
   maxIters?: number;
   wantSpectrum?: boolean;
 }
 
 export interface PoolEvents {
-  onStart?(cell: number, jobId: number): void;
-  onResult?(result: SolveResult): void;
-  onError?(cell: number, jobId: number, code: string, message: string): void;
+  onStart?(cell: number, jobId: number, key: string): void;
+  onResult?(result: SolveResult, key: string): void;
+  onError?(cell: number, jobId: number, code: string, message: string, key: string): void;
+  /** The first worker is up; `solvers` are the methods its wasm build provides. */
+  onReady?(solvers: SolverKind[]): void;
   /** A worker failed to start (e.g. the wasm could not load); jobs stay queued. */
   onFatal?(message: string): void;
 }
@@ -35,8 +45,10 @@ interface Slot {
   id: number;
   worker: WorkerLike;
   ready: boolean;
-  job: (JobSpec & { jobId: number; startedAt: number }) | null;
+  job: (Job & { startedAt: number }) | null;
 }
+
+type Job = JobSpec & { jobId: number; key: string };
 
 export interface PoolOptions {
   size: number;
@@ -49,8 +61,9 @@ export interface PoolOptions {
 
 export class SolverPool {
   private slots: Slot[] = [];
-  private queue: (JobSpec & { jobId: number })[] = [];
-  private latest = new Map<number, number>(); // cell -> newest job id
+  private queue: Job[] = [];
+  private latest = new Map<string, number>(); // key -> newest job id
+  private announced = false;
   private nextJobId = 1;
   private nextSlotId = 1;
   private readonly terminateAfterMs: number;
@@ -75,20 +88,32 @@ export class SolverPool {
     return this.slots.filter((s) => s.job !== null).length;
   }
 
-  /** Queues a solve for a cell, superseding any queued or running job for the same cell. Returns the job id. */
+  get runningBackground(): number {
+    return this.slots.filter((s) => s.job?.background).length;
+  }
+
+  /** Queues a solve, superseding any queued or running job with the same key. Returns the job id. */
   submit(spec: JobSpec): number {
     const jobId = this.nextJobId++;
-    this.latest.set(spec.cell, jobId);
-    this.queue = this.queue.filter((j) => j.cell !== spec.cell);
-    this.queue.push({ ...spec, jobId });
+    const key = spec.key ?? String(spec.cell);
+    this.latest.set(key, jobId);
+    this.queue = this.queue.filter((j) => j.key !== key);
+    this.queue.push({ ...spec, key, jobId });
     this.reapStale();
     this.pump();
     return jobId;
   }
 
-  /** Changes the priority of a cell's queued job (e.g. when it scrolls into view). */
+  /** Forgets the queued job of a key and ignores the result of a running one. */
+  cancel(key: string): void {
+    this.latest.delete(key);
+    this.queue = this.queue.filter((j) => j.key !== key);
+    this.reapStale();
+  }
+
+  /** Changes the priority of a cell's queued jobs (e.g. when it scrolls into view); background jobs stay behind. */
   setPriority(cell: number, priority: number): void {
-    for (const j of this.queue) if (j.cell === cell) j.priority = priority;
+    for (const j of this.queue) if (j.cell === cell) j.priority = j.background ? Math.max(priority, j.priority) : priority;
   }
 
   /** Forgets every queued job and ignores results of running ones (e.g. when new data is loaded). */
@@ -99,8 +124,8 @@ export class SolverPool {
   }
 
   /** Whether a job's result would still be used. */
-  isCurrent(cell: number, jobId: number): boolean {
-    return this.latest.get(cell) === jobId;
+  isCurrent(key: string, jobId: number): boolean {
+    return this.latest.get(key) === jobId;
   }
 
   dispose(): void {
@@ -116,7 +141,7 @@ export class SolverPool {
       const msg = ev && typeof ev === 'object' && 'message' in ev ? String((ev as { message: unknown }).message) : 'worker error';
       const job = slot.job;
       slot.job = null;
-      if (job && this.isCurrent(job.cell, job.jobId)) this.opts.events.onError?.(job.cell, job.jobId, 'WORKER_CRASHED', msg);
+      if (job && this.isCurrent(job.key, job.jobId)) this.opts.events.onError?.(job.cell, job.jobId, 'WORKER_CRASHED', msg, job.key);
       this.replace(slot);
     };
     return slot;
@@ -134,6 +159,7 @@ export class SolverPool {
   private handle(slot: Slot, msg: WorkerResponse): void {
     if (msg.type === 'ready') {
       slot.ready = true;
+      if (!this.announced) { this.announced = true; this.opts.events.onReady?.(msg.solvers ?? ['l1']); }
       this.pump();
       return;
     }
@@ -144,11 +170,12 @@ export class SolverPool {
     const job = slot.job;
     if (!job || job.jobId !== msg.jobId) return; // a reply from before this slot's worker was reused
     slot.job = null;
-    if (this.isCurrent(msg.cell, msg.jobId)) {
-      if (msg.type === 'result') this.opts.events.onResult?.(msg);
-      else this.opts.events.onError?.(msg.cell, msg.jobId, msg.code, msg.message);
-    }
+    // Hand the worker its next job before the page draws this result, so solving and drawing overlap.
     this.pump();
+    if (this.isCurrent(job.key, msg.jobId)) {
+      if (msg.type === 'result') this.opts.events.onResult?.(msg, job.key);
+      else this.opts.events.onError?.(msg.cell, msg.jobId, msg.code, msg.message, job.key);
+    }
   }
 
   /** Replaces workers stuck on superseded jobs, but only when the job is old enough to be worth it. */
@@ -156,7 +183,7 @@ export class SolverPool {
     const t = this.now();
     for (const slot of [...this.slots]) {
       const job = slot.job;
-      if (job && !this.isCurrent(job.cell, job.jobId) && t - job.startedAt >= this.terminateAfterMs) {
+      if (job && !this.isCurrent(job.key, job.jobId) && t - job.startedAt >= this.terminateAfterMs) {
         slot.job = null;
         this.terminations++;
         this.replace(slot);
@@ -164,33 +191,44 @@ export class SolverPool {
     }
   }
 
+  /** At most this many background jobs run at once: all workers but one (one when there is only one). */
+  private get maxBackground(): number {
+    return Math.max(1, this.slots.length - 1);
+  }
+
   private pump(): void {
     for (const slot of this.slots) {
       if (!slot.ready || slot.job || this.queue.length === 0) continue;
-      let best = 0;
-      for (let i = 1; i < this.queue.length; i++) if (this.queue[i].priority < this.queue[best].priority) best = i;
+      const bgFull = this.runningBackground >= this.maxBackground;
+      let best = -1;
+      for (let i = 0; i < this.queue.length; i++) {
+        const q = this.queue[i];
+        if (bgFull && q.background) continue;
+        if (best < 0 || q.priority < this.queue[best].priority) best = i;
+      }
+      if (best < 0) return;
       const [job] = this.queue.splice(best, 1);
       slot.job = { ...job, startedAt: this.now() };
-      this.opts.events.onStart?.(job.cell, job.jobId);
+      this.opts.events.onStart?.(job.cell, job.jobId, job.key);
       // Copy so the caller keeps its matrix; the copy's buffer is transferred, not cloned again.
       const trace = job.trace.slice();
-      const warm = job.warmState?.slice();
       const msg: SolveRequest = {
-        type: 'solve', jobId: job.jobId, cell: job.cell, trace, params: job.params, warmState: warm, maxIters: job.maxIters ?? 2000,
-        wantSpectrum: job.wantSpectrum,
+        type: 'solve', jobId: job.jobId, cell: job.cell, trace, range: job.range, params: job.params, fixedBaseline: job.fixedBaseline,
+        maxIters: job.maxIters ?? 2000, wantSpectrum: job.wantSpectrum,
       };
-      const transfer: Transferable[] = [trace.buffer as ArrayBuffer];
-      if (warm) transfer.push(warm.buffer as ArrayBuffer);
-      slot.worker.postMessage(msg, transfer);
+      slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
     }
   }
 }
 
-/** Pool size: `?workers=N` when given, otherwise hardwareConcurrency - 1 (at least 1, at most 8). */
+/**
+ * Pool size: `?workers=N` when given; otherwise one worker per hardware thread on machines with up to
+ * 2 (the main thread mostly waits while cards solve), one less than the thread count above that, at most 8.
+ */
 export function poolSize(search: string, hardwareConcurrency: number | undefined): number {
   const q = new URLSearchParams(search).get('workers');
   const n = q === null ? NaN : Number(q);
   if (Number.isInteger(n) && n >= 1) return Math.min(n, 32);
   const hc = hardwareConcurrency && hardwareConcurrency > 0 ? hardwareConcurrency : 2;
-  return Math.max(1, Math.min(8, hc - 1));
+  return Math.max(1, Math.min(8, hc <= 2 ? hc : hc - 1));
 }

@@ -17,14 +17,14 @@ class FakeWorker implements WorkerLike {
     this.terminated = true;
   }
   ready(): void {
-    this.onmessage?.({ data: { type: 'ready' } });
+    this.onmessage?.({ data: { type: 'ready', solvers: ['l1', 'l0'] } });
   }
   finish(i = this.sent.length - 1): void {
     const r = this.sent[i];
     this.onmessage?.({
       data: {
-        type: 'result', jobId: r.jobId, cell: r.cell, fitted: r.trace, activity: r.trace, reconvolution: r.trace,
-        baseline: 0, iterations: 1, converged: true, state: new Float64Array(2), elapsedMs: 1,
+        type: 'result', jobId: r.jobId, cell: r.cell, params: r.params, range: r.range ?? [0, r.trace.length], fitted: r.trace,
+        activity: r.trace, reconvolution: r.trace, baseline: 0, baselineFixed: false, iterations: 1, converged: true, elapsedMs: 1, solveMs: 1,
       },
     });
   }
@@ -34,7 +34,9 @@ class FakeWorker implements WorkerLike {
   }
 }
 
-const P: SolveParams = { tauRise: 0.02, tauDecay: 0.4, lambda: 0.5, fs: 30, filterEnabled: false, removeDrift: false };
+const P: SolveParams = {
+  solver: 'l1', tauRise: 0.02, tauDecay: 0.4, lambda: 0.5, fs: 30, filterEnabled: false, removeDrift: false, l0Lambda: 0.02, l0Positive: true, convarLambda: null,
+};
 
 function setup(size = 1, terminateAfterMs = 1000) {
   const workers: FakeWorker[] = [];
@@ -77,11 +79,50 @@ describe('SolverPool', () => {
     const { pool, workers } = setup(1);
     workers[0].ready();
     const spec = job(1);
-    pool.submit({ ...spec, warmState: new Float64Array(4) });
+    pool.submit({ ...spec, range: [1, 3], fixedBaseline: 0.5 });
     const sent = workers[0].sent[0];
     expect(sent.trace).not.toBe(spec.trace);
+    expect(Array.from(sent.trace)).toEqual(Array.from(spec.trace));
+    expect(sent.range).toEqual([1, 3]);
+    expect(sent.fixedBaseline).toBe(0.5);
     expect(workers[0].transfers[0]).toContain(sent.trace.buffer);
-    expect(workers[0].transfers[0]).toContain(sent.warmState!.buffer);
+  });
+
+  test('window and whole-trace jobs of one cell have separate keys', () => {
+    const { pool, workers, results } = setup(1);
+    workers[0].ready();
+    pool.submit({ ...job(1), key: '1' });
+    pool.submit({ ...job(1), key: '1:full', background: true, priority: 100 });
+    pool.submit({ ...job(1, 1, { ...P, lambda: 0.7 }), key: '1' });
+    expect(pool.pending).toBe(2);
+    workers[0].finish(0); // superseded window: dropped; the new window goes before the background job
+    expect(workers[0].sent[1].params.lambda).toBe(0.7);
+    workers[0].finish(1);
+    workers[0].finish(2);
+    expect(results).toEqual([1, 1]);
+    pool.submit({ ...job(2), key: '2:full', background: true });
+    pool.cancel('2:full');
+    expect(pool.pending).toBe(0);
+  });
+
+  test('background jobs leave one worker free', () => {
+    const { pool, workers, started } = setup(2);
+    workers.forEach((w) => w.ready());
+    pool.submit({ ...job(1), key: '1:full', background: true, priority: 100 });
+    pool.submit({ ...job(2), key: '2:full', background: true, priority: 100 });
+    expect(pool.running).toBe(1);
+    expect(pool.runningBackground).toBe(1);
+    pool.submit(job(3, 0));
+    expect(started).toEqual([1, 3]);
+    expect(pool.pending).toBe(1);
+  });
+
+  test('ready reports the solvers of the wasm build once', () => {
+    const seen: string[][] = [];
+    const workers: FakeWorker[] = [];
+    new SolverPool({ size: 2, create: () => { const w = new FakeWorker(); workers.push(w); return w; }, events: { onReady: (s) => seen.push(s) } });
+    workers.forEach((w) => w.ready());
+    expect(seen).toEqual([['l1', 'l0']]);
   });
 
   test('a newer job for the same cell replaces the queued one', () => {
@@ -157,7 +198,7 @@ describe('SolverPool', () => {
     expect(started).toEqual([3]);
     pool.cancelAll();
     expect(pool.pending).toBe(0);
-    expect(pool.isCurrent(3, 3)).toBe(false);
+    expect(pool.isCurrent('3', 3)).toBe(false);
   });
 
   test('parallel workers each take one job', () => {
@@ -173,6 +214,7 @@ test('poolSize', () => {
   expect(poolSize('?workers=3', 16)).toBe(3);
   expect(poolSize('', 8)).toBe(7);
   expect(poolSize('', 1)).toBe(1);
+  expect(poolSize('', 2)).toBe(2);
   expect(poolSize('?workers=0', 4)).toBe(3);
-  expect(poolSize('', undefined)).toBe(1);
+  expect(poolSize('', undefined)).toBe(2);
 });

@@ -1,15 +1,22 @@
-// Module worker that owns one wasm Solver. It loads pkg/ once, answers `ready`, then solves one cell per
-// request with the exact solver (`solve`, the same method native Python runs), so numbers in the browser
-// match calab.run_deconvolution. Arrays go back as transferables.
+// Module worker that owns the wasm solvers. It loads pkg/ once, answers `ready` (with the solvers this
+// build provides), then solves one cell per request: the whole trace or the samples [lo, hi) of it.
+// Preprocessing (drift removal, band-pass) always runs on the whole trace, exactly as the Python side does,
+// and is cached per cell and kernel, so a lambda change or a new window only re-solves. L1 runs the exact
+// solver (`solve`, what native Python runs); given the whole-trace baseline it holds it fixed, so a window
+// padded by a kernel length reproduces the whole-trace solution inside it. Arrays go back as transferables.
 
 /// <reference lib="webworker" />
-import init, { Solver } from '../../pkg/calab_solver.js';
+import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
-import type { SolveFailure, SolveResult, WorkerRequest, WorkerResponse } from '../shared/messages';
+import type { SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-let solver: Solver | null = null;
+let solver: wasm.Solver | null = null;
+
+/** The Convar entry point when this build of pkg/ has one (it is being added separately). */
+type ConvarFn = (trace: Float32Array, gamma: number, lambda: number, maxIters: number) => Record<string, unknown>;
+const convar = (): ConvarFn | undefined => (wasm as unknown as { convar_solve?: ConvarFn }).convar_solve;
 
 function post(msg: WorkerResponse, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
@@ -18,10 +25,132 @@ function post(msg: WorkerResponse, transfer: Transferable[] = []): void {
 async function start(): Promise<void> {
   try {
     await init({ module_or_path: wasmUrl });
-    solver = new Solver();
-    post({ type: 'ready' });
+    solver = new wasm.Solver();
+    const solvers: SolverKind[] = ['l1', 'l0'];
+    if (convar()) solvers.push('convar');
+    post({ type: 'ready', solvers });
   } catch (e) {
     post({ type: 'init-error', message: `could not load the solver: ${e instanceof Error ? e.message : String(e)}` });
+  }
+}
+
+// ------------------------------------------------------------------ preprocessing cache
+
+const CACHE_ENTRIES = 16;
+const cache = new Map<string, Float32Array>();
+
+/** The whole fitted trace: the raw one, or drift-removed / band-passed (cached per cell and kernel). */
+function fittedTrace(cell: number, raw: Float32Array, p: SolveParams): Float32Array {
+  if (!p.filterEnabled && !p.removeDrift) return raw;
+  const key = `${cell}|${raw.length}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}`;
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit); // most recently used last
+    return hit;
+  }
+  // A fresh solver: toggling options on one that holds an old trace would re-derive that trace too.
+  const pre = new wasm.Solver();
+  try {
+    pre.set_drift_removal(p.removeDrift);
+    pre.set_filter_enabled(p.filterEnabled);
+    pre.set_params(p.tauRise, p.tauDecay, p.lambda, p.fs);
+    pre.set_trace(raw);
+    const y = pre.get_trace();
+    cache.set(key, y);
+    if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    return y;
+  } finally {
+    pre.free();
+  }
+}
+
+/** Power spectrum of the last fitted trace asked for; the cutoffs are cheap and follow the kernel. */
+let lastSpectrum: { key: string; freqs: Float32Array; power: Float32Array } | null = null;
+
+function spectrumOf(cell: number, y: Float32Array, p: SolveParams): Spectrum {
+  // The fitted trace is the raw one unless preprocessing is on, in which case it follows the kernel.
+  const key = p.filterEnabled || p.removeDrift ? `${cell}|${y.length}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}` : `${cell}|${y.length}|raw`;
+  if (lastSpectrum?.key !== key) {
+    const s = new wasm.Solver();
+    try {
+      s.set_params(p.tauRise, p.tauDecay, p.lambda, p.fs);
+      s.set_trace(y);
+      lastSpectrum = { key, freqs: s.get_spectrum_frequencies(), power: s.get_power_spectrum() };
+    } finally {
+      s.free();
+    }
+  }
+  return { freqs: lastSpectrum.freqs.slice(), power: lastSpectrum.power.slice(), cutoffs: wasm.filter_cutoffs(p.tauRise, p.tauDecay, p.fs) };
+}
+
+// ------------------------------------------------------------------ solvers
+
+interface Solved {
+  activity: Float32Array;
+  reconvolution: Float32Array;
+  baseline: number;
+  baselineFixed: boolean;
+  iterations: number;
+  converged: boolean;
+  extra?: Record<string, number>;
+}
+
+function solveL1(s: wasm.Solver, y: Float32Array, req: SolveRequest): Solved {
+  const p = req.params;
+  s.set_params(p.tauRise, p.tauDecay, p.lambda, p.fs);
+  s.set_trace(y);
+  const fixed = req.fixedBaseline !== undefined && Number.isFinite(req.fixedBaseline);
+  s.set_fixed_baseline(fixed ? req.fixedBaseline! : NaN);
+  const converged = s.solve(req.maxIters);
+  return {
+    activity: s.get_solution(), reconvolution: s.get_reconvolution_with_baseline(), baseline: s.get_baseline(), baselineFixed: fixed,
+    iterations: s.iteration_count(), converged,
+  };
+}
+
+function solveL0(y: Float32Array, p: SolveParams): Solved {
+  const gamma = wasm.l0_gamma_from_tau(p.tauDecay, p.fs);
+  const sol = wasm.l0_solve(y, gamma, p.l0Lambda, p.l0Positive);
+  try {
+    return {
+      activity: sol.spikes(), reconvolution: sol.calcium(), baseline: 0, baselineFixed: true, iterations: 0, converged: true,
+      extra: { spikes: sol.num_spikes, cost: sol.cost, gamma },
+    };
+  } finally {
+    sol.free();
+  }
+}
+
+/** Reads a field of a wasm-bindgen result whether it is a getter or a method. */
+function field(o: Record<string, unknown>, k: string): unknown {
+  const v = o[k];
+  return typeof v === 'function' ? (v as () => unknown).call(o) : v;
+}
+
+/** calab.run_convar's default iteration cap (crates/solver/src/convar.rs DEFAULT_MAX_ITERS), so exports reproduce. */
+const CONVAR_MAX_ITERS = 10_000;
+
+function solveConvar(y: Float32Array, p: SolveParams): Solved {
+  const fn = convar();
+  if (!fn) throw Object.assign(new Error('Convar is not in this build of the solver module'), { code: 'NOT_READY' });
+  const gamma = wasm.l0_gamma_from_tau(p.tauDecay, p.fs);
+  const r = fn(y, gamma, p.convarLambda ?? NaN, CONVAR_MAX_ITERS);
+  try {
+    const rates = Float32Array.from(field(r, 'rates') as ArrayLike<number>);
+    const baseline = Number(field(r, 'baseline'));
+    const calcium = 'calcium' in r ? Float32Array.from(field(r, 'calcium') as ArrayLike<number>) : null;
+    // Calcium of the AR(1) model c_t = gamma c_{t-1} + r_t (r_0 is the initial calcium), on the baseline.
+    const fit = new Float32Array(rates.length);
+    let c = 0;
+    for (let t = 0; t < rates.length; t++) { c = gamma * c + rates[t]; fit[t] = (calcium ? calcium[t] : c) + baseline; }
+    if (rates.length) rates[0] = 0; // the initial calcium, not activity
+    return {
+      activity: rates, reconvolution: fit, baseline, baselineFixed: false, iterations: Number(field(r, 'iterations')), converged: Boolean(field(r, 'converged')),
+      extra: { lambda: Number(field(r, 'lambda')), gamma },
+    };
+  } finally {
+    (r as { free?: () => void }).free?.();
   }
 }
 
@@ -30,31 +159,23 @@ self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
   if (req.type !== 'solve' || !solver) return;
   const t0 = performance.now();
   try {
-    const s = solver;
     const p = req.params;
-    s.set_filter_enabled(p.filterEnabled);
-    s.set_drift_removal(p.removeDrift);
-    s.set_params(p.tauRise, p.tauDecay, p.lambda, p.fs);
-    s.set_trace(req.trace);
-    if (req.warmState && req.warmState.length > 0) {
-      try {
-        s.load_state(req.warmState);
-      } catch {
-        // A state from a different trace length is useless, not an error: solve cold.
-      }
-    }
-    const converged = s.solve(req.maxIters);
+    const full = fittedTrace(req.cell, req.trace, p);
+    const [lo, hi] = req.range ?? [0, full.length];
+    const y = lo === 0 && hi === full.length ? full : full.subarray(lo, hi);
+    const t1 = performance.now();
+    const solved = p.solver === 'l0' ? solveL0(y, p) : p.solver === 'convar' ? solveConvar(y, p) : solveL1(solver, y, req);
+    const solveMs = performance.now() - t1;
     const result: SolveResult = {
-      type: 'result', jobId: req.jobId, cell: req.cell,
-      fitted: s.get_trace(), activity: s.get_solution(), reconvolution: s.get_reconvolution_with_baseline(),
-      baseline: s.get_baseline(), iterations: s.iteration_count(), converged, state: s.export_state(),
-      elapsedMs: performance.now() - t0,
+      type: 'result', jobId: req.jobId, cell: req.cell, params: p, range: [lo, hi],
+      fitted: y.slice(), ...solved, elapsedMs: 0, solveMs,
     };
-    const transfer: Transferable[] = [result.fitted.buffer, result.activity.buffer, result.reconvolution.buffer, result.state.buffer] as Transferable[];
+    const transfer: Transferable[] = [result.fitted.buffer, result.activity.buffer, result.reconvolution.buffer] as Transferable[];
     if (req.wantSpectrum) {
-      result.spectrum = { freqs: s.get_spectrum_frequencies(), power: s.get_power_spectrum(), cutoffs: s.get_filter_cutoffs() };
+      result.spectrum = spectrumOf(req.cell, full, p);
       transfer.push(result.spectrum.freqs.buffer as ArrayBuffer, result.spectrum.power.buffer as ArrayBuffer, result.spectrum.cutoffs.buffer as ArrayBuffer);
     }
+    result.elapsedMs = performance.now() - t0;
     post(result, transfer);
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown };

@@ -14,10 +14,10 @@ export const REALISM = ['clean', 'typical', 'hard'] as const;
 export type Realism = (typeof REALISM)[number];
 
 /** A simulator config for a preset at a realism level (noise, drift and bleaching dialled up or down). */
-export function demoConfig(presetJson: string, realism: Realism, numCells: number, seed: number): string {
+export function demoConfig(presetJson: string, realism: Realism, numCells: number, seed: number, durationS = 120): string {
   const cfg = JSON.parse(presetJson) as Record<string, unknown> & { noise?: Record<string, unknown> };
   cfg.num_cells = numCells;
-  cfg.num_timepoints = Math.round(120 * Number(cfg.fs ?? 30));
+  cfg.num_timepoints = Math.round(durationS * Number(cfg.fs ?? 30));
   cfg.seed = seed;
   const noise = (cfg.noise ??= {}) as Record<string, unknown>;
   const std = Number(noise.gaussian_std ?? 0.04);
@@ -81,11 +81,13 @@ export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dat
   const realismSel = h('select', { id: 'demo-realism', 'data-testid': 'demo-realism' });
   for (const r of REALISM) realismSel.append(h('option', { value: r, text: r, selected: r === 'typical' }));
   const cellsIn = h('input', { id: 'demo-cells', type: 'number', min: 1, max: 200, value: 12, style: 'width:70px' });
+  const durationIn = h('input', { id: 'demo-duration', 'data-testid': 'demo-duration', type: 'number', min: 10, max: 3600, value: 120, style: 'width:70px' });
   const demoBtn = h('button', { type: 'button', class: 'primary', 'data-testid': 'demo-button' }, 'Load demo');
   demoBtn.addEventListener('click', () => {
     try {
       const n = Math.max(1, Math.min(200, Math.round(Number(cellsIn.value) || 12)));
-      const cfg = demoConfig(calab.preset_json(presetSel.value), realismSel.value as Realism, n, 42);
+      const dur = Math.max(10, Math.min(3600, Number(durationIn.value) || 120));
+      const cfg = demoConfig(calab.preset_json(presetSel.value), realismSel.value as Realism, n, 42, dur);
       const sim = calab.simulate(cfg);
       const fs = Number((JSON.parse(cfg) as { fs?: number }).fs ?? 30);
       const matrix = { numCells: sim.num_cells, numTimepoints: sim.num_timepoints, data: sim.traces() };
@@ -107,6 +109,7 @@ export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dat
       h('div', { class: 'row' }, h('label', { for: 'demo-preset' }, 'Indicator'), presetSel),
       h('div', { class: 'row' }, h('label', { for: 'demo-realism' }, 'Realism'), realismSel),
       h('div', { class: 'row' }, h('label', { for: 'demo-cells' }, 'Cells'), cellsIn),
+      h('div', { class: 'row' }, h('label', { for: 'demo-duration' }, 'Duration (s)'), durationIn),
       h('div', { class: 'row' }, demoBtn),
       h('p', { class: 'muted' }, 'Simulated with known spikes, so you can overlay the ground truth while tuning.')),
     confirmBox));
