@@ -2,6 +2,31 @@
 /* eslint-disable */
 
 /**
+ * Convar result for one trace (see `convar_solve`).
+ */
+export class ConvarSolution {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Modelled calcium without baseline (calcium + baseline fits the trace).
+     */
+    calcium(): Float32Array;
+    /**
+     * Rates r: index 0 is the initial calcium, the rest the per-frame calcium rise (>= 0).
+     */
+    rates(): Float32Array;
+    readonly baseline: number;
+    readonly converged: boolean;
+    readonly iterations: number;
+    /**
+     * The penalty used (the search's choice when one ran).
+     */
+    readonly lambda: number;
+    readonly objective: number;
+}
+
+/**
  * One-shot deconvolution with the same options as the Python `run_deconvolution_full`.
  * The arrays come back through getters (each call copies).
  */
@@ -14,6 +39,37 @@ export class DeconvResult {
     baseline: number;
     converged: boolean;
     iterations: number;
+}
+
+/**
+ * One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
+ * `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+ */
+export class IndecaRun {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Final-pass spike counts, row-major nCells x nTime at the original rate.
+     */
+    activity(): Float32Array;
+    cellFit(i: number): Float32Array;
+    cellTrace(i: number): Float32Array;
+    finalPass(cell_start: number, cell_end: number): void;
+    isConverged(): boolean;
+    /**
+     * Converged or at max_iterations (further steps are refused).
+     */
+    isDone(): boolean;
+    iteration(): number;
+    /**
+     * `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+     */
+    constructor(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string);
+    resultJson(): string;
+    /**
+     * One outer iteration; returns the IterationReport JSON.
+     */
+    step(): string;
 }
 
 /**
@@ -104,6 +160,10 @@ export class Solver {
     set_conv_mode(mode: string): void;
     set_drift_removal(enabled: boolean): void;
     set_filter_enabled(enabled: boolean): void;
+    /**
+     * Hold the baseline at `baseline` in `solve` (exact method only); NaN fits it jointly again.
+     */
+    set_fixed_baseline(baseline: number): void;
     set_params(tau_rise: number, tau_decay: number, lambda: number, fs: number): void;
     set_trace(trace: Float32Array | number[]): void;
     /**
@@ -119,6 +179,17 @@ export class Solver {
 
 export function build_kernel(tau_rise: number, tau_decay: number, fs: number): Float32Array;
 
+/**
+ * max(1, round(targetFs / fs)).
+ */
+export function compute_upsample_factor(fs: number, target_fs: number): number;
+
+/**
+ * Convar population-rate inference of one trace with AR(1) decay `gamma`. A negative or NaN
+ * `lambda` chooses it by the odd/even search over the default grid; `max_iters` caps each solve.
+ */
+export function convar_solve(trace: Float32Array | number[], gamma: number, lambda: number, max_iters: number): ConvarSolution;
+
 export function deconvolve_trace(trace: Float32Array | number[], tau_rise: number, tau_decay: number, lambda: number, fs: number, max_iters: number, conv_mode: string, constraint: string, method: string, filter_enabled: boolean, remove_drift: boolean): DeconvResult;
 
 /**
@@ -130,6 +201,27 @@ export function error_codes(): string[];
  * [f_hp, f_lp] in Hz.
  */
 export function filter_cutoffs(tau_rise: number, tau_decay: number, fs: number): Float64Array;
+
+/**
+ * The default IndecaConfig as JSON.
+ */
+export function indeca_default_config_json(): string;
+
+/**
+ * Free-form non-negative kernel from traces and spike trains (see `crate::indeca::kernel_est`).
+ */
+export function indeca_estimate_kernel(traces_flat: Float32Array | number[], spikes_flat: Float32Array | number[], trace_lengths: Uint32Array | number[], alphas: Float64Array | number[], baselines: Float64Array | number[], kernel_length: number, max_iters: number, tol: number, smooth_lambda: number, warm_kernel?: Float32Array | number[] | null): Float32Array;
+
+/**
+ * Bi-exponential fit of a free-form kernel, as BiexpFit JSON.
+ */
+export function indeca_fit_biexponential(h_free: Float32Array | number[], fs: number, refine: boolean, skip: number): string;
+
+/**
+ * One InDeCa trace solve; returns `{s_counts: Float32Array, alpha, baseline, pve, threshold,
+ * iterations, converged}`.
+ */
+export function indeca_solve_trace(trace: Float32Array | number[], tau_rise: number, tau_decay: number, fs: number, upsample_factor: number, max_iters: number, tol: number, hp_enabled: boolean, lp_enabled: boolean, lambda: number, warm_counts?: Float32Array | number[] | null): object;
 
 /**
  * [peak_time_s, fwhm_s]
@@ -177,10 +269,12 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
+    readonly __wbg_convarsolution_free: (a: number, b: number) => void;
     readonly __wbg_deconvresult_free: (a: number, b: number) => void;
     readonly __wbg_get_deconvresult_baseline: (a: number) => number;
     readonly __wbg_get_deconvresult_converged: (a: number) => number;
     readonly __wbg_get_deconvresult_iterations: (a: number) => number;
+    readonly __wbg_indecarun_free: (a: number, b: number) => void;
     readonly __wbg_l0solution_free: (a: number, b: number) => void;
     readonly __wbg_set_deconvresult_baseline: (a: number, b: number) => void;
     readonly __wbg_set_deconvresult_converged: (a: number, b: number) => void;
@@ -188,11 +282,34 @@ export interface InitOutput {
     readonly __wbg_simulation_free: (a: number, b: number) => void;
     readonly __wbg_solver_free: (a: number, b: number) => void;
     readonly build_kernel: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly compute_upsample_factor: (a: number, b: number) => [number, number, number];
+    readonly convar_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+    readonly convarsolution_baseline: (a: number) => number;
+    readonly convarsolution_calcium: (a: number) => [number, number];
+    readonly convarsolution_converged: (a: number) => number;
+    readonly convarsolution_iterations: (a: number) => number;
+    readonly convarsolution_lambda: (a: number) => number;
+    readonly convarsolution_objective: (a: number) => number;
+    readonly convarsolution_rates: (a: number) => [number, number];
     readonly deconvolve_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number) => [number, number, number];
     readonly deconvresult_activity: (a: number) => [number, number];
     readonly deconvresult_reconvolution: (a: number) => [number, number];
     readonly error_codes: () => [number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly indeca_default_config_json: () => [number, number, number, number];
+    readonly indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];
+    readonly indeca_fit_biexponential: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
+    readonly indeca_solve_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number) => [number, number, number];
+    readonly indecarun_activity: (a: number) => [number, number];
+    readonly indecarun_cellFit: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_cellTrace: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_finalPass: (a: number, b: number, c: number) => [number, number];
+    readonly indecarun_isConverged: (a: number) => number;
+    readonly indecarun_isDone: (a: number) => number;
+    readonly indecarun_iteration: (a: number) => number;
+    readonly indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
+    readonly indecarun_resultJson: (a: number) => [number, number, number, number];
+    readonly indecarun_step: (a: number) => [number, number, number, number];
     readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
     readonly l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
     readonly l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
@@ -230,6 +347,7 @@ export interface InitOutput {
     readonly solver_set_conv_mode: (a: number, b: number, c: number) => [number, number];
     readonly solver_set_drift_removal: (a: number, b: number) => [number, number];
     readonly solver_set_filter_enabled: (a: number, b: number) => [number, number];
+    readonly solver_set_fixed_baseline: (a: number, b: number) => [number, number];
     readonly solver_set_params: (a: number, b: number, c: number, d: number, e: number) => [number, number];
     readonly solver_set_trace: (a: number, b: number, c: number) => [number, number];
     readonly solver_solve: (a: number, b: number) => [number, number, number];

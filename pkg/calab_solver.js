@@ -1,6 +1,85 @@
 /* @ts-self-types="./calab_solver.d.ts" */
 
 /**
+ * Convar result for one trace (see `convar_solve`).
+ */
+export class ConvarSolution {
+    static __wrap(ptr) {
+        const obj = Object.create(ConvarSolution.prototype);
+        obj.__wbg_ptr = ptr;
+        ConvarSolutionFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ConvarSolutionFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_convarsolution_free(ptr, 0);
+    }
+    /**
+     * @returns {number}
+     */
+    get baseline() {
+        const ret = wasm.convarsolution_baseline(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * Modelled calcium without baseline (calcium + baseline fits the trace).
+     * @returns {Float32Array}
+     */
+    calcium() {
+        const ret = wasm.convarsolution_calcium(this.__wbg_ptr);
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * @returns {boolean}
+     */
+    get converged() {
+        const ret = wasm.convarsolution_converged(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
+     * @returns {number}
+     */
+    get iterations() {
+        const ret = wasm.convarsolution_iterations(this.__wbg_ptr);
+        return ret >>> 0;
+    }
+    /**
+     * The penalty used (the search's choice when one ran).
+     * @returns {number}
+     */
+    get lambda() {
+        const ret = wasm.convarsolution_lambda(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * @returns {number}
+     */
+    get objective() {
+        const ret = wasm.convarsolution_objective(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * Rates r: index 0 is the initial calcium, the rest the per-frame calcium rise (>= 0).
+     * @returns {Float32Array}
+     */
+    rates() {
+        const ret = wasm.convarsolution_rates(this.__wbg_ptr);
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+}
+if (Symbol.dispose) ConvarSolution.prototype[Symbol.dispose] = ConvarSolution.prototype.free;
+
+/**
  * One-shot deconvolution with the same options as the Python `run_deconvolution_full`.
  * The arrays come back through getters (each call copies).
  */
@@ -80,6 +159,166 @@ export class DeconvResult {
     }
 }
 if (Symbol.dispose) DeconvResult.prototype[Symbol.dispose] = DeconvResult.prototype.free;
+
+/**
+ * One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
+ * `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+ */
+export class IndecaRun {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        IndecaRunFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_indecarun_free(ptr, 0);
+    }
+    /**
+     * Final-pass spike counts, row-major nCells x nTime at the original rate.
+     * @returns {Float32Array}
+     */
+    activity() {
+        const ret = wasm.indecarun_activity(this.__wbg_ptr);
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * @param {number} i
+     * @returns {Float32Array}
+     */
+    cellFit(i) {
+        const ret = wasm.indecarun_cellFit(this.__wbg_ptr, i);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * @param {number} i
+     * @returns {Float32Array}
+     */
+    cellTrace(i) {
+        const ret = wasm.indecarun_cellTrace(this.__wbg_ptr, i);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
+     * @param {number} cell_start
+     * @param {number} cell_end
+     */
+    finalPass(cell_start, cell_end) {
+        const ret = wasm.indecarun_finalPass(this.__wbg_ptr, cell_start, cell_end);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
+     * @returns {boolean}
+     */
+    isConverged() {
+        const ret = wasm.indecarun_isConverged(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
+     * Converged or at max_iterations (further steps are refused).
+     * @returns {boolean}
+     */
+    isDone() {
+        const ret = wasm.indecarun_isDone(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
+     * @returns {number}
+     */
+    iteration() {
+        const ret = wasm.indecarun_iteration(this.__wbg_ptr);
+        return ret >>> 0;
+    }
+    /**
+     * `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+     * @param {Float32Array | number[]} traces
+     * @param {number} n_cells
+     * @param {number} n_time
+     * @param {number} fs
+     * @param {string} config_json
+     */
+    constructor(traces, n_cells, n_time, fs, config_json) {
+        const val3 = +n_cells;
+        const val4 = +n_time;
+        const val5 = +fs;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArrayF32ToWasm0(traces, wasm.__wbindgen_malloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(config_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 4, 4); }
+            throw e;
+        }
+        const ret = wasm.indecarun_new(ptr0, len0, val3, val4, val5, ptr1, len1);
+        if (ret[2]) {
+            throw takeObject(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        IndecaRunFinalization.register(this, this.__wbg_ptr, this);
+        return this;
+    }
+    /**
+     * @returns {string}
+     */
+    resultJson() {
+        let deferred2_0;
+        let deferred2_1;
+        try {
+            const ret = wasm.indecarun_resultJson(this.__wbg_ptr);
+            var ptr1 = ret[0];
+            var len1 = ret[1];
+            if (ret[3]) {
+                ptr1 = 0; len1 = 0;
+                throw takeObject(ret[2]);
+            }
+            deferred2_0 = ptr1;
+            deferred2_1 = len1;
+            return getStringFromWasm0(ptr1, len1);
+        } finally {
+            wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        }
+    }
+    /**
+     * One outer iteration; returns the IterationReport JSON.
+     * @returns {string}
+     */
+    step() {
+        let deferred2_0;
+        let deferred2_1;
+        try {
+            const ret = wasm.indecarun_step(this.__wbg_ptr);
+            var ptr1 = ret[0];
+            var len1 = ret[1];
+            if (ret[3]) {
+                ptr1 = 0; len1 = 0;
+                throw takeObject(ret[2]);
+            }
+            deferred2_0 = ptr1;
+            deferred2_1 = len1;
+            return getStringFromWasm0(ptr1, len1);
+        } finally {
+            wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        }
+    }
+}
+if (Symbol.dispose) IndecaRun.prototype[Symbol.dispose] = IndecaRun.prototype.free;
 
 /**
  * Exact L0 spike inference result for one trace (see `l0_solve`).
@@ -426,6 +665,16 @@ export class Solver {
         }
     }
     /**
+     * Hold the baseline at `baseline` in `solve` (exact method only); NaN fits it jointly again.
+     * @param {number} baseline
+     */
+    set_fixed_baseline(baseline) {
+        const ret = wasm.solver_set_fixed_baseline(this.__wbg_ptr, baseline);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
      * @param {number} tau_rise
      * @param {number} tau_decay
      * @param {number} lambda
@@ -490,6 +739,42 @@ export function build_kernel(tau_rise, tau_decay, fs) {
     var v1 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
     wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
     return v1;
+}
+
+/**
+ * max(1, round(targetFs / fs)).
+ * @param {number} fs
+ * @param {number} target_fs
+ * @returns {number}
+ */
+export function compute_upsample_factor(fs, target_fs) {
+    const ret = wasm.compute_upsample_factor(fs, target_fs);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ret[0] >>> 0;
+}
+
+/**
+ * Convar population-rate inference of one trace with AR(1) decay `gamma`. A negative or NaN
+ * `lambda` chooses it by the odd/even search over the default grid; `max_iters` caps each solve.
+ * @param {Float32Array | number[]} trace
+ * @param {number} gamma
+ * @param {number} lambda
+ * @param {number} max_iters
+ * @returns {ConvarSolution}
+ */
+export function convar_solve(trace, gamma, lambda, max_iters) {
+    const val2 = +gamma;
+    const val3 = +lambda;
+    const val4 = +max_iters;
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.convar_solve(ptr0, len0, val2, val3, val4);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ConvarSolution.__wrap(ret[0]);
 }
 
 /**
@@ -564,6 +849,156 @@ export function filter_cutoffs(tau_rise, tau_decay, fs) {
     var v1 = getArrayF64FromWasm0(ret[0], ret[1]).slice();
     wasm.__wbindgen_free(ret[0], ret[1] * 8, 8);
     return v1;
+}
+
+/**
+ * The default IndecaConfig as JSON.
+ * @returns {string}
+ */
+export function indeca_default_config_json() {
+    let deferred2_0;
+    let deferred2_1;
+    try {
+        const ret = wasm.indeca_default_config_json();
+        var ptr1 = ret[0];
+        var len1 = ret[1];
+        if (ret[3]) {
+            ptr1 = 0; len1 = 0;
+            throw takeObject(ret[2]);
+        }
+        deferred2_0 = ptr1;
+        deferred2_1 = len1;
+        return getStringFromWasm0(ptr1, len1);
+    } finally {
+        wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+    }
+}
+
+/**
+ * Free-form non-negative kernel from traces and spike trains (see `crate::indeca::kernel_est`).
+ * @param {Float32Array | number[]} traces_flat
+ * @param {Float32Array | number[]} spikes_flat
+ * @param {Uint32Array | number[]} trace_lengths
+ * @param {Float64Array | number[]} alphas
+ * @param {Float64Array | number[]} baselines
+ * @param {number} kernel_length
+ * @param {number} max_iters
+ * @param {number} tol
+ * @param {number} smooth_lambda
+ * @param {Float32Array | number[] | null} [warm_kernel]
+ * @returns {Float32Array}
+ */
+export function indeca_estimate_kernel(traces_flat, spikes_flat, trace_lengths, alphas, baselines, kernel_length, max_iters, tol, smooth_lambda, warm_kernel) {
+    const val7 = +kernel_length;
+    const val8 = +max_iters;
+    const val9 = +tol;
+    const val10 = +smooth_lambda;
+    let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, ptr5, len5;
+    try {
+        ptr0 = passArrayF32ToWasm0(traces_flat, wasm.__wbindgen_malloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passArrayF32ToWasm0(spikes_flat, wasm.__wbindgen_malloc);
+        len1 = WASM_VECTOR_LEN;
+        ptr2 = passArray32ToWasm0(trace_lengths, wasm.__wbindgen_malloc);
+        len2 = WASM_VECTOR_LEN;
+        ptr3 = passArrayF64ToWasm0(alphas, wasm.__wbindgen_malloc);
+        len3 = WASM_VECTOR_LEN;
+        ptr4 = passArrayF64ToWasm0(baselines, wasm.__wbindgen_malloc);
+        len4 = WASM_VECTOR_LEN;
+        ptr5 = isLikeNone(warm_kernel) ? 0 : passArrayF32ToWasm0(warm_kernel, wasm.__wbindgen_malloc);
+        len5 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr5) { wasm.__wbindgen_free(ptr5, len5 * 4, 4); }
+        if (ptr4) { wasm.__wbindgen_free(ptr4, len4 * 8, 8); }
+        if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 8, 8); }
+        if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 4, 4); }
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 4, 4); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 4, 4); }
+        throw e;
+    }
+    const ret = wasm.indeca_estimate_kernel(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, val7, val8, val9, val10, ptr5, len5);
+    if (ret[3]) {
+        throw takeObject(ret[2]);
+    }
+    var v11 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v11;
+}
+
+/**
+ * Bi-exponential fit of a free-form kernel, as BiexpFit JSON.
+ * @param {Float32Array | number[]} h_free
+ * @param {number} fs
+ * @param {boolean} refine
+ * @param {number} skip
+ * @returns {string}
+ */
+export function indeca_fit_biexponential(h_free, fs, refine, skip) {
+    let deferred6_0;
+    let deferred6_1;
+    try {
+        const val2 = +fs;
+        const val3 = +refine;
+        const val4 = +skip;
+        const ptr0 = passArrayF32ToWasm0(h_free, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.indeca_fit_biexponential(ptr0, len0, val2, val3, val4);
+        var ptr5 = ret[0];
+        var len5 = ret[1];
+        if (ret[3]) {
+            ptr5 = 0; len5 = 0;
+            throw takeObject(ret[2]);
+        }
+        deferred6_0 = ptr5;
+        deferred6_1 = len5;
+        return getStringFromWasm0(ptr5, len5);
+    } finally {
+        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+    }
+}
+
+/**
+ * One InDeCa trace solve; returns `{s_counts: Float32Array, alpha, baseline, pve, threshold,
+ * iterations, converged}`.
+ * @param {Float32Array | number[]} trace
+ * @param {number} tau_rise
+ * @param {number} tau_decay
+ * @param {number} fs
+ * @param {number} upsample_factor
+ * @param {number} max_iters
+ * @param {number} tol
+ * @param {boolean} hp_enabled
+ * @param {boolean} lp_enabled
+ * @param {number} lambda
+ * @param {Float32Array | number[] | null} [warm_counts]
+ * @returns {object}
+ */
+export function indeca_solve_trace(trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda, warm_counts) {
+    const val3 = +tau_rise;
+    const val4 = +tau_decay;
+    const val5 = +fs;
+    const val6 = +upsample_factor;
+    const val7 = +max_iters;
+    const val8 = +tol;
+    const val9 = +hp_enabled;
+    const val10 = +lp_enabled;
+    const val11 = +lambda;
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = isLikeNone(warm_counts) ? 0 : passArrayF32ToWasm0(warm_counts, wasm.__wbindgen_malloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 4, 4); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 4, 4); }
+        throw e;
+    }
+    const ret = wasm.indeca_solve_trace(ptr0, len0, val3, val4, val5, val6, val7, val8, val9, val10, val11, ptr1, len1);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return takeObject(ret[0]);
 }
 
 /**
@@ -734,6 +1169,14 @@ function __wbg_get_imports() {
             const ret = new Error();
             return addHeapObject(ret);
         },
+        __wbg_new_cd4348290afae586: function() {
+            const ret = new Object();
+            return addHeapObject(ret);
+        },
+        __wbg_new_from_slice_355c10c5d8f2addb: function(arg0, arg1) {
+            const ret = new Float32Array(getArrayF32FromWasm0(arg0, arg1));
+            return addHeapObject(ret);
+        },
         __wbg_set_2793479888329cb6: function() { return handleError(function (arg0, arg1, arg2) {
             const ret = Reflect.set(getObject(arg0), getObject(arg1), getObject(arg2));
             return ret;
@@ -745,7 +1188,12 @@ function __wbg_get_imports() {
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
             getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
         },
-        __wbindgen_generic_0000000000000001: function(arg0, arg1) {
+        __wbindgen_generic_0000000000000001: function(arg0) {
+            // Cast intrinsic for `F64 -> Externref`.
+            const ret = arg0;
+            return addHeapObject(ret);
+        },
+        __wbindgen_generic_0000000000000002: function(arg0, arg1) {
             // Cast intrinsic for `Ref(String) -> Externref`.
             const ret = getStringFromWasm0(arg0, arg1);
             return addHeapObject(ret);
@@ -760,9 +1208,15 @@ function __wbg_get_imports() {
     };
 }
 
+const ConvarSolutionFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_convarsolution_free(ptr, 1));
 const DeconvResultFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_deconvresult_free(ptr, 1));
+const IndecaRunFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_indecarun_free(ptr, 1));
 const L0SolutionFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_l0solution_free(ptr, 1));
@@ -837,6 +1291,14 @@ function getStringFromWasm0(ptr, len) {
     return decodeText(getUint8ArrayMemory0().subarray(ptr, ptr + len));
 }
 
+let cachedUint32ArrayMemory0 = null;
+function getUint32ArrayMemory0() {
+    if (cachedUint32ArrayMemory0 === null || cachedUint32ArrayMemory0.byteLength === 0) {
+        cachedUint32ArrayMemory0 = new Uint32Array(wasm.memory.buffer);
+    }
+    return cachedUint32ArrayMemory0;
+}
+
 let cachedUint8ArrayMemory0 = null;
 function getUint8ArrayMemory0() {
     if (cachedUint8ArrayMemory0 === null || cachedUint8ArrayMemory0.byteLength === 0) {
@@ -859,6 +1321,17 @@ let heap = new Array(1024).fill(undefined);
 heap.push(undefined, null, true, false);
 
 let heap_next = heap.length;
+
+function isLikeNone(x) {
+    return x === undefined || x === null;
+}
+
+function passArray32ToWasm0(arg, malloc) {
+    const ptr = malloc(arg.length * 4, 4) >>> 0;
+    getUint32ArrayMemory0().set(arg, ptr / 4);
+    WASM_VECTOR_LEN = arg.length;
+    return ptr;
+}
 
 function passArrayF32ToWasm0(arg, malloc) {
     const ptr = malloc(arg.length * 4, 4) >>> 0;
@@ -954,6 +1427,7 @@ function __wbg_finalize_init(instance, module) {
     cachedDataViewMemory0 = null;
     cachedFloat32ArrayMemory0 = null;
     cachedFloat64ArrayMemory0 = null;
+    cachedUint32ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     wasm.__wbindgen_start();
     return wasm;

@@ -36,7 +36,17 @@ from ._errors import (
 )
 from ._headless import HeadlessBrowser
 from ._solver import __version__ as _core_version
-from .bridge import tune
+from .bridge import decon, tune
+from .cadecon import CaDeconResult, DeconConfig, run_indeca
+from .convar import ConvarLambdaSearch, ConvarResult, convar_lambda_search, run_convar
+from .indeca import (
+    BiexpFitResult,
+    SolveTraceResult,
+    compute_upsample_factor,
+    estimate_kernel,
+    fit_biexponential,
+    solve_trace,
+)
 from .io import (
     build_export,
     deconvolve_from_export,
@@ -46,6 +56,7 @@ from .io import (
 )
 from .l0 import L0Result, gamma_from_tau, l0_lambda_for_rate, run_l0
 from .loaders import load_caiman, load_minian, load_nwb, load_suite2p
+from .scale import MovieResult, deconvolve_movie
 from .simulation import (
     CellGroundTruth,
     DriftModel,
@@ -68,9 +79,14 @@ from .simulation import (
 __version__ = _core_version
 
 __all__ = [
+    "BiexpFitResult",
     "BridgeError",
     "BrowserUnavailableError",
+    "CaDeconResult",
     "CellGroundTruth",
+    "ConvarLambdaSearch",
+    "ConvarResult",
+    "DeconConfig",
     "DeconvolutionResult",
     "DriftModel",
     "FileFormatError",
@@ -81,6 +97,7 @@ __all__ = [
     "KernelConfig",
     "L0Result",
     "MarkovConfig",
+    "MovieResult",
     "NoDrift",
     "NoiseConfig",
     "NonFiniteInputError",
@@ -93,6 +110,7 @@ __all__ = [
     "SimulationConfig",
     "SimulationResult",
     "SinusoidalDrift",
+    "SolveTraceResult",
     "SolverError",
     "SpikeModel",
     "TraceTooShortError",
@@ -104,9 +122,15 @@ __all__ = [
     "build_export",
     "build_kernel",
     "compute_lipschitz",
+    "compute_upsample_factor",
+    "convar_lambda_search",
+    "decon",
     "deconvolve_from_export",
+    "deconvolve_movie",
     "estimate_drift",
+    "estimate_kernel",
     "filter_cutoffs",
+    "fit_biexponential",
     "gamma_from_tau",
     "kernel_shape",
     "l0_lambda_for_rate",
@@ -119,9 +143,12 @@ __all__ = [
     "presets",
     "run_deconvolution",
     "run_deconvolution_full",
+    "run_convar",
+    "run_indeca",
     "run_l0",
     "save_for_tuning",
     "simulate",
+    "solve_trace",
     "tau_to_ar2",
     "tune",
 ]

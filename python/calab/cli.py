@@ -7,9 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import SolverError
+
+if TYPE_CHECKING:
+    from .cadecon import CaDeconResult
 
 _PRESETS = ["gcamp6f", "gcamp6m", "gcamp6s", "jgcamp8f", "ogb1", "clean"]
 
@@ -111,8 +114,16 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     if file_fs is not None and abs(file_fs - params["fs"]) > 1e-9 * file_fs:
         print(f"calab: warning: {args.file} was recorded at {file_fs} Hz but the export was tuned "
               f"at {params['fs']} Hz; using the export's rate", file=sys.stderr)
-    result = deconvolve_from_export(traces, params, return_full=True, chunk_size=args.chunk_size,
-                                    progress=False if args.no_progress else None)
+    if args.scheduler:
+        from .scale import deconvolve_export_on_cluster
+
+        result = deconvolve_export_on_cluster(traces, params, scheduler=args.scheduler,
+                                              chunk_size=args.chunk_size,
+                                              progress=not args.no_progress)
+    else:
+        result = deconvolve_from_export(traces, params, return_full=True,
+                                        chunk_size=args.chunk_size,
+                                        progress=False if args.no_progress else None)
     out = Path(args.output)
     if out.suffix != ".npy":
         out = out.with_name(out.name + ".npy")
@@ -126,6 +137,50 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     n_conv = int(sum(bool(c) for c in result.converged))
     print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames "
           f"({n_conv}/{traces.shape[0]} converged) -> {', '.join(written)}")
+    return 0
+
+
+def _cmd_cadecon(args: argparse.Namespace) -> int:
+    from .io import save_npy_atomic, write_json_atomic
+
+    traces, file_fs, _meta = _read(args)
+    fs = args.fs if args.fs is not None else file_fs
+    if fs is None:
+        raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ")
+    settings = {
+        "upsample_target": args.upsample_target, "hp_filter_enabled": args.hp_filter,
+        "lp_filter_enabled": args.lp_filter, "max_iterations": args.max_iterations,
+        "convergence_tol": args.convergence_tol, "num_subsets": args.num_subsets,
+        "target_coverage": args.coverage, "aspect_ratio": args.aspect_ratio, "seed": args.seed,
+    }
+    result: CaDeconResult | None
+    if args.native:
+        from .cadecon import run_indeca
+
+        chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
+        result = run_indeca(traces, fs, progress=not args.no_progress, **chosen)
+    else:
+        from .bridge._decon import decon
+
+        result = decon(traces, fs=fs, timeout=args.timeout, port=args.port,
+                       app_url=args.app_url, open_browser=not args.no_browser,
+                       headless=True if args.headless else None,
+                       autorun=args.headless or args.autorun,
+                       progress=not args.no_progress, **settings)
+    if result is None:
+        print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
+              file=sys.stderr)
+        return 1
+    stem = Path(args.output)
+    activity_path = stem.with_name(stem.name + "_activity.npy")
+    results_path = stem.with_name(stem.name + "_results.json")
+    save_npy_atomic(activity_path, result.activity)
+    write_json_atomic(results_path, result.metadata)
+    meta = result.metadata
+    partial = " (partial: the run was stopped early)" if meta.get("partial") else ""
+    print(f"CaDecon: tau_rise {meta.get('tau_rise', float('nan')):.4f} s, tau_decay "
+          f"{meta.get('tau_decay', float('nan')):.4f} s, {result.activity.shape[0]} cells"
+          f"{partial} -> {activity_path}, {results_path}")
     return 0
 
 
@@ -223,6 +278,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_movie(args: argparse.Namespace) -> int:
+    from .scale import deconvolve_movie
+
+    extra = {"positive": False} if args.method == "l0" and args.unconstrained else {}
+    try:
+        res = deconvolve_movie(
+            args.movie, args.output, method=args.method, fs=args.fs, tau_decay=args.tau_decay,
+            tau_rise=args.tau_rise, gamma=args.gamma, lam=args.lam, dataset=args.dataset,
+            chunk_pixels=args.chunk_pixels, dtype="float64" if args.float64 else "float32",
+            scheduler=args.scheduler, progress=not args.no_progress, overwrite=args.overwrite,
+            **extra,
+        )
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from None
+    frames, height, width = res.shape
+    extra_out = f" (+ {res.pixels_path})" if res.pixels_path is not None else ""
+    print(f"Deconvolved {height} x {width} pixels x {frames} frames with {args.method} in "
+          f"{res.n_tiles} tiles of {res.tile[0]} x {res.tile[1]} -> {res.path} "
+          f"[{res.activity}; per pixel: {', '.join(res.pixel_fields)}]{extra_out}")
+    return 0
+
+
 def _add_file(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE",
                    help="traces: .npy (cells x time), .npz (with --key) or a save_for_tuning stem")
@@ -286,7 +363,79 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--chunk-size", type=_positive_int, default=64,
                      help="rows per solver call (default 64)")
     dec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    dec.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the batch on this Dask scheduler (e.g. tcp://host:8786), "
+                          "--chunk-size rows per task; needs pip install 'calab[dask]'")
     dec.set_defaults(func=_cmd_deconvolve)
+
+    mov = sub.add_parser(
+        "movie", help="deconvolve a frames x height x width movie pixel by pixel",
+        description="Deconvolve every pixel of MOVIE (.npy, .zarr or .h5/.hdf5, frames x height x "
+                    "width) tile by tile, without loading it whole, and write the result with the "
+                    "same layout to OUT (.zarr group, or .npy plus OUT_pixels.npz with per-pixel "
+                    "baseline etc.), under a temporary name renamed at the end. With --scheduler "
+                    "the tiles run on a Dask cluster that sees the same files.",
+    )
+    mov.add_argument("movie", metavar="MOVIE", help="input movie (.npy, .zarr, .h5/.hdf5)")
+    mov.add_argument("-o", "--output", required=True, metavar="OUT", help="output .zarr or .npy")
+    mov.add_argument("--method", choices=["convar", "l1", "l0"], default="convar",
+                     help="solver (default convar): convar and l0 use an AR(1) decay gamma, l1 "
+                          "the double-exponential kernel (needs --tau-rise, --tau-decay, --lam)")
+    mov.add_argument("--fs", type=_positive_float, required=True, help="frame rate, Hz")
+    mov.add_argument("--tau-decay", type=_positive_float, metavar="S",
+                     help="decay time constant, s (gives gamma for convar/l0)")
+    mov.add_argument("--tau-rise", type=_positive_float, metavar="S",
+                     help="rise time constant, s (l1)")
+    mov.add_argument("--gamma", type=float, help="AR(1) decay per frame (convar, l0)")
+    mov.add_argument("--lam", type=float,
+                     help="sparsity weight (required for l1 and l0; convar picks one per pixel "
+                          "when omitted)")
+    mov.add_argument("--unconstrained", action="store_true",
+                     help="l0: allow negative jumps (positive=False)")
+    mov.add_argument("--dataset", help="array/dataset name inside a .zarr group or .h5 file")
+    mov.add_argument("--chunk-pixels", type=_positive_int, default=1024,
+                     help="pixels per tile/task (default 1024; rounded to the input's chunks)")
+    mov.add_argument("--float64", action="store_true", help="write float64 (default float32)")
+    mov.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address (default: solve here, tile by tile)")
+    mov.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    mov.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    mov.set_defaults(func=_cmd_movie)
+
+    cad = sub.add_parser(
+        "cadecon", help="learn the kernel and activity automatically (InDeCa)",
+        description="Run CaDecon (InDeCa: kernel and activity learned from the data) on FILE, in "
+                    "the browser app over the local bridge (--headless: in headless Chromium, "
+                    "started automatically) or natively (--native), and write STEM_activity.npy "
+                    "and STEM_results.json.")
+    _add_file(cad)
+    cad.add_argument("-o", "--output", required=True, metavar="STEM", help="output stem")
+    cad.add_argument("--fs", type=_positive_float, help="sampling rate, Hz (default: from FILE)")
+    mode = cad.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true",
+                      help="run in headless Chromium (starts the run by itself)")
+    mode.add_argument("--native", action="store_true",
+                      help="run the same algorithm natively, without a browser")
+    cad.add_argument("--autorun", action="store_true",
+                     help="start the run as soon as the app has loaded the data")
+    cad.add_argument("--port", type=_port, help="bridge port (default: any free port)")
+    cad.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
+    cad.add_argument("--timeout", type=_positive_float, help="give up after this many seconds")
+    cad.add_argument("--app-url", help="hosted CaDecon URL to use instead of the bundled app")
+    cad.add_argument("--no-progress", action="store_true", help="do not print progress")
+    cad.add_argument("--upsample-target", type=_positive_float, metavar="HZ",
+                     help="upsample the traces to about this rate (default: none)")
+    cad.add_argument("--hp-filter", action=argparse.BooleanOptionalAction, default=None,
+                     help="high-pass filter derived from the kernel")
+    cad.add_argument("--lp-filter", action=argparse.BooleanOptionalAction, default=None,
+                     help="low-pass filter derived from the kernel")
+    cad.add_argument("--max-iterations", type=_positive_int)
+    cad.add_argument("--convergence-tol", type=_positive_float)
+    cad.add_argument("--num-subsets", type=_positive_int)
+    cad.add_argument("--coverage", type=_positive_float, help="target coverage of the subsets")
+    cad.add_argument("--aspect-ratio", type=_positive_float, help="subset aspect ratio")
+    cad.add_argument("--seed", type=int)
+    cad.set_defaults(func=_cmd_cadecon)
 
     conv = sub.add_parser(
         "convert", help="convert CaImAn / Minian / Suite2p / NWB output for tuning",

@@ -1,13 +1,14 @@
 """Local HTTP bridge between Python and the CaTune / CaDecon browser apps.
 
-:func:`tune` is the entry point; :class:`BridgeServer` and :class:`BridgeSession` are the parts
-(protocol: ``schemas/bridge-protocol.json``).
+:func:`tune` (CaTune) and :func:`decon` (CaDecon) are the entry points; :class:`BridgeServer`
+and :class:`BridgeSession` are the parts (protocol: ``schemas/bridge-protocol.json``).
 """
 
 from __future__ import annotations
 
 from ._api import run_session, tune
+from ._decon import decon
 from .server import BridgeServer
 from .session import BridgeSession
 
-__all__ = ["BridgeServer", "BridgeSession", "run_session", "tune"]
+__all__ = ["BridgeServer", "BridgeSession", "decon", "run_session", "tune"]

@@ -1,0 +1,207 @@
+// CaDecon entry point: theme, the wasm module (demo simulator, true kernel), the import screen shared with
+// CaTune or the Python bridge, then the run screen. In bridge mode the session's config seeds the settings,
+// progress is posted while running, and with autorun the run starts and its results go back by themselves.
+
+import 'uplot/dist/uPlot.min.css';
+import '../../catune/src/style.css';
+import './style.css';
+import type { Theme } from '../../shared/charts';
+import { BridgeClient, bridgeFromLocation } from '../../shared/bridge';
+import { encodeNpy } from '../../shared/npywrite';
+import { validateMatrix } from '../../shared/traces';
+import type { Dataset } from '../../catune/src/dataset';
+import { renderImport } from '../../catune/src/importer';
+import { loadCalab, type Calab } from '../../catune/src/wasm';
+import { DeconScreen } from './app';
+import { fromSessionConfig } from './config';
+import type { WorkerLike } from './controller';
+import { buildZip, resultsDocument } from './export';
+import { PHASE_LABEL, type Phase } from './protocol';
+
+const $ = <T extends HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
+const app = $('#app');
+const banner = $('[data-testid="app-error"]');
+const exportZip = $<HTMLButtonElement>('#export-zip');
+const exportPython = $<HTMLButtonElement>('#export-python');
+const loadNew = $<HTMLButtonElement>('#load-new');
+const datasetLabel = $('[data-testid="dataset-label"]');
+const bridgeStatus = $('[data-testid="bridge-status"]');
+
+function showBanner(msg: string): void {
+  banner.textContent = msg;
+  banner.hidden = false;
+}
+window.addEventListener('error', (e) => showBanner(`Unexpected error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => showBanner(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
+
+let theme: Theme = (localStorage.getItem('cadecon-theme') as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+document.documentElement.dataset.theme = theme;
+let screen: DeconScreen | null = null;
+$('#theme-toggle').addEventListener('click', () => {
+  theme = theme === 'dark' ? 'light' : 'dark';
+  document.documentElement.dataset.theme = theme;
+  localStorage.setItem('cadecon-theme', theme);
+  screen?.rebuildCharts();
+});
+
+const createWorker = (): WorkerLike => new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), { type: 'module', name: 'calab-indeca' }) as unknown as WorkerLike;
+
+interface Started {
+  dataset: Dataset;
+  bridge: BridgeClient | null;
+  initial?: Record<string, unknown>;
+  autorun?: boolean;
+}
+let current: Started | null = null;
+let sent = false;
+
+/** The simulator's kernel for demo data (the preset's mean taus), for the true-kernel overlays. */
+function demoTruth(calab: Calab, d: Dataset): { trueTaus?: [number, number]; trueKernel?: Float32Array } {
+  const m = /^demo: ([\w-]+)/.exec(d.label);
+  if (!d.truth || !m) return {};
+  try {
+    const k = (JSON.parse(calab.preset_json(m[1])) as { kernel?: { tau_rise?: number; tau_decay?: number } }).kernel;
+    if (!k?.tau_rise || !k?.tau_decay) return {};
+    return { trueTaus: [k.tau_rise, k.tau_decay], trueKernel: calab.build_kernel(k.tau_rise, k.tau_decay, d.fs) };
+  } catch {
+    return {};
+  }
+}
+
+function refreshExports(): void {
+  const done = screen?.controller.state === 'complete' && !!screen.controller.result;
+  exportZip.disabled = !done;
+  exportPython.disabled = !done || !current?.bridge || sent;
+}
+
+function startScreen(calab: Calab, s: Started): void {
+  screen?.dispose();
+  current = s;
+  sent = false;
+  banner.hidden = true;
+  datasetLabel.textContent = s.dataset.label;
+  loadNew.hidden = !!s.bridge;
+  let lastPost = 0;
+  let lastPhase: Phase | null = null;
+  screen = new DeconScreen({
+    root: app, dataset: s.dataset, theme: () => theme, createWorker, initial: s.initial, ...demoTruth(calab, s.dataset),
+    onState: () => refreshExports(),
+    onProgress: (phase, fraction, message) => {
+      if (!s.bridge) return;
+      // At most a few posts a second, but every phase change gets through.
+      const now = performance.now();
+      if (phase === lastPhase && now - lastPost < 300 && fraction < 1) return;
+      lastPost = now;
+      lastPhase = phase;
+      s.bridge.postJson('progress', { phase: PHASE_LABEL[phase], fraction, message }).catch(() => {});
+    },
+    onDone: (_r, _a, stopped) => {
+      refreshExports();
+      if (s.bridge && s.autorun) void sendToPython(stopped);
+    },
+  });
+  refreshExports();
+  if (s.autorun) screen.start();
+}
+
+function provenance() {
+  const d = current!.dataset;
+  return { appVersion: __APP_VERSION__, engine: screen!.controller.engine, sourceFilename: d.sourceFilename, cellIds: d.cellIds };
+}
+
+async function sendToPython(stopped = false): Promise<void> {
+  const c = screen?.controller;
+  const bridge = current?.bridge;
+  if (!c?.result || !c.activity || !bridge || sent) return;
+  sent = true;
+  refreshExports();
+  try {
+    const { num_cells: n, num_timepoints: T } = c.result;
+    await bridge.postBytes('activity', encodeNpy(c.activity, [n, T]));
+    await bridge.postJson('results', resultsDocument(c.result, provenance(), 'POST /api/v1/activity'));
+    bridgeStatus.textContent = `${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`;
+    bridgeStatus.className = 'bridge-status ok';
+    bridge.stopHeartbeat();
+  } catch (e) {
+    sent = false;
+    refreshExports();
+    showBanner(`Sending to Python failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function downloadZip(): void {
+  const c = screen?.controller;
+  if (!c?.result || !c.activity || !current) return;
+  const fmtOut = current.dataset.sourceFilename?.toLowerCase().endsWith('.mat') ? 'mat' : 'npy';
+  let bytes: Uint8Array;
+  try {
+    bytes = buildZip({ result: c.result, activity: c.activity, format: fmtOut, provenance: provenance(), history: c.reports });
+  } catch (e) {
+    showBanner(`The export could not be built: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/zip' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = 'cadecon_results.zip';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+async function boot(): Promise<void> {
+  let calab: Calab;
+  try {
+    calab = await loadCalab();
+  } catch (e) {
+    showBanner(`The solver module could not be loaded (${e instanceof Error ? e.message : String(e)}). Is this browser recent enough for WebAssembly?`);
+    return;
+  }
+  exportZip.addEventListener('click', downloadZip);
+  exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
+  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }));
+  loadNew.addEventListener('click', () => {
+    screen?.dispose();
+    screen = null;
+    current = null;
+    refreshExports();
+    loadNew.hidden = true;
+    datasetLabel.textContent = '';
+    showImport();
+  });
+
+  const info = bridgeFromLocation(location);
+  if (!info) {
+    showImport();
+    return;
+  }
+  const bridge = new BridgeClient(info);
+  bridgeStatus.hidden = false;
+  exportPython.hidden = false;
+  app.textContent = 'Loading traces from Python…';
+  try {
+    const session = await bridge.session();
+    const t = await bridge.traces();
+    const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
+    validateMatrix(matrix);
+    const { changes, autorun, ignored } = fromSessionConfig(session.config);
+    if (ignored.length) showBanner(`Ignored settings from Python that CaDecon does not know: ${ignored.join(', ')}`);
+    bridge.startHeartbeat((ok) => {
+      if (sent) return;
+      bridgeStatus.textContent = ok ? 'Connected to Python' : 'Python session not reachable';
+      bridgeStatus.className = `bridge-status ${ok ? 'ok' : 'err'}`;
+    });
+    const dataset: Dataset = {
+      matrix, fs: session.fs, sourceFilename: session.source ?? null, cellIds: session.cell_ids,
+      label: `from Python${session.source ? `: ${session.source}` : ''} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${session.fs} Hz)`,
+    };
+    startScreen(calab, { dataset, bridge, initial: changes, autorun });
+  } catch (e) {
+    app.textContent = '';
+    showBanner(`Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.decon() still running?`);
+    showImport();
+  }
+}
+
+void boot();

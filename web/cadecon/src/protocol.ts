@@ -1,0 +1,127 @@
+// Types of the InDeCa contract the app plots (IterationReport, IndecaResult) and the messages between the
+// page and the InDeCa worker. No DOM or worker globals, so both TypeScript configs compile it.
+
+export interface SubsetReport {
+  cell_start: number;
+  cell_end: number;
+  t_start: number;
+  t_end: number;
+  tau_rise: number;
+  tau_decay: number;
+  kernel: number[];
+}
+
+/** What IndecaRun.step() returns (JSON), one per outer iteration. */
+export interface IterationReport {
+  iteration: number;
+  tau_rise: number;
+  tau_decay: number;
+  kernel_change: number;
+  activity_change: number;
+  kernel_r2: number;
+  median_pve: number;
+  converged: boolean;
+  subsets: SubsetReport[];
+  kernel_free: number[];
+  kernel_fit: number[];
+  kernel_dt: number;
+}
+
+export interface CellError {
+  cell: number;
+  code: string;
+  message: string;
+}
+
+/** IndecaRun.resultJson() (schemas/cadecon-results.schema.json). */
+export interface IndecaResult {
+  schema_version: string;
+  app: 'cadecon';
+  fs: number;
+  num_cells: number;
+  num_timepoints: number;
+  cell_indices: number[];
+  tau_rise: number;
+  tau_decay: number;
+  beta: number;
+  tau_rise_fast: number | null;
+  tau_decay_fast: number | null;
+  beta_fast: number | null;
+  fit_quality: 'good' | 'fair' | 'poor';
+  kernel_r2: number;
+  kernel_slow: number[];
+  kernel_fast: number[];
+  kernel_dt: number;
+  alphas: (number | null)[];
+  baselines: (number | null)[];
+  pves: (number | null)[];
+  event_rates: (number | null)[];
+  cell_errors: CellError[];
+  iterations: number;
+  converged: boolean;
+  partial: boolean;
+  config: Record<string, unknown>;
+  provenance?: Record<string, unknown>;
+}
+
+/** The JS face of the WASM class (pkg/calab_solver.d.ts once built; the contract until then). */
+export interface IndecaRunLike {
+  step(): string;
+  isConverged(): boolean;
+  iteration(): number;
+  finalPass(cellStart: number, cellEnd: number): void;
+  resultJson(): string;
+  activity(): Float32Array;
+  cellTrace(i: number): Float32Array;
+  cellFit(i: number): Float32Array;
+  free(): void;
+}
+
+export type IndecaRunCtor = new (traces: Float32Array, nCells: number, nTime: number, fs: number, configJson: string) => IndecaRunLike;
+
+export type Phase = 'loading' | 'iterating' | 'final-pass' | 'collecting';
+
+export const PHASE_LABEL: Record<Phase, string> = {
+  loading: 'Starting',
+  iterating: 'Estimating the kernel',
+  'final-pass': 'Final pass over all cells',
+  collecting: 'Collecting results',
+};
+
+// ---------------------------------------------------------------- page -> worker
+
+export interface StartRequest {
+  type: 'start';
+  traces: Float32Array;
+  nCells: number;
+  nTime: number;
+  fs: number;
+  configJson: string;
+  maxIterations: number;
+  /** Cells per finalPass call (progress granularity). */
+  chunk: number;
+}
+
+export type ControlRequest = { type: 'pause' } | { type: 'resume' } | { type: 'stop' };
+
+/** Preprocessed trace, fit and activity of one cell (trace inspector). */
+export interface InspectRequest {
+  type: 'inspect';
+  cell: number;
+}
+
+export type IndecaRequest = StartRequest | ControlRequest | InspectRequest;
+
+// ---------------------------------------------------------------- worker -> page
+
+export type IndecaResponse =
+  | { type: 'ready'; engine: 'wasm' }
+  | { type: 'init-error'; message: string }
+  | { type: 'iteration'; report: IterationReport }
+  | { type: 'progress'; phase: Phase; fraction: number; message: string }
+  | { type: 'paused' }
+  | { type: 'resumed' }
+  | { type: 'done'; resultJson: string; activity: Float32Array; stopped: boolean }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'cell'; cell: number; trace: Float32Array; fit: Float32Array; activity: Float32Array }
+  | { type: 'cell-error'; cell: number; code: string; message: string };

@@ -1,0 +1,367 @@
+// End-to-end test of the built CaDecon app in Debian's headless Chromium (playwright-core; no browser
+// download), same pattern as catune.e2e.test.mjs: the build is served from a sub-path (proving the relative
+// base), any page error or console error fails the test. Flows: demo -> run -> complete with the charts
+// updated -> ZIP export opened with fflate; pause/resume/stop with partial results; settings validation;
+// .mat input -> .mat activity; bridge mode with autorun against a fake Python bridge.
+// Run: `npm run e2e` (builds first). CHROMIUM overrides /usr/bin/chromium.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { unzipSync, strFromU8 } from 'fflate';
+import { chromium } from 'playwright-core';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const appDir = path.join(repo, 'python', 'calab', '_webapp', 'cadecon');
+const fixtures = path.join(repo, 'web', 'test', 'fixtures');
+const schemas = path.join(repo, 'schemas');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+const PREFIX = '/some/sub/path/cadecon/';
+
+function resultsValidator() {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  (addFormatsModule.default ?? addFormatsModule)(ajv);
+  ajv.addSchema(JSON.parse(readFileSync(path.join(schemas, 'cadecon-config.schema.json'), 'utf8')));
+  return ajv.compile(JSON.parse(readFileSync(path.join(schemas, 'cadecon-results.schema.json'), 'utf8')));
+}
+
+function listen(handler) {
+  const server = createServer(handler);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** Minimal .npy reader (little-endian f4/f8, C order) for what the app sends back. */
+function readNpy(buf) {
+  const u8 = new Uint8Array(buf);
+  assert.deepEqual([...u8.subarray(0, 6)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], 'npy magic');
+  const hlen = u8[8] | (u8[9] << 8);
+  const header = Buffer.from(u8.subarray(10, 10 + hlen)).toString('latin1');
+  assert.equal((10 + hlen) % 64, 0, 'npy header is 64-byte aligned');
+  const descr = /'descr': '([^']+)'/.exec(header)[1];
+  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  assert.match(header, /'fortran_order': False/);
+  const body = u8.slice(10 + hlen);
+  const data = descr === '<f4' ? new Float32Array(body.buffer) : new Float64Array(body.buffer);
+  return { descr, shape, data };
+}
+
+let staticServer;
+let browser;
+let base;
+
+before(async () => {
+  assert.ok(existsSync(path.join(appDir, 'index.html')), `build the app first (npm run build): ${appDir} is missing`);
+  staticServer = await listen((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (!url.pathname.startsWith(PREFIX)) return res.writeHead(404).end();
+    const rel = decodeURIComponent(url.pathname.slice(PREFIX.length)) || 'index.html';
+    const file = path.join(appDir, rel);
+    if (!file.startsWith(appDir) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  base = `http://127.0.0.1:${staticServer.address().port}${PREFIX}`;
+  browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  staticServer?.close();
+});
+
+async function openPage(url) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+  await page.goto(url);
+  return { page, context, check: () => assert.deepEqual(problems, []) };
+}
+
+const state = (page) => page.getAttribute('[data-testid="run-status"]', 'data-state');
+const waitState = (page, s, timeout = 120_000) => page.waitForSelector(`[data-testid="run-status"][data-state="${s}"]`, { timeout });
+
+async function loadDemo(page, cells = 20) {
+  await page.fill('#demo-cells', String(cells));
+  await page.click('[data-testid="demo-button"]');
+  await page.waitForSelector('[data-testid="run-start"]');
+}
+
+async function downloadZip(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-zip"]')]);
+  assert.equal(download.suggestedFilename(), 'cadecon_results.zip');
+  return unzipSync(new Uint8Array(readFileSync(await download.path())));
+}
+
+test('demo: run to completion, charts, ZIP export', async () => {
+  const { page, context, check } = await openPage(base);
+  await loadDemo(page, 20);
+  assert.match(await page.textContent('[data-testid="dataset-label"]'), /demo: .*20 cells × \d+ frames/);
+  assert.equal(await state(page), 'idle');
+  assert.ok(await page.isDisabled('[data-testid="export-zip"]'));
+  // Small, quick run: fewer iterations than the default.
+  await page.fill('[data-testid="setting-max-iterations"]', '4');
+  await page.fill('[data-testid="setting-seed"]', '7');
+  await page.click('[data-testid="run-start"]');
+  assert.equal(await state(page), 'running');
+  assert.ok(await page.isDisabled('[data-testid="setting-num-subsets"]'), 'settings lock while running');
+  await waitState(page, 'complete');
+  assert.ok(!(await page.isDisabled('[data-testid="setting-num-subsets"]')), 'settings unlock after the run');
+  const points = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
+  assert.ok(points >= 1 && points <= 4, `convergence chart has the iterations (${points})`);
+  assert.ok(Number(await page.getAttribute('[data-testid="raster"]', 'data-subsets')) >= 1, 'subsets drawn on the raster');
+  assert.equal(await page.getAttribute('[data-testid="progress"]', 'data-phase'), 'collecting');
+  assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'false');
+  assert.equal(await page.getAttribute('[data-testid="hist-pve"]', 'data-count'), '20');
+  await page.waitForSelector('[data-testid="trace-chart"][data-has-fit="true"]');
+
+  // Clicking a subset on the raster inspects it.
+  const sub = await page.evaluate(() => document.querySelector('[data-testid="subset-select"]').options.length - 1);
+  assert.ok(sub >= 1);
+  await page.selectOption('[data-testid="subset-select"]', '0');
+  assert.match(await page.textContent('[data-testid="subset-info"]'), /Subset 1: cells \d+–\d+, frames \d+–\d+; τ_rise/);
+  // The scrubber revisits an earlier iteration.
+  if (points > 1) {
+    await page.$eval('[data-testid="scrubber"]', (el) => { el.value = '1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+    assert.match(await page.textContent('[data-testid="scrubber-label"]'), /iteration 1 of/);
+    assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-iteration'), '1');
+  }
+
+  const files = await downloadZip(page);
+  assert.deepEqual(Object.keys(files).sort(), ['activity.npy', 'iterations.json', 'results.json']);
+  const results = JSON.parse(strFromU8(files['results.json']));
+  const validate = resultsValidator();
+  assert.ok(validate(results), JSON.stringify(validate.errors));
+  assert.equal(results.num_cells, 20);
+  assert.deepEqual(results.cell_indices, [...Array(20).keys()]);
+  assert.equal(results.partial, false);
+  assert.equal(results.config.seed, 7);
+  assert.equal(results.config.max_iterations, 4);
+  assert.equal(results.provenance.engine, 'wasm');
+  const act = readNpy(files['activity.npy']);
+  assert.equal(act.descr, '<f4');
+  assert.deepEqual(act.shape, [20, results.num_timepoints]);
+  assert.ok(act.data.some((v) => v > 0), 'some activity');
+  assert.equal(JSON.parse(strFromU8(files['iterations.json'])).length, points);
+
+  // Theme switch and reset.
+  await page.click('[data-testid="theme-toggle"]');
+  await page.click('[data-testid="run-reset"]');
+  assert.equal(await state(page), 'idle');
+  assert.ok(await page.isDisabled('[data-testid="export-zip"]'));
+  check();
+  await context.close();
+});
+
+test('pause, resume, stop: partial results', async () => {
+  const { page, context, check } = await openPage(base);
+  await loadDemo(page, 20);
+  await page.fill('[data-testid="setting-max-iterations"]', '50');
+  await page.fill('[data-testid="setting-convergence-tol"]', '0.000001');
+  await page.click('[data-testid="run-start"]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1, null, { timeout: 60_000 });
+  await page.click('[data-testid="run-pause"]');
+  await waitState(page, 'paused');
+  const atPause = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
+  await page.waitForTimeout(500);
+  assert.equal(Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points')), atPause, 'no iterations while paused');
+  await page.click('[data-testid="run-resume"]');
+  await waitState(page, 'running');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) > n, atPause, { timeout: 60_000 });
+  await page.click('[data-testid="run-stop"]');
+  await waitState(page, 'complete');
+  assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'true');
+  const files = await downloadZip(page);
+  const results = JSON.parse(strFromU8(files['results.json']));
+  assert.equal(results.partial, true);
+  assert.equal(results.cell_indices.length, 20);
+  assert.ok(results.iterations < 50);
+  check();
+  await context.close();
+});
+
+test('settings are validated against the schema', async () => {
+  const { page, context, check } = await openPage(base);
+  await loadDemo(page, 4);
+  await page.fill('[data-testid="setting-target-coverage"]', '1.5');
+  assert.match(await page.textContent('[data-testid="settings-error"]'), /target_coverage = 1\.5 is out of range; valid: > 0 and <= 1/);
+  assert.ok(await page.isDisabled('[data-testid="run-start"]'));
+  await page.fill('[data-testid="setting-target-coverage"]', '0.5');
+  assert.ok(await page.isHidden('[data-testid="settings-error"]'));
+  assert.ok(!(await page.isDisabled('[data-testid="run-start"]')));
+  // Every setting named in the issue has a labelled input.
+  for (const id of ['num-subsets', 'target-coverage', 'aspect-ratio', 'seed', 'upsample-target', 'max-iterations', 'convergence-tol', 'patience', 'hp-filter', 'lp-filter']) {
+    const label = await page.textContent(`label[for="setting-${id}"]`);
+    assert.ok(label && label.trim().length > 0, `setting-${id} has a label`);
+  }
+  check();
+  await context.close();
+});
+
+/** A MAT v5 file with one double matrix (written here independently of the app's writer). */
+function matV5(name, rows, cols, rowMajor) {
+  const pad = (n) => (n + 7) & ~7;
+  const dataBytes = rows * cols * 8;
+  const body = 16 + 16 + 8 + pad(name.length) + 8 + dataBytes;
+  const out = Buffer.alloc(128 + 8 + body);
+  out.write('MATLAB 5.0 MAT-file, e2e'.padEnd(116, ' '), 0, 'latin1');
+  out.writeUInt16LE(0x0100, 124);
+  out.write('IM', 126, 'latin1');
+  let o = 128;
+  const tag = (t, n) => { out.writeUInt32LE(t, o); out.writeUInt32LE(n, o + 4); o += 8; };
+  tag(14, body);
+  tag(6, 8); out.writeUInt32LE(6, o); o += 8;
+  tag(5, 8); out.writeInt32LE(rows, o); out.writeInt32LE(cols, o + 4); o += 8;
+  tag(1, name.length); out.write(name, o, 'latin1'); o += pad(name.length);
+  tag(9, dataBytes);
+  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) { out.writeDoubleLE(rowMajor[r * cols + c], o); o += 8; }
+  return out;
+}
+
+const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+const hasScipy = existsSync(python) && spawnSync(python, ['-c', 'import scipy.io'], { stdio: 'ignore' }).status === 0;
+
+test('.mat input gives .mat activity', async () => {
+  const traces = readNpy(readFileSync(path.join(fixtures, 'e2e_traces.npy')));
+  const [rows, cols] = traces.shape;
+  const { page, context, check } = await openPage(base);
+  await page.setInputFiles('[data-testid="file-input"]', { name: 'rec.mat', mimeType: 'application/octet-stream', buffer: matV5('traces', rows, cols, traces.data) });
+  await page.waitForSelector('[data-testid="import-confirm"]');
+  await page.fill('[data-testid="fs-input"]', '30');
+  await page.click('[data-testid="import-confirm"]');
+  await page.fill('[data-testid="setting-max-iterations"]', '2');
+  await page.click('[data-testid="run-start"]');
+  await waitState(page, 'complete');
+  const files = await downloadZip(page);
+  assert.deepEqual(Object.keys(files).sort(), ['activity.mat', 'iterations.json', 'results.json']);
+  const mat = files['activity.mat'];
+  assert.match(Buffer.from(mat.subarray(0, 10)).toString('latin1'), /^MATLAB 5\.0/);
+  assert.equal(Buffer.from(mat.subarray(126, 128)).toString('latin1'), 'IM');
+  const results = JSON.parse(strFromU8(files['results.json']));
+  assert.equal(results.provenance.activity_file, 'activity.mat');
+  assert.equal(results.provenance.source_filename, 'rec.mat');
+  if (hasScipy) {
+    // scipy reads what the app wrote: shape, dtype and the 1-based cell indices.
+    const code = 'import sys, json, scipy.io as s; import io; d = s.loadmat(io.BytesIO(sys.stdin.buffer.read())); a = d["activity"]; print(json.dumps([list(a.shape), str(a.dtype), d["cell_indices"].ravel().tolist(), float(a.sum())]))';
+    const r = spawnSync(python, ['-c', code], { input: Buffer.from(mat) });
+    assert.equal(r.status, 0, r.stderr?.toString());
+    const [shape, dtype, idx, sum] = JSON.parse(r.stdout.toString());
+    assert.deepEqual(shape, [rows, cols]);
+    assert.equal(dtype, 'float32');
+    assert.deepEqual(idx, [...Array(rows).keys()].map((i) => i + 1));
+    assert.ok(sum > 0);
+  }
+  check();
+  await context.close();
+});
+
+test('bridge mode: session config, autorun, progress, activity and results posted', async () => {
+  const token = 'e2e-secret';
+  const npy = readFileSync(path.join(fixtures, 'e2e_traces.npy'));
+  const got = { heartbeats: 0, progress: [], activity: null, results: null, order: [], badTokens: 0 };
+  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'X-CaLab-Token, Content-Type', 'access-control-allow-methods': 'GET, POST, OPTIONS' };
+  const bridge = await listen((req, res) => {
+    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
+    if (req.headers['x-calab-token'] !== token) { got.badTokens++; return res.writeHead(401, cors).end(); }
+    const url = new URL(req.url, 'http://x');
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
+      if (url.pathname === '/api/v1/session') return json({ protocol_version: 1, app: 'cadecon', fs: 30, num_cells: 12, num_timepoints: 1500, cell_ids: [...Array(12).keys()].map((i) => 100 + i), source: 'rec.npy', config: { autorun: true, max_iterations: 3, seed: 5, num_subsets: 3 } });
+      if (url.pathname === '/api/v1/traces') { assert.equal(url.searchParams.get('dtype'), 'f4'); return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(npy); }
+      if (url.pathname === '/api/v1/heartbeat') { got.heartbeats++; return json({ ok: true }); }
+      if (url.pathname === '/api/v1/progress') { got.progress.push(JSON.parse(body.toString())); return json({ ok: true }); }
+      if (url.pathname === '/api/v1/activity') { got.order.push('activity'); got.activity = body; return json({ ok: true }); }
+      if (url.pathname === '/api/v1/results') { got.order.push('results'); got.results = JSON.parse(body.toString()); return json({ ok: true }); }
+      res.writeHead(404, cors).end();
+    });
+  });
+  const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
+  const { page, context, check } = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+  await waitState(page, 'complete');
+  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
+  assert.deepEqual(got.order, ['activity', 'results']);
+  const act = readNpy(got.activity);
+  assert.equal(act.descr, '<f4');
+  assert.deepEqual(act.shape, [12, 1500]);
+  const r = got.results;
+  assert.equal(r.schema_version, '1.0.0');
+  const validate = resultsValidator();
+  assert.ok(validate(r), JSON.stringify(validate.errors));
+  assert.deepEqual(r.cell_indices, [...Array(12).keys()]);
+  assert.deepEqual(r.provenance.cell_ids, [...Array(12).keys()].map((i) => 100 + i));
+  assert.equal(r.config.max_iterations, 3);
+  assert.equal(r.config.seed, 5);
+  assert.equal(r.config.num_subsets, 3);
+  assert.equal(r.partial, false);
+  assert.ok(got.progress.length >= 2, 'progress posted');
+  for (const p of got.progress) assert.ok(typeof p.phase === 'string' && p.fraction >= 0 && p.fraction <= 1 && Object.keys(p).every((k) => ['phase', 'fraction', 'message'].includes(k)), JSON.stringify(p));
+  assert.ok(got.heartbeats >= 1);
+  assert.equal(got.badTokens, 0);
+  assert.equal(await page.inputValue('[data-testid="setting-seed"]'), '5');
+  check();
+  await context.close();
+  bridge.close();
+});
+
+// The real round trip: calab.decon() in Python serves this build, the browser runs with autorun and posts
+// activity and results back. Skipped when the project venv with calab is not there.
+const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab; calab.decon; from calab.cadecon import DeconConfig'], { stdio: 'ignore' }).status === 0;
+const DECON = `
+import json, sys
+import numpy as np
+import calab
+traces = np.load(sys.argv[1])
+r = calab.decon(traces, fs=30.0, open_browser=False, timeout=120, autorun=True, max_iterations=2, seed=3,
+                progress=False, on_ready=lambda url: print("URL " + url, flush=True))
+out = None if r is None else {"shape": list(r.activity.shape), "sum": float(r.activity.sum()),
+      "cells": r.metadata["cell_indices"], "seed": r.metadata["config"]["seed"], "partial": r.metadata["partial"]}
+print("RESULT " + json.dumps(out), flush=True)
+`;
+
+test('Python bridge round trip: calab.decon returns the browser run', { skip: !hasCalab && `${python} with calab.decon not available` }, async () => {
+  const proc = spawn(python, ['-c', DECON, path.join(fixtures, 'e2e_traces.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters = [];
+  proc.stdout.on('data', (d) => { out += d; waiters.forEach((w) => w()); });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const line = (prefix) => new Promise((resolve, reject) => {
+    const look = () => {
+      const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
+      if (m) resolve(m.slice(prefix.length));
+    };
+    waiters.push(look);
+    exited.then(() => reject(new Error(`python exited early:\n${out}`)));
+    look();
+  });
+  const urlP = line('URL ');
+  const resultP = line('RESULT ');
+  urlP.catch(() => {});
+  resultP.catch(() => {});
+  try {
+    const { page, context, check } = await openPage(await urlP);
+    await waitState(page, 'complete');
+    const r = JSON.parse(await resultP);
+    assert.ok(r, 'decon() returned a result');
+    assert.deepEqual(r.shape, [12, 1500]);
+    assert.deepEqual(r.cells, [...Array(12).keys()]);
+    assert.equal(r.seed, 3);
+    assert.equal(r.partial, false);
+    assert.ok(r.sum > 0);
+    check();
+    await context.close();
+  } finally {
+    if (proc.exitCode === null) proc.kill();
+  }
+});

@@ -1,0 +1,110 @@
+// Client side of the local Python bridge (schemas/bridge-protocol.json), shared by the apps: reads
+// `#bridge=<base url>&token=<secret>`, sends the secret only in the X-CaLab-Token header, turns refusals into
+// errors that carry the server's code, and keeps a heartbeat going while the app is open. DOM-free.
+
+import { parseNpy } from './npy';
+
+export interface BridgeInfo {
+  base: string;
+  token: string;
+}
+
+/** GET /api/v1/session (the `session` entry of the protocol's $defs). */
+export interface BridgeSessionInfo {
+  protocol_version: number;
+  app: 'catune' | 'cadecon';
+  fs: number;
+  num_cells: number;
+  num_timepoints: number;
+  cell_ids?: (number | string)[];
+  source?: string | null;
+  config?: Record<string, unknown>;
+}
+
+export interface BridgeProgress {
+  phase: string;
+  fraction: number;
+  message?: string;
+}
+
+/** Reads bridge settings from the fragment (preferred: never sent to servers) or the query string. */
+export function bridgeFromLocation(loc: { hash: string; search: string }): BridgeInfo | null {
+  for (const part of [loc.hash.replace(/^#/, ''), loc.search.replace(/^\?/, '')]) {
+    const q = new URLSearchParams(part);
+    const base = q.get('bridge');
+    if (base) return { base: base.replace(/\/+$/, ''), token: q.get('token') ?? '' };
+  }
+  return null;
+}
+
+export class BridgeRequestError extends Error {
+  constructor(readonly path: string, readonly status: number, readonly code: string | null, message: string) {
+    super(message);
+    this.name = 'BridgeRequestError';
+  }
+}
+
+export class BridgeClient {
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(readonly info: BridgeInfo, private readonly fetchImpl: typeof fetch = (...a) => fetch(...a)) {}
+
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('X-CaLab-Token', this.info.token);
+    const res = await this.fetchImpl(`${this.info.base}/api/v1/${path}`, { ...init, headers, cache: 'no-store' });
+    if (!res.ok) {
+      let code: string | null = null;
+      let detail = '';
+      try {
+        const body = (await res.json()) as { error?: { code?: string; message?: string } };
+        code = body.error?.code ?? null;
+        detail = body.error ? ` ${body.error.code}: ${body.error.message}` : '';
+      } catch {
+        // not JSON; the status says enough
+      }
+      throw new BridgeRequestError(path, res.status, code, `${path} failed with HTTP ${res.status}.${detail}`);
+    }
+    return res;
+  }
+
+  async session(): Promise<BridgeSessionInfo> {
+    return (await (await this.request('session')).json()) as BridgeSessionInfo;
+  }
+
+  /** The traces as float32, row-major cells x time. */
+  async traces(): Promise<{ data: Float32Array; numCells: number; numTimepoints: number }> {
+    const bytes = new Uint8Array(await (await this.request('traces?dtype=f4')).arrayBuffer());
+    const arr = parseNpy(bytes, 'traces from Python');
+    const [numCells, numTimepoints] = arr.shape.length === 1 ? [1, arr.shape[0]] : [arr.shape[0], arr.shape[1]];
+    return { data: Float32Array.from(arr.data), numCells, numTimepoints };
+  }
+
+  postJson(path: string, body: unknown): Promise<Response> {
+    return this.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  postBytes(path: string, bytes: Uint8Array): Promise<Response> {
+    return this.request(path, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes as BodyInit });
+  }
+
+  /** Heartbeat now and every `everyMs`; `onStatus` hears whether Python answered. */
+  startHeartbeat(onStatus: (ok: boolean) => void, everyMs = 5000): void {
+    this.stopHeartbeat();
+    const beat = async (): Promise<void> => {
+      try {
+        await this.postJson('heartbeat', { timestamp: Date.now() / 1000 });
+        onStatus(true);
+      } catch {
+        onStatus(false);
+      }
+    };
+    void beat();
+    this.timer = setInterval(() => void beat(), everyMs);
+  }
+
+  stopHeartbeat(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

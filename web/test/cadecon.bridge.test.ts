@@ -1,0 +1,76 @@
+// The shared bridge client: token only in the header, the server's error code surfaced, traces parsed as
+// float32 cells x time, activity posted as raw bytes.
+import { describe, expect, it } from 'vitest';
+import { BridgeClient, BridgeRequestError, bridgeFromLocation } from '../shared/bridge';
+import { encodeNpy } from '../shared/npywrite';
+
+type Call = { url: string; init: RequestInit };
+function fakeFetch(reply: (url: string, init: RequestInit) => Response) {
+  const calls: Call[] = [];
+  const f = (async (url: string, init: RequestInit) => { calls.push({ url, init }); return reply(url, init); }) as unknown as typeof fetch;
+  return { f, calls };
+}
+
+describe('bridge client', () => {
+  it('reads the fragment and strips trailing slashes', () => {
+    expect(bridgeFromLocation({ hash: '#bridge=http%3A%2F%2F127.0.0.1%3A5000%2F&token=abc', search: '' })).toEqual({ base: 'http://127.0.0.1:5000', token: 'abc' });
+    expect(bridgeFromLocation({ hash: '', search: '' })).toBeNull();
+  });
+
+  it('sends the token in X-CaLab-Token only and parses f4 traces', async () => {
+    const npy = encodeNpy(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const { f, calls } = fakeFetch(() => new Response(npy as BodyInit, { status: 200 }));
+    const c = new BridgeClient({ base: 'http://h', token: 's3cret' }, f);
+    const t = await c.traces();
+    expect(t.numCells).toBe(2);
+    expect(t.numTimepoints).toBe(3);
+    expect(Array.from(t.data)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(calls[0].url).toBe('http://h/api/v1/traces?dtype=f4');
+    expect(new Headers(calls[0].init.headers).get('X-CaLab-Token')).toBe('s3cret');
+    expect(calls[0].url).not.toContain('s3cret');
+  });
+
+  it('posts bytes and JSON with the right content types', async () => {
+    const { f, calls } = fakeFetch(() => new Response('{"ok":true}', { status: 200 }));
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    await c.postBytes('activity', new Uint8Array([1, 2]));
+    await c.postJson('progress', { phase: 'x', fraction: 0.5 });
+    expect(new Headers(calls[0].init.headers).get('Content-Type')).toBe('application/octet-stream');
+    expect(calls[1].init.body).toBe('{"phase":"x","fraction":0.5}');
+    expect(calls.every((c) => c.init.method === 'POST')).toBe(true);
+  });
+
+  it('turns refusals into errors carrying the server code', async () => {
+    const { f } = fakeFetch(() => new Response(JSON.stringify({ error: { code: 'INVALID_MESSAGE', message: 'bad results' } }), { status: 400 }));
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    const err = await c.postJson('results', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BridgeRequestError);
+    expect((err as BridgeRequestError).code).toBe('INVALID_MESSAGE');
+    expect((err as BridgeRequestError).status).toBe(400);
+    expect(String((err as Error).message)).toMatch(/results failed with HTTP 400\. INVALID_MESSAGE: bad results/);
+  });
+});
+
+// The protocol is defined once, in schemas/bridge-protocol.json: every route the client uses must be
+// listed there with the method it is called with, and the token header must be the documented one.
+describe('bridge client against schemas/bridge-protocol.json', () => {
+  it('uses only documented routes, methods and the documented token header', async () => {
+    const { readFileSync } = await import('node:fs');
+    const proto = JSON.parse(readFileSync(new URL('../../schemas/bridge-protocol.json', import.meta.url), 'utf8'));
+    const documented = new Set((proto.endpoints as { method: string; path: string }[]).map((e) => `${e.method} ${e.path}`));
+    expect(proto.security.token_header).toBe('X-CaLab-Token');
+    const { f, calls } = fakeFetch((url) => url.includes('/traces')
+      ? new Response(encodeNpy(Float32Array.from([1, 2]), [1, 2]) as BodyInit, { status: 200 })
+      : new Response('{"ok":true}', { status: 200 }));
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    await c.session();
+    await c.traces();
+    for (const route of ['heartbeat', 'progress', 'results', 'export', 'cancel']) await c.postJson(route, {});
+    await c.postBytes('activity', new Uint8Array([1]));
+    for (const call of calls) {
+      const path = new URL(call.url).pathname;
+      expect(documented.has(`${call.init.method ?? 'GET'} ${path}`), `${call.init.method ?? 'GET'} ${path}`).toBe(true);
+      expect(new Headers(call.init.headers).get(proto.security.token_header)).toBe('t');
+    }
+  });
+});
