@@ -87,7 +87,9 @@ impl Default for IndecaConfig {
             kernel_length_s: None,
             smooth_lambda: 0.0,
             refine_fast: false,
-            lambda: 0.0,
+            // Best of 0, 0.1 and 0.3 on the GCaMP6f, GCaMP6s and jGCaMP8f benchmarks
+            // (binned correlation with the true spikes; benchmarks/bench_cadecon.py).
+            lambda: 0.1,
             max_solver_iters: 500,
         }
     }
