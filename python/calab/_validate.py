@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import NonFiniteInputError, ShapeMismatchError, TraceTooShortError
+from ._errors import (
+    InvalidParameterError,
+    NonFiniteInputError,
+    ShapeMismatchError,
+    TraceTooShortError,
+)
 
 
 def as_traces(traces: ArrayLike, name: str = "traces") -> tuple[NDArray[np.float64], bool]:
@@ -50,4 +55,26 @@ def as_trace_1d(trace: ArrayLike, name: str = "trace") -> NDArray[np.float64]:
             f"{name} must be 1-D, got shape {arr.shape}", code="SHAPE_MISMATCH"
         )
     out, _ = as_traces(arr, name)
-    return out[0]
+    row: NDArray[np.float64] = out[0]
+    return row
+
+
+def as_real(name: str, value: object) -> float:
+    """``value`` as a float, or INVALID_PARAMETER naming ``name`` (range checks: the caller)."""
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"{name} must be a real number, got {value!r}", code="INVALID_PARAMETER"
+        ) from None
+    return out
+
+
+def as_count(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (bools refused), or INVALID_PARAMETER naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidParameterError(
+            f"invalid parameter `{name}` = {value!r}: must be an integer >= {minimum}",
+            code="INVALID_PARAMETER",
+        )
+    return int(value)

@@ -29,6 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
+from ._validate import as_count as _count
+from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .l0 import gamma_from_tau
 from .scale import is_dask_array, map_rows
@@ -109,25 +111,6 @@ class ConvarLambdaSearch(NamedTuple):
 def default_lambda_grid() -> FloatArray:
     """The default candidate penalties: 25 log-spaced values from 1e-3 to 1e3."""
     return np.asarray(_DEFAULTS["lambda_grid"], dtype=np.float64)
-
-
-def _real(name: str, value: object) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidParameterError(
-            f"{name} must be a real number, got {value!r}", code="INVALID_PARAMETER"
-        ) from None
-    return out
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidParameterError(
-            f"invalid parameter `{name}` = {value!r}: must be an integer >= {minimum}",
-            code="INVALID_PARAMETER",
-        )
-    return int(value)
 
 
 def _option(kind: str, value: object, allowed: tuple[str, ...]) -> str:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
-from ._errors import InvalidParameterError, ShapeMismatchError
+from ._errors import ShapeMismatchError
+from ._validate import as_count as _count
+from ._validate import as_real as _real
 from ._validate import as_trace_1d
 
 __all__ = [
@@ -79,25 +81,6 @@ class BiexpFitResult(NamedTuple):
     residual: float
     r2: float
     quality: str
-
-
-def _real(name: str, value: object) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidParameterError(
-            f"{name} must be a real number, got {value!r}", code="INVALID_PARAMETER"
-        ) from None
-    return out
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidParameterError(
-            f"invalid parameter `{name}` = {value!r}: must be an integer >= {minimum}",
-            code="INVALID_PARAMETER",
-        )
-    return int(value)
 
 
 def _f32(name: str, values: ArrayLike) -> NDArray[np.float32]:
@@ -292,7 +275,9 @@ def fit_biexponential(
             h, _real("fs", fs), bool(refine), _count("skip", skip, 0), warm_json
         )
     )
-    out = {k: (raw[k] if k == "quality" else float(raw[k])) for k in BiexpFitResult._fields}
+    out: dict[str, Any] = {
+        k: (raw[k] if k == "quality" else float(raw[k])) for k in BiexpFitResult._fields
+    }
     for k in ("residual", "r2"):
         if not math.isfinite(out[k]):
             out[k] = float("nan")

@@ -523,12 +523,12 @@ def _run_ar1_solver(arr: NDArray[np.float64], params: Mapping[str, Any], remove_
     if params["solver"] == "l0":
         from .l0 import run_l0
 
-        res = run_l0(y, sp["gamma"], sp["lambda"], positive=sp["positive"])
-        return res if return_full else res.spikes
-    from .convar import run_convar  # type: ignore[import-not-found,unused-ignore]
+        l0 = run_l0(y, sp["gamma"], sp["lambda"], positive=sp["positive"])
+        return l0 if return_full else l0.spikes
+    from .convar import run_convar
 
-    res = run_convar(y, sp["gamma"], sp["lambda"])
-    return res if return_full else res.rates
+    convar = run_convar(y, sp["gamma"], sp["lambda"])
+    return convar if return_full else convar.rates
 
 
 def deconvolve_from_export(

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, from_code
+from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .scale import is_dask_array, map_rows
 
@@ -50,16 +51,6 @@ class L0Result(NamedTuple):
     calcium: FloatArray
     cost: float | FloatArray
     num_spikes: int | NDArray[np.int64]
-
-
-def _real(name: str, value: object) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidParameterError(
-            f"{name} must be a real number, got {value!r}", code="INVALID_PARAMETER"
-        ) from None
-    return out
 
 
 def _check_gamma_lam(gamma: float, lam: float) -> None:

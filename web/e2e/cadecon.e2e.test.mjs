@@ -3,37 +3,25 @@
 // base), any page error or console error fails the test. Flows: demo -> run -> complete with the charts
 // updated -> ZIP export opened with fflate; pause/resume/stop with partial results; settings validation;
 // .mat input -> .mat activity; bridge mode with autorun against a fake Python bridge.
-// Run: `npm run e2e` (builds first). CHROMIUM overrides /usr/bin/chromium.
+// Run: `npm run e2e` (builds first). Serving and browser set-up: harness.mjs.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
-import { chromium } from 'playwright-core';
+import { listen, repo, serveApp } from './harness.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const appDir = path.join(repo, 'python', 'calab', '_webapp', 'cadecon');
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schemas = path.join(repo, 'schemas');
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
-const PREFIX = '/some/sub/path/cadecon/';
 
 function resultsValidator() {
   const ajv = new Ajv2020({ allErrors: true, strict: false });
   (addFormatsModule.default ?? addFormatsModule)(ajv);
   ajv.addSchema(JSON.parse(readFileSync(path.join(schemas, 'cadecon-config.schema.json'), 'utf8')));
   return ajv.compile(JSON.parse(readFileSync(path.join(schemas, 'cadecon-results.schema.json'), 'utf8')));
-}
-
-function listen(handler) {
-  const server = createServer(handler);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 /** Minimal .npy reader (little-endian f4/f8, C order) for what the app sends back. */
@@ -51,41 +39,18 @@ function readNpy(buf) {
   return { descr, shape, data };
 }
 
-let staticServer;
-let browser;
+let harness;
 let base;
+const openPage = (url) => harness.openPage(url);
 
 before(async () => {
-  assert.ok(existsSync(path.join(appDir, 'index.html')), `build the app first (npm run build): ${appDir} is missing`);
-  staticServer = await listen((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    if (!url.pathname.startsWith(PREFIX)) return res.writeHead(404).end();
-    const rel = decodeURIComponent(url.pathname.slice(PREFIX.length)) || 'index.html';
-    const file = path.join(appDir, rel);
-    if (!file.startsWith(appDir) || !existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  base = `http://127.0.0.1:${staticServer.address().port}${PREFIX}`;
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  harness = await serveApp('cadecon');
+  base = harness.base;
 });
 
 after(async () => {
-  await browser?.close();
-  staticServer?.close();
+  await harness?.close();
 });
-
-async function openPage(url) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
-  await page.goto(url);
-  return { page, context, check: () => assert.deepEqual(problems, []) };
-}
 
 const state = (page) => page.getAttribute('[data-testid="run-status"]', 'data-state');
 const waitState = (page, s, timeout = 120_000) => page.waitForSelector(`[data-testid="run-status"][data-state="${s}"]`, { timeout });

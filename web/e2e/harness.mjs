@@ -1,0 +1,51 @@
+// Shared harness of the browser tests: serves a built app (python/calab/_webapp/<app>) from a sub-path on a
+// local static server (proving the build's relative base) and opens pages in Debian's headless Chromium
+// through playwright-core (no browser download). Every page records page errors and console errors, and
+// `check()` fails the test if there were any. CHROMIUM overrides /usr/bin/chromium.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** An HTTP server on 127.0.0.1 with an ephemeral port. */
+export function listen(handler) {
+  const server = createServer(handler);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** Serves the built `app` and launches Chromium; returns { base, openPage, close }. */
+export async function serveApp(app) {
+  const appDir = path.join(repo, 'python', 'calab', '_webapp', app);
+  const prefix = `/some/sub/path/${app}/`;
+  assert.ok(existsSync(path.join(appDir, 'index.html')), `build the app first (npm run build): ${appDir} is missing`);
+  const staticServer = await listen((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (!url.pathname.startsWith(prefix)) return res.writeHead(404).end();
+    const rel = decodeURIComponent(url.pathname.slice(prefix.length)) || 'index.html';
+    const file = path.join(appDir, rel);
+    if (!file.startsWith(appDir) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+  const openPage = async (url) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+    await page.goto(url);
+    return { page, context, check: () => assert.deepEqual(problems, []) };
+  };
+  const close = async () => {
+    await browser.close();
+    staticServer.close();
+  };
+  return { base: `http://127.0.0.1:${staticServer.address().port}${prefix}`, openPage, close };
+}
