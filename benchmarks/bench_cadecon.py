@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--config", default="{}", help="InDeCa config overrides as JSON")
+    p.add_argument("--headless", action="store_true",
+                   help="also run CaDecon in headless Chromium (calab.decon) on the same data")
     args = p.parse_args(argv)
     cells = args.cells or (20 if args.quick else 100)
     frames = args.frames or (3000 if args.quick else 9000)
@@ -127,6 +129,23 @@ def main(argv: list[str] | None = None) -> None:
                   f"{100 * (m['tau_rise'] / tr - 1):+6.0f}%{m['tau_decay']:9.4f}"
                   f"{100 * (m['tau_decay'] / td - 1):+6.0f}%{m['iterations']:6d}"
                   f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
+            if args.headless:
+                t0 = time.perf_counter()
+                hres = calab.decon(sim.traces, FS, headless=True, autorun=True, progress=False,
+                                   timeout=args.timeout, **cfg.model_dump(
+                                       include={"seed", "max_iterations", "convergence_tol",
+                                                "num_subsets", "target_coverage",
+                                                "aspect_ratio", "upsample_target"}))
+                wall = time.perf_counter() - t0
+                if hres is None:
+                    print(f"{preset:<9}{'CaDecon web':<13}no result")
+                else:
+                    hm = hres.metadata
+                    r, lag = r25(hres.activity.astype(np.float64), spikes, FS)
+                    print(f"{preset:<9}{'CaDecon web':<13}{hm['tau_rise']:9.4f}"
+                          f"{100 * (hm['tau_rise'] / tr - 1):+6.0f}%{hm['tau_decay']:9.4f}"
+                          f"{100 * (hm['tau_decay'] / td - 1):+6.0f}%{hm['iterations']:6d}"
+                          f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
             if not peers:
                 continue
             for mode, label in (("ar2", "OASIS true"), ("ar2_est", "OASIS est")):
