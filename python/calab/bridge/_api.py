@@ -39,24 +39,26 @@ def run_session(
     server = BridgeServer(session, port=port, app_url=app_url).start()
     own_browser = None
     try:
-        url = server.launch_url
-        if on_ready is not None:
-            on_ready(url)
-        if headless is True:
-            from .._headless import HeadlessBrowser
-
-            own_browser = HeadlessBrowser().start()
-            own_browser.goto(url)
-        elif headless not in (None, False):
-            headless.goto(url)  # type: ignore[union-attr]
-        elif open_browser and _has_display() and webbrowser.open(url):
-            print(f"Opened {session.app} in your browser; waiting for it (Ctrl-C to stop).",
-                  file=sys.stderr, flush=True)
-        else:
-            # stderr, so that stdout stays clean for results (`calab tune f.npy > export.json`)
-            print(f"Open this URL in a browser to use {session.app} (Ctrl-C to stop):\n  {url}",
-                  file=sys.stderr, flush=True)
+        # One handler for Ctrl-C from here on: whether it lands while the browser starts, while
+        # the URL is printed or while waiting, the outcome is the same "interrupted".
         try:
+            url = server.launch_url
+            if on_ready is not None:
+                on_ready(url)
+            if headless is True:
+                from .._headless import HeadlessBrowser
+
+                own_browser = HeadlessBrowser().start()
+                own_browser.goto(url)
+            elif headless not in (None, False):
+                headless.goto(url)  # type: ignore[union-attr]
+            elif open_browser and _has_display() and webbrowser.open(url):
+                print(f"Opened {session.app} in your browser; waiting for it (Ctrl-C to stop).",
+                      file=sys.stderr, flush=True)
+            else:
+                # stderr, so that stdout stays clean for results (`calab tune f.npy > out.json`)
+                print(f"Open this URL in a browser to use {session.app} (Ctrl-C to stop):\n"
+                      f"  {url}", file=sys.stderr, flush=True)
             return session.wait(timeout=timeout, heartbeat_timeout=heartbeat_timeout)
         except KeyboardInterrupt:
             print("calab: bridge session interrupted", file=sys.stderr)
