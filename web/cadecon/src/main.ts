@@ -5,7 +5,7 @@
 import 'uplot/dist/uPlot.min.css';
 import '../../catune/src/style.css';
 import './style.css';
-import type { Theme } from '../../shared/charts';
+import { $, installErrorBanner, installTheme } from '../../shared/page';
 import { BridgeClient, bridgeFromLocation } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
 import { validateMatrix } from '../../shared/traces';
@@ -18,7 +18,6 @@ import type { WorkerLike } from './controller';
 import { buildZip, resultsDocument } from './export';
 import { PHASE_LABEL, type Phase } from './protocol';
 
-const $ = <T extends HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
 const app = $('#app');
 const banner = $('[data-testid="app-error"]');
 const exportZip = $<HTMLButtonElement>('#export-zip');
@@ -27,22 +26,9 @@ const loadNew = $<HTMLButtonElement>('#load-new');
 const datasetLabel = $('[data-testid="dataset-label"]');
 const bridgeStatus = $('[data-testid="bridge-status"]');
 
-function showBanner(msg: string): void {
-  banner.textContent = msg;
-  banner.hidden = false;
-}
-window.addEventListener('error', (e) => showBanner(`Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) => showBanner(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
-
-let theme: Theme = (localStorage.getItem('cadecon-theme') as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
-document.documentElement.dataset.theme = theme;
+const showBanner = installErrorBanner(banner);
 let screen: DeconScreen | null = null;
-$('#theme-toggle').addEventListener('click', () => {
-  theme = theme === 'dark' ? 'light' : 'dark';
-  document.documentElement.dataset.theme = theme;
-  localStorage.setItem('cadecon-theme', theme);
-  screen?.rebuildCharts();
-});
+const theme = installTheme('cadecon-theme', $('#theme-toggle'), () => screen?.rebuildCharts());
 
 const createWorker = (): WorkerLike => new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), { type: 'module', name: 'calab-indeca' }) as unknown as WorkerLike;
 
@@ -84,7 +70,7 @@ function startScreen(calab: Calab, s: Started): void {
   let lastPost = 0;
   let lastPhase: Phase | null = null;
   screen = new DeconScreen({
-    root: app, dataset: s.dataset, theme: () => theme, createWorker, initial: s.initial, ...demoTruth(calab, s.dataset),
+    root: app, dataset: s.dataset, theme, createWorker, initial: s.initial, ...demoTruth(calab, s.dataset),
     onState: () => refreshExports(),
     onProgress: (phase, fraction, message) => {
       if (!s.bridge) return;

@@ -3,7 +3,7 @@
 
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import type { Theme } from '../../shared/charts';
+import { $, installErrorBanner, installTheme } from '../../shared/page';
 import type { CaTuneExport } from '../../shared/export';
 import { poolSize } from '../../shared/pool';
 import { Bridge, bridgeFromLocation } from './bridge';
@@ -12,7 +12,6 @@ import { renderImport } from './importer';
 import { Tuner } from './tuner';
 import { loadCalab, type Calab } from './wasm';
 
-const $ = <T extends HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
 const app = $('#app');
 const banner = $('[data-testid="app-error"]');
 const exportJson = $<HTMLButtonElement>('#export-json');
@@ -21,23 +20,9 @@ const loadNew = $<HTMLButtonElement>('#load-new');
 const datasetLabel = $('[data-testid="dataset-label"]');
 const bridgeStatus = $('[data-testid="bridge-status"]');
 
-function showBanner(msg: string): void {
-  banner.textContent = msg;
-  banner.hidden = false;
-}
-window.addEventListener('error', (e) => showBanner(`Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) => showBanner(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
-
-// Theme: the system preference until the user picks one (remembered).
-let theme: Theme = (localStorage.getItem('catune-theme') as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
-document.documentElement.dataset.theme = theme;
+const showBanner = installErrorBanner(banner);
 let tuner: Tuner | null = null;
-$('#theme-toggle').addEventListener('click', () => {
-  theme = theme === 'dark' ? 'light' : 'dark';
-  document.documentElement.dataset.theme = theme;
-  localStorage.setItem('catune-theme', theme);
-  tuner?.rebuildCharts();
-});
+const theme = installTheme('catune-theme', $('#theme-toggle'), () => tuner?.rebuildCharts());
 
 const createWorker = (): Worker => new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
 const workers = poolSize(location.search, navigator.hardwareConcurrency);
@@ -46,7 +31,7 @@ function startTuning(calab: Calab, dataset: Dataset, bridge: Bridge | null): voi
   tuner?.dispose();
   banner.hidden = true;
   datasetLabel.textContent = dataset.label;
-  tuner = new Tuner({ root: app, calab, dataset, createWorker, poolSize: workers, theme: () => theme });
+  tuner = new Tuner({ root: app, calab, dataset, createWorker, poolSize: workers, theme });
   exportJson.disabled = false;
   exportPython.disabled = !bridge;
   loadNew.hidden = !!bridge;

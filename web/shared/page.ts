@@ -1,0 +1,30 @@
+// Page chrome shared by the apps' entry points: element lookup, the error banner that replaces a blank page
+// when something unexpected throws, and the light/dark theme (the system preference until the user picks
+// one, remembered per app).
+import type { Theme } from './charts';
+
+export const $ = <T extends HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
+
+/** Shows unexpected errors and rejections in `banner`; returns the function that shows a message. */
+export function installErrorBanner(banner: HTMLElement): (msg: string) => void {
+  const show = (msg: string): void => {
+    banner.textContent = msg;
+    banner.hidden = false;
+  };
+  window.addEventListener('error', (e) => show(`Unexpected error: ${e.message}`));
+  window.addEventListener('unhandledrejection', (e) => show(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
+  return show;
+}
+
+/** Applies the remembered or preferred theme and wires `toggle`; returns a getter for the current theme. */
+export function installTheme(storageKey: string, toggle: HTMLElement, onChange: () => void): () => Theme {
+  let theme: Theme = (localStorage.getItem(storageKey) as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+  document.documentElement.dataset.theme = theme;
+  toggle.addEventListener('click', () => {
+    theme = theme === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem(storageKey, theme);
+    onChange();
+  });
+  return () => theme;
+}
