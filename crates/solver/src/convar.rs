@@ -28,6 +28,7 @@
 //! and blending for traces too long to hold at once.
 
 use crate::error::{check_finite, check_magnitude, Result, SolverError};
+use crate::rows::map_rows;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -1009,22 +1010,7 @@ pub fn convar_run_rows(
     run: &ConvarRun,
 ) -> Result<Vec<Result<ConvarSolution>>> {
     run.validate()?;
-    if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
-        return Err(SolverError::ShapeMismatch(format!(
-            "{} values do not split into rows of {n_cols}",
-            data.len()
-        )));
-    }
-    let rows: Vec<&[f64]> = data.chunks(n_cols).collect();
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        Ok(rows.par_iter().map(|r| convar_run(r, run)).collect())
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        Ok(rows.iter().map(|r| convar_run(r, run)).collect())
-    }
+    map_rows(data, n_cols, |r| convar_run(r, run))
 }
 
 /// [`convar_solve`] on each row (fixed lambda, no chunking).

@@ -6,6 +6,7 @@
 
 use crate::error::{Result, SolverError};
 use crate::operator::{Constraint, ConvMode};
+use crate::rows::map_rows;
 use crate::solver::Solver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,20 +147,5 @@ pub fn deconvolve_rows(
     opts: &DeconvOptions,
 ) -> Result<Vec<Result<DeconvOutput>>> {
     opts.validate()?;
-    if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
-        return Err(SolverError::ShapeMismatch(format!(
-            "{} values do not split into rows of {n_cols}",
-            data.len()
-        )));
-    }
-    let rows: Vec<&[f64]> = data.chunks(n_cols).collect();
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        Ok(rows.par_iter().map(|r| deconvolve(r, opts)).collect())
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        Ok(rows.iter().map(|r| deconvolve(r, opts)).collect())
-    }
+    map_rows(data, n_cols, |r| deconvolve(r, opts))
 }

@@ -100,6 +100,38 @@ pub fn check_magnitude(values: &[f64]) -> Result<()> {
 
 pub type Result<T> = std::result::Result<T, SolverError>;
 
+// Checks of one named scalar parameter, shared by every config and entry point so the messages
+// (and codes) are the same wherever a value is rejected.
+
+/// `value` must be a finite number.
+pub(crate) fn require_finite(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(SolverError::param(name, value, "must be a finite number"))
+    }
+}
+
+/// `value` must be finite and > 0.
+pub(crate) fn require_positive(name: &'static str, value: f64) -> Result<()> {
+    require_finite(name, value)?;
+    if value > 0.0 {
+        Ok(())
+    } else {
+        Err(SolverError::param(name, value, "must be > 0"))
+    }
+}
+
+/// `value` must be finite and >= 0.
+pub(crate) fn require_non_negative(name: &'static str, value: f64) -> Result<()> {
+    require_finite(name, value)?;
+    if value >= 0.0 {
+        Ok(())
+    } else {
+        Err(SolverError::param(name, value, "must be >= 0"))
+    }
+}
+
 /// Reject NaN/Inf samples with a count and the first offending index.
 pub fn check_finite(values: &[f64]) -> Result<()> {
     let mut count = 0usize;

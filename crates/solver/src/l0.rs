@@ -27,6 +27,7 @@
 //! segment is below 1e-150 of its start and further decay is ignored (an error of that order).
 
 use crate::error::{check_finite, check_magnitude, Result, SolverError};
+use crate::rows::map_rows;
 
 /// Smallest decay factor `gamma^n` tracked for a segment (its square stays a normal f64).
 pub const DECAY_FLOOR: f64 = 1e-150;
@@ -568,28 +569,7 @@ pub fn solve_l0_rows(
     positive: bool,
 ) -> Result<Vec<Result<L0Solution>>> {
     check_params(gamma, lambda)?;
-    if n_cols == 0 || !data.len().is_multiple_of(n_cols) {
-        return Err(SolverError::ShapeMismatch(format!(
-            "{} values do not split into rows of {n_cols}",
-            data.len()
-        )));
-    }
-    let rows: Vec<&[f64]> = data.chunks(n_cols).collect();
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        Ok(rows
-            .par_iter()
-            .map(|r| solve_l0(r, gamma, lambda, positive))
-            .collect())
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        Ok(rows
-            .iter()
-            .map(|r| solve_l0(r, gamma, lambda, positive))
-            .collect())
-    }
+    map_rows(data, n_cols, |r| solve_l0(r, gamma, lambda, positive))
 }
 
 /// Result of [`lambda_for_rate`].

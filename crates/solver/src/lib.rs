@@ -26,6 +26,7 @@ pub mod kernel;
 pub mod l0;
 pub mod operator;
 pub mod preprocess;
+pub mod rows;
 pub mod simulate;
 pub mod solver;
 

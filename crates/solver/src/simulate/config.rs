@@ -13,7 +13,7 @@ use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Result, SolverError};
+use crate::error::{require_finite, require_non_negative, require_positive, Result, SolverError};
 
 /// Largest accepted `num_cells * num_timepoints`. The simulator returns three arrays of that many
 /// f64 (traces, spikes, clean calcium), so this bounds memory at about 24 bytes per sample; the
@@ -403,34 +403,8 @@ impl<'de> Deserialize<'de> for DriftModel {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-fn finite(name: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be a finite number"))
-    }
-}
-
-fn positive(name: &'static str, v: f64) -> Result<()> {
-    finite(name, v)?;
-    if v > 0.0 {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be > 0"))
-    }
-}
-
-fn non_negative(name: &'static str, v: f64) -> Result<()> {
-    finite(name, v)?;
-    if v >= 0.0 {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be >= 0"))
-    }
-}
-
 fn rate(name: &'static str, v: f64) -> Result<()> {
-    non_negative(name, v)?;
+    require_non_negative(name, v)?;
     if v <= MAX_RATE_HZ {
         Ok(())
     } else {
@@ -443,7 +417,7 @@ fn rate(name: &'static str, v: f64) -> Result<()> {
 }
 
 fn probability_per_second(name: &'static str, v: f64) -> Result<()> {
-    finite(name, v)?;
+    require_finite(name, v)?;
     if (0.0..1.0).contains(&v) {
         Ok(())
     } else {
@@ -458,7 +432,7 @@ fn probability_per_second(name: &'static str, v: f64) -> Result<()> {
 impl SimulationConfig {
     /// Check every field's range; the error names the offending field by its JSON path.
     pub fn validate(&self) -> Result<()> {
-        positive("fs", self.fs)?;
+        require_positive("fs", self.fs)?;
         if self.num_cells < 1 {
             return Err(SolverError::param("num_cells", 0.0, "must be >= 1"));
         }
@@ -482,14 +456,14 @@ impl SimulationConfig {
                 format!("must be <= {MAX_SEED} (2^53 - 1, exact in JavaScript)"),
             ));
         }
-        positive("alpha", self.alpha)?;
-        non_negative("alpha_cv", self.alpha_cv)?;
-        non_negative("baseline", self.baseline)?;
-        non_negative("baseline_cv", self.baseline_cv)?;
+        require_positive("alpha", self.alpha)?;
+        require_non_negative("alpha_cv", self.alpha_cv)?;
+        require_non_negative("baseline", self.baseline)?;
+        require_non_negative("baseline_cv", self.baseline_cv)?;
 
         let k = &self.kernel;
-        positive("kernel.tau_rise", k.tau_rise)?;
-        positive("kernel.tau_decay", k.tau_decay)?;
+        require_positive("kernel.tau_rise", k.tau_rise)?;
+        require_positive("kernel.tau_decay", k.tau_decay)?;
         if k.tau_rise >= k.tau_decay {
             return Err(SolverError::param(
                 "kernel.tau_rise",
@@ -497,44 +471,44 @@ impl SimulationConfig {
                 format!("must be < kernel.tau_decay = {}", k.tau_decay),
             ));
         }
-        non_negative("kernel.tau_rise_cv", k.tau_rise_cv)?;
-        non_negative("kernel.tau_decay_cv", k.tau_decay_cv)?;
+        require_non_negative("kernel.tau_rise_cv", k.tau_rise_cv)?;
+        require_non_negative("kernel.tau_decay_cv", k.tau_decay_cv)?;
 
         match &self.spike_model {
             SpikeModel::Poisson(p) => {
                 rate("spike_model.rate_hz", p.rate_hz)?;
-                non_negative("spike_model.rate_cv", p.rate_cv)?;
+                require_non_negative("spike_model.rate_cv", p.rate_cv)?;
             }
             SpikeModel::Markov(m) => {
                 probability_per_second("spike_model.p_silent_to_active", m.p_silent_to_active)?;
                 probability_per_second("spike_model.p_active_to_silent", m.p_active_to_silent)?;
                 rate("spike_model.active_rate_hz", m.active_rate_hz)?;
                 rate("spike_model.silent_rate_hz", m.silent_rate_hz)?;
-                non_negative("spike_model.rate_cv", m.rate_cv)?;
+                require_non_negative("spike_model.rate_cv", m.rate_cv)?;
             }
         }
 
         let n = &self.noise;
-        non_negative("noise.gaussian_std", n.gaussian_std)?;
-        non_negative("noise.gaussian_std_cv", n.gaussian_std_cv)?;
-        positive("noise.photons_per_unit", n.photons_per_unit)?;
+        require_non_negative("noise.gaussian_std", n.gaussian_std)?;
+        require_non_negative("noise.gaussian_std_cv", n.gaussian_std_cv)?;
+        require_positive("noise.photons_per_unit", n.photons_per_unit)?;
 
         match &self.drift {
             DriftModel::RandomWalk(d) => {
-                non_negative("drift.amplitude", d.amplitude)?;
-                positive("drift.tau_s", d.tau_s)?;
-                non_negative("drift.amplitude_cv", d.amplitude_cv)?;
+                require_non_negative("drift.amplitude", d.amplitude)?;
+                require_positive("drift.tau_s", d.tau_s)?;
+                require_non_negative("drift.amplitude_cv", d.amplitude_cv)?;
             }
             DriftModel::Sinusoidal(d) => {
-                non_negative("drift.amplitude", d.amplitude)?;
-                positive("drift.period_s", d.period_s)?;
-                non_negative("drift.amplitude_cv", d.amplitude_cv)?;
+                require_non_negative("drift.amplitude", d.amplitude)?;
+                require_positive("drift.period_s", d.period_s)?;
+                require_non_negative("drift.amplitude_cv", d.amplitude_cv)?;
             }
             DriftModel::None => {}
         }
 
         let b = &self.photobleaching;
-        non_negative("photobleaching.amplitude", b.amplitude)?;
+        require_non_negative("photobleaching.amplitude", b.amplitude)?;
         if b.amplitude > 1.0 {
             return Err(SolverError::param(
                 "photobleaching.amplitude",
@@ -542,12 +516,12 @@ impl SimulationConfig {
                 "must be <= 1 (fraction of fluorescence lost)",
             ));
         }
-        positive("photobleaching.tau_s", b.tau_s)?;
-        non_negative("photobleaching.amplitude_cv", b.amplitude_cv)?;
-        non_negative("photobleaching.tau_s_cv", b.tau_s_cv)?;
+        require_positive("photobleaching.tau_s", b.tau_s)?;
+        require_non_negative("photobleaching.amplitude_cv", b.amplitude_cv)?;
+        require_non_negative("photobleaching.tau_s_cv", b.tau_s_cv)?;
 
         let s = &self.saturation;
-        positive("saturation.kd", s.kd)?;
+        require_positive("saturation.kd", s.kd)?;
         if s.kd > MAX_KD {
             return Err(SolverError::param(
                 "saturation.kd",
@@ -555,7 +529,7 @@ impl SimulationConfig {
                 format!("must be <= {MAX_KD} single-spike amplitudes"),
             ));
         }
-        positive("saturation.n", s.n)?;
+        require_positive("saturation.n", s.n)?;
         if s.n > MAX_HILL_N {
             return Err(SolverError::param(
                 "saturation.n",
@@ -563,7 +537,7 @@ impl SimulationConfig {
                 format!("must be <= {MAX_HILL_N}"),
             ));
         }
-        non_negative("saturation.kd_cv", s.kd_cv)?;
+        require_non_negative("saturation.kd_cv", s.kd_cv)?;
         Ok(())
     }
 
