@@ -28,3 +28,16 @@ export function installTheme(storageKey: string, toggle: HTMLElement, onChange: 
   });
   return () => theme;
 }
+
+/** Saves `blob` as `filename` through the browser's download prompt. */
+export function downloadBlob(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // Revoked later: some browsers start reading the URL only after the click handler returns.
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

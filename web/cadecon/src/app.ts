@@ -5,8 +5,8 @@
 import type uPlot from 'uplot';
 import { TraceChart, type Theme } from '../../shared/charts';
 import { row } from '../../shared/traces';
-import type { Dataset } from '../../catune/src/dataset';
-import { fmt, h } from '../../catune/src/dom';
+import type { Dataset } from '../../shared/dataset';
+import { fmt, h } from '../../shared/dom';
 import { buildConfig, CONFIG_SCHEMA, parseSetting, SETTINGS, type ConfigCheck, type SettingSpec } from './config';
 import { RunController, type RunState, type WorkerLike } from './controller';
 import { PHASE_LABEL, type IndecaResult, type IterationReport, type Phase } from './protocol';

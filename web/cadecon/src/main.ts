@@ -3,15 +3,15 @@
 // progress is posted while running, and with autorun the run starts and its results go back by themselves.
 
 import 'uplot/dist/uPlot.min.css';
-import '../../catune/src/style.css';
+import '../../shared/style.css';
 import './style.css';
-import { $, installErrorBanner, installTheme } from '../../shared/page';
+import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
 import { BridgeClient, bridgeFromLocation } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
 import { validateMatrix } from '../../shared/traces';
-import type { Dataset } from '../../catune/src/dataset';
-import { renderImport } from '../../catune/src/importer';
-import { loadCalab, type Calab } from '../../catune/src/wasm';
+import type { Dataset } from '../../shared/dataset';
+import { renderImport } from '../../shared/importer';
+import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
 import { DeconScreen } from './app';
 import { fromSessionConfig } from './config';
 import type { WorkerLike } from './controller';
@@ -126,24 +126,12 @@ function downloadZip(): void {
     showBanner(`The export could not be built: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
-  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/zip' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = 'cadecon_results.zip';
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  downloadBlob(new Blob([bytes as BlobPart], { type: 'application/zip' }), 'cadecon_results.zip');
 }
 
 async function boot(): Promise<void> {
-  let calab: Calab;
-  try {
-    calab = await loadCalab();
-  } catch (e) {
-    showBanner(`The solver module could not be loaded (${e instanceof Error ? e.message : String(e)}). Is this browser recent enough for WebAssembly?`);
-    return;
-  }
+  const calab = await loadCalabOrExplain(showBanner);
+  if (!calab) return;
   exportZip.addEventListener('click', downloadZip);
   exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
   const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }));

@@ -4,7 +4,7 @@
 
 import { parseNpy } from '../../shared/npy';
 import { toMatrix, validateMatrix } from '../../shared/traces';
-import type { Dataset } from './dataset';
+import type { Dataset } from '../../shared/dataset';
 
 export interface BridgeInfo {
   base: string;

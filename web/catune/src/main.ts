@@ -2,15 +2,15 @@
 // Python bridge, then the tuning screen. Unexpected errors land in a banner instead of blanking the page.
 
 import 'uplot/dist/uPlot.min.css';
-import './style.css';
-import { $, installErrorBanner, installTheme } from '../../shared/page';
+import '../../shared/style.css';
+import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
 import type { CaTuneExport } from '../../shared/export';
 import { poolSize } from '../../shared/pool';
 import { Bridge, bridgeFromLocation } from './bridge';
-import type { Dataset } from './dataset';
-import { renderImport } from './importer';
+import type { Dataset } from '../../shared/dataset';
+import { renderImport } from '../../shared/importer';
 import { Tuner } from './tuner';
-import { loadCalab, type Calab } from './wasm';
+import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
 
 const app = $('#app');
 const banner = $('[data-testid="app-error"]');
@@ -38,25 +38,12 @@ function startTuning(calab: Calab, dataset: Dataset, bridge: Bridge | null): voi
 }
 
 function download(doc: CaTuneExport): void {
-  const blob = new Blob([JSON.stringify(doc, null, 2) + '\n'], { type: 'application/json' });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = 'catune_export.json';
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  downloadBlob(new Blob([JSON.stringify(doc, null, 2) + '\n'], { type: 'application/json' }), 'catune_export.json');
 }
 
 async function boot(): Promise<void> {
-  let calab: Calab;
-  try {
-    calab = await loadCalab();
-  } catch (e) {
-    showBanner(`The solver module could not be loaded (${e instanceof Error ? e.message : String(e)}). Is this browser recent enough for WebAssembly?`);
-    return;
-  }
+  const calab = await loadCalabOrExplain(showBanner);
+  if (!calab) return;
   const info = bridgeFromLocation(location);
   let bridge: Bridge | null = null;
 

@@ -3,7 +3,7 @@
 // window the card shows. Click or drag to move the window; arrow keys step it by half its width.
 
 import { palette, type Theme } from '../../shared/charts';
-import { h } from './dom';
+import { h } from '../../shared/dom';
 import type { Range } from './window';
 
 export interface OverviewOptions {

@@ -14,10 +14,10 @@ import { kernelPlot, SpectrumChart, TraceChart, type Theme } from '../../shared/
 import { fitSnr, median, truthCorrelation } from '../../shared/metrics';
 import { SolverPool } from '../../shared/pool';
 import { parseCellList, randomCells, rankByActivity, row } from '../../shared/traces';
-import type { Dataset } from './dataset';
-import { fmt, h } from './dom';
+import type { Dataset } from '../../shared/dataset';
+import { fmt, h } from '../../shared/dom';
 import { Overview } from './overview';
-import type { Calab } from './wasm';
+import type { Calab } from '../../shared/wasm';
 import { covers, defaultView, panTo, solveRange, SLACK, validRange, viewSamples, windowed, type Range } from './window';
 import type uPlot from 'uplot';
 

@@ -1,10 +1,10 @@
 // The import screen: drop zone / file input, the confirm step (array choice, axes, sampling rate,
 // validation report) and the demo generator. Any parse failure is shown in place; nothing here throws.
 
-import type { NamedArray } from '../../shared/array';
-import { ParseError } from '../../shared/errors';
-import { parseFile, type ParsedFile } from '../../shared/parse';
-import { toMatrix, validateMatrix } from '../../shared/traces';
+import type { NamedArray } from './array';
+import { ParseError } from './errors';
+import { parseFile, type ParsedFile } from './parse';
+import { toMatrix, validateMatrix } from './traces';
 import type { Dataset } from './dataset';
 import { fmt, h } from './dom';
 import type { Calab } from './wasm';

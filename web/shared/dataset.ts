@@ -1,5 +1,5 @@
 // What the tuning screen works on, whichever way it arrived (file, demo, Python bridge).
-import type { TraceMatrix } from '../../shared/traces';
+import type { TraceMatrix } from './traces';
 
 export interface Dataset {
   matrix: TraceMatrix;
