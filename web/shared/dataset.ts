@@ -1,4 +1,5 @@
-// What the tuning screen works on, whichever way it arrived (file, demo, Python bridge).
+// What either app works on (CaTune tunes it, CaDecon runs on it), whichever way it arrived (file, demo,
+// Python bridge).
 import type { TraceMatrix } from './traces';
 
 export interface Dataset {

@@ -1,4 +1,4 @@
-// The import screen: drop zone / file input, the confirm step (array choice, axes, sampling rate,
+// The import screen both apps share: drop zone / file input, the confirm step (array choice, axes, sampling rate,
 // validation report) and the demo generator. Any parse failure is shown in place; nothing here throws.
 
 import type { NamedArray } from './array';
