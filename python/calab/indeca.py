@@ -48,7 +48,7 @@ class SolveTraceResult(NamedTuple):
     threshold : float
         Rounding threshold chosen on the relaxed per-frame spike mass.
     iterations : int
-        FISTA iterations, summed over the amplitude rounds.
+        Interior-point iterations of the relaxations, summed over the amplitude rounds.
     converged : bool
         The last relaxation converged and the amplitude settled.
     """
@@ -119,7 +119,9 @@ def solve_trace(
     Models ``y[j] = alpha (h * s)[k j] + b + noise`` with ``s`` in {0, 1} on a grid ``k =
     upsample_factor`` times finer than the frames and ``h`` the peak-normalised kernel
     ``exp(-t/tau_decay) - exp(-t/tau_rise)``. It solves the box relaxation
-    ``min 1/2 ||y - alpha K s - b||^2 + w sum(s)`` over ``0 <= s <= 1`` by FISTA on the AR(2) form,
+    ``min 1/2 ||y - alpha K s - b||^2 + w sum(s)`` over ``0 <= s <= 1`` to optimality (a primal-dual
+    interior-point method on the AR(2) form, O(T) per iteration; projected gradient / FISTA stops
+    short of the optimum on slow kernels and then over-counts spikes at half the amplitude),
     rounds it to spikes by a threshold search (least-squares ``alpha``, ``b`` per threshold, chosen
     by residual plus ``ln(T) sigma^2`` per spike, ``sigma`` the measured noise), polishes spike
     positions, re-fits ``alpha`` and repeats until ``alpha`` settles. Slow drift is tracked as the
@@ -136,9 +138,9 @@ def solve_trace(
     upsample_factor : int
         Model-rate multiplier k >= 1 (see :func:`compute_upsample_factor`).
     max_iters : int
-        FISTA iterations per relaxation.
+        Cap on interior-point iterations per relaxation (one relaxation typically needs 10-30).
     tol : float
-        Relative change of the relaxed iterate at which FISTA stops.
+        Relative tolerance of each relaxation (duality gap and dual residual).
     hp_enabled, lp_enabled : bool
         Apply the kernel-derived high-pass (``0.25 / (2 pi tau_decay)`` Hz) / low-pass
         (``2 / (2 pi tau_rise)`` Hz) edge first.

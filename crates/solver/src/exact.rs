@@ -42,16 +42,19 @@ pub struct ExactOutput {
     pub converged: bool,
 }
 
-/// Banded symmetric matrix with two off-diagonals, factorised in place as L D L^T.
-struct Penta {
-    d: Vec<f64>,
+/// Banded symmetric matrix with two off-diagonals, factorised in place as L D L^T (also used by
+/// the InDeCa box relaxation, `indeca::relax`).
+pub(crate) struct Penta {
+    /// Diagonal (the matrix before `factor`, D after).
+    pub(crate) d: Vec<f64>,
     inv_d: Vec<f64>,
-    e1: Vec<f64>,
-    e2: Vec<f64>,
+    /// First and second super-diagonals (the sub-diagonals of L after `factor`).
+    pub(crate) e1: Vec<f64>,
+    pub(crate) e2: Vec<f64>,
 }
 
 impl Penta {
-    fn with_len(n: usize) -> Self {
+    pub(crate) fn with_len(n: usize) -> Self {
         Penta {
             d: vec![0.0; n],
             inv_d: vec![0.0; n],
@@ -61,7 +64,7 @@ impl Penta {
     }
 
     /// In-place L D L^T: afterwards d holds D, e1/e2 the two sub-diagonals of unit-lower L.
-    fn factor(&mut self) {
+    pub(crate) fn factor(&mut self) {
         let n = self.d.len();
         for j in 0..n {
             // d_j = a_jj - sum_k L_jk^2 d_k over k = j-1, j-2
@@ -89,7 +92,7 @@ impl Penta {
         }
     }
 
-    fn solve(&self, b: &mut [f64]) {
+    pub(crate) fn solve(&self, b: &mut [f64]) {
         let n = b.len();
         for i in 1..n {
             let mut v = b[i] - self.e1[i - 1] * b[i - 1];

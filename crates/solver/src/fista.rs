@@ -98,6 +98,30 @@ fn prox(v: f64, cfg: &FistaConfig) -> f64 {
     }
 }
 
+/// The accelerated step shared by every FISTA loop in the crate: given the new iterate `x_new`,
+/// move `x` to it and set the extrapolated point `z = x_new + beta (x_new - x_old)`; returns the
+/// next momentum parameter t. `restart_dot` is (z_old - x_new) . (x_new - x_old): when positive
+/// the momentum points uphill, so it is dropped (gradient restart, O'Donoghue & Candes 2015).
+pub(crate) fn momentum_step(
+    restart_dot: f64,
+    t: f64,
+    x_new: &[f64],
+    x: &mut [f64],
+    z: &mut [f64],
+) -> f64 {
+    let (t_next, beta) = if restart_dot > 0.0 {
+        (1.0, 0.0)
+    } else {
+        let t_next = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+        (t_next, (t - 1.0) / t_next)
+    };
+    for ((xv, zv), &xn) in x.iter_mut().zip(z.iter_mut()).zip(x_new) {
+        *zv = xn + beta * (xn - *xv);
+        *xv = xn;
+    }
+    t_next
+}
+
 /// Run up to `n_steps` iterations; returns whether the iterate has converged.
 pub fn step_batch(
     state: &mut FistaState,
@@ -130,22 +154,13 @@ pub fn step_batch(
             work[i] = xn;
         }
         state.iteration += 1;
-        let t_next = if restart_dot > 0.0 {
-            1.0
-        } else {
-            0.5 * (1.0 + (1.0 + 4.0 * state.t * state.t).sqrt())
-        };
-        let beta = if restart_dot > 0.0 {
-            0.0
-        } else {
-            (state.t - 1.0) / t_next
-        };
-        for i in 0..n {
-            let xn = state.work[i];
-            state.y[i] = xn + beta * (xn - state.x[i]);
-            state.x[i] = xn;
-        }
-        state.t = t_next;
+        state.t = momentum_step(
+            restart_dot,
+            state.t,
+            &state.work,
+            &mut state.x,
+            &mut state.y,
+        );
         if state.iteration >= MIN_ITERS_BEFORE_CHECK {
             let change = diff_sq.sqrt();
             let scale = x_sq.sqrt();

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, SolverError};
+use crate::error::{require_finite, require_non_negative, require_positive, Result, SolverError};
 
 /// Largest accepted `max_iterations` (outer iterations).
 pub const MAX_ITERATIONS: u32 = 200;
@@ -95,32 +95,6 @@ impl Default for IndecaConfig {
     }
 }
 
-fn finite(name: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be a finite number"))
-    }
-}
-
-fn positive(name: &'static str, v: f64) -> Result<()> {
-    finite(name, v)?;
-    if v > 0.0 {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be > 0"))
-    }
-}
-
-fn non_negative(name: &'static str, v: f64) -> Result<()> {
-    finite(name, v)?;
-    if v >= 0.0 {
-        Ok(())
-    } else {
-        Err(SolverError::param(name, v, "must be >= 0"))
-    }
-}
-
 fn int_range(name: &'static str, v: u64, lo: u64, hi: u64) -> Result<()> {
     if (lo..=hi).contains(&v) {
         Ok(())
@@ -138,7 +112,7 @@ impl IndecaConfig {
     /// need fs and the data shape). Errors name the field by its JSON key.
     pub fn validate(&self) -> Result<()> {
         if let Some(t) = self.upsample_target {
-            positive("upsample_target", t)?;
+            require_positive("upsample_target", t)?;
             if t > MAX_UPSAMPLE_TARGET {
                 return Err(SolverError::param(
                     "upsample_target",
@@ -153,7 +127,7 @@ impl IndecaConfig {
             1,
             MAX_ITERATIONS as u64,
         )?;
-        finite("convergence_tol", self.convergence_tol)?;
+        require_finite("convergence_tol", self.convergence_tol)?;
         if !(self.convergence_tol > 0.0 && self.convergence_tol < 1.0) {
             return Err(SolverError::param(
                 "convergence_tol",
@@ -174,7 +148,7 @@ impl IndecaConfig {
             1,
             MAX_SUBSETS as u64,
         )?;
-        finite("target_coverage", self.target_coverage)?;
+        require_finite("target_coverage", self.target_coverage)?;
         if !(self.target_coverage > 0.0 && self.target_coverage <= 1.0) {
             return Err(SolverError::param(
                 "target_coverage",
@@ -182,7 +156,7 @@ impl IndecaConfig {
                 "must be in (0, 1]",
             ));
         }
-        positive("aspect_ratio", self.aspect_ratio)?;
+        require_positive("aspect_ratio", self.aspect_ratio)?;
         if self.seed > MAX_SEED {
             return Err(SolverError::param(
                 "seed",
@@ -193,8 +167,8 @@ impl IndecaConfig {
         match (self.tau_rise_init, self.tau_decay_init) {
             (None, None) => {}
             (Some(r), Some(d)) => {
-                positive("tau_rise_init", r)?;
-                positive("tau_decay_init", d)?;
+                require_positive("tau_rise_init", r)?;
+                require_positive("tau_decay_init", d)?;
                 if r >= d {
                     return Err(SolverError::param(
                         "tau_rise_init",
@@ -219,10 +193,10 @@ impl IndecaConfig {
             }
         }
         if let Some(l) = self.kernel_length_s {
-            positive("kernel_length_s", l)?;
+            require_positive("kernel_length_s", l)?;
         }
-        non_negative("smooth_lambda", self.smooth_lambda)?;
-        non_negative("lambda", self.lambda)?;
+        require_non_negative("smooth_lambda", self.smooth_lambda)?;
+        require_non_negative("lambda", self.lambda)?;
         int_range(
             "max_solver_iters",
             self.max_solver_iters as u64,

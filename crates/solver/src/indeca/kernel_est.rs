@@ -15,7 +15,8 @@
 //! then O(L^2), independent of the recording length. Boundaries are exact: frames only see spikes
 //! inside their own trace, spikes before a trace's start are absent.
 
-use crate::error::{check_finite, Result, SolverError};
+use crate::error::{check_finite, require_positive, Result, SolverError};
+use crate::fista::momentum_step;
 
 /// Result of [`estimate_kernel_upsampled`].
 #[derive(Debug, Clone, PartialEq)]
@@ -59,17 +60,6 @@ pub fn estimate_kernel(
         smooth_lambda,
     )?;
     Ok(est.kernel.iter().map(|v| *v as f32).collect())
-}
-
-fn positive(name: &'static str, v: f64) -> Result<()> {
-    if !v.is_finite() || v <= 0.0 {
-        return Err(SolverError::param(
-            name,
-            v,
-            "must be a positive finite number",
-        ));
-    }
-    Ok(())
 }
 
 /// General form: `spikes_flat` holds each trace's spikes on a grid `upsample_factor` times finer
@@ -144,7 +134,7 @@ pub fn estimate_kernel_upsampled(
     if max_iters == 0 {
         return Err(SolverError::param("max_iters", 0.0, "must be at least 1"));
     }
-    positive("tol", tol)?;
+    require_positive("tol", tol)?;
     if !smooth_lambda.is_finite() || smooth_lambda < 0.0 {
         return Err(SolverError::param(
             "smooth_lambda",
@@ -239,18 +229,7 @@ pub fn estimate_kernel_upsampled(
             h_sq += v * v;
             hn[a] = v;
         }
-        let restart = restart_dot > 0.0;
-        let t_next = if restart {
-            1.0
-        } else {
-            0.5 * (1.0 + (1.0 + 4.0 * tk * tk).sqrt())
-        };
-        let beta = if restart { 0.0 } else { (tk - 1.0) / t_next };
-        for a in 0..l {
-            z[a] = hn[a] + beta * (hn[a] - h[a]);
-            h[a] = hn[a];
-        }
-        tk = t_next;
+        tk = momentum_step(restart_dot, tk, &hn, &mut h, &mut z);
         if it >= 2 && (diff_sq.sqrt() <= tol * h_sq.sqrt() || diff_sq == 0.0) {
             converged = true;
             break;

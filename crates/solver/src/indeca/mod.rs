@@ -9,6 +9,7 @@
 pub mod biexp;
 pub mod config;
 pub mod kernel_est;
+mod relax;
 pub mod run;
 pub mod seed;
 pub mod trace;

@@ -11,10 +11,12 @@
 //! 2. noise level sigma = MAD(first differences) / (0.6745 sqrt 2) on the unfiltered trace, scaled
 //!    by the filter's white-noise power gain (robust to the sparse transients, and the only place the
 //!    noise is measured, so no second pass is needed);
-//! 3. relaxation: FISTA on min 1/2 ||P(y - alpha D K s)||^2 + w sum s over 0 <= s <= 1 (P centres,
+//! 3. relaxation: min 1/2 ||P(y - alpha D K s)||^2 + w sum s over 0 <= s <= 1 (P centres,
 //!    eliminating b exactly; D keeps every k-th fine sample), with w = lambda · alpha^2 · E1 where E1
 //!    is the observed energy of one unit spike, so `lambda` is the fraction of a lone spike's
-//!    explained energy charged per spike (0 = no penalty);
+//!    explained energy charged per spike (0 = no penalty); solved to optimality by the O(kT)
+//!    interior-point method of [`super::relax`] (projected gradient stopped far from the optimum
+//!    on slow kernels, which let alpha drift to half its value with twice the spikes);
 //! 4. threshold search: each frame's relaxed mass m_j becomes a count by rounding with threshold
 //!    th (count = floor(m_j - th) + 1 when m_j >= th, at most k), placed on the frame's largest fine
 //!    bins; for each of [`N_THRESHOLDS`] candidates th over (0, min(1, max m)) alpha and b are fitted
@@ -23,11 +25,11 @@
 //! 5. polishing: a local search moves each binary spike one fine bin either way, or drops it,
 //!    when that lowers the residual (plus the per-spike penalty of the chosen rule);
 //! 6. amplitude loop: the relaxation is scale-invariant away from the box bounds, so alpha cannot
-//!    be fitted on the relaxed s; it is re-fitted on the binarised s and steps 3-4 repeat (warm
-//!    from the rescaled relaxed s) until alpha moves by less than [`ALPHA_RTOL`], at most
-//!    [`MAX_ALPHA_ROUNDS`] rounds. The cold start takes alpha = max(y) - median(y), an upper bound
-//!    for one spike, so the first relaxation stays inside the box; a warm start takes alpha and b
-//!    from a least-squares fit of the previous counts and starts FISTA from them.
+//!    be fitted on the relaxed s; it is re-fitted on the binarised s and steps 3-4 repeat until
+//!    alpha moves by less than [`ALPHA_RTOL`], at most [`MAX_ALPHA_ROUNDS`] rounds. The cold start
+//!    takes alpha = max(y) - median(y), an upper bound for one spike, so the first relaxation stays
+//!    inside the box; a warm start takes alpha and b from a least-squares fit of the previous
+//!    counts (and removes the drift under that fit).
 //!
 //! Threshold rule ([`ThresholdMode`]): `BestFit` takes the smallest residual; `NoiseFloor`
 //! takes the sparsest candidate whose residual sum of squares is at most
@@ -38,6 +40,7 @@
 //! penalty also breaks the scale ambiguity (n spikes of alpha/n fit like one of alpha) in favour of
 //! fewer, larger events.
 
+use super::relax::{relax_box, RelaxWork};
 use super::upsample::{check_factor, downsample_counts, upsample_counts};
 use crate::baseline::{drift_window_samples, rolling_quantile};
 use crate::error::{check_finite, check_magnitude, Result, SolverError};
@@ -72,9 +75,11 @@ pub struct TraceParams {
     pub fs: f64,
     /// Model rate multiplier k >= 1 (see [`super::upsample::compute_upsample_factor`]).
     pub upsample_factor: usize,
-    /// FISTA iterations per relaxation (each amplitude round runs one).
+    /// Cap on interior-point iterations per relaxation (each amplitude round runs one; a
+    /// relaxation typically needs 10-30).
     pub max_iters: usize,
-    /// Relative change of the relaxed iterate at which FISTA stops.
+    /// Relative tolerance of each relaxation (duality gap and dual residual, see
+    /// [`super::relax`]).
     pub tol: f64,
     /// Apply the kernel-derived high-pass edge f_hp = 0.25 / (2 pi tau_decay).
     pub hp_enabled: bool,
@@ -143,7 +148,7 @@ pub struct TraceSolution {
     pub pve: f64,
     /// Chosen rounding threshold on the relaxed per-frame mass.
     pub threshold: f64,
-    /// FISTA iterations summed over all relaxations.
+    /// Interior-point iterations summed over all relaxations.
     pub iterations: usize,
     /// The last relaxation converged and alpha settled within [`ALPHA_RTOL`].
     pub converged: bool,
@@ -228,32 +233,6 @@ impl ObsOp {
                 q1 = qv;
             }
         }
-    }
-
-    /// Largest eigenvalue of (D K)^T (D K) by power iteration from the constant vector (the
-    /// kernel's gain peaks at DC, so this start is already close), with a 5 % safety margin.
-    fn lipschitz(&self, t: usize) -> f64 {
-        let n = t * self.k;
-        let mut v = vec![1.0 / (n as f64).sqrt(); n];
-        let mut obs = vec![0.0; t];
-        let mut w = vec![0.0; n];
-        let mut lam = 0.0;
-        for _ in 0..30 {
-            self.forward(&v, &mut obs);
-            self.adjoint(&obs, &mut w);
-            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm == 0.0 {
-                break;
-            }
-            let new = norm;
-            v.iter_mut().zip(&w).for_each(|(a, b)| *a = b / norm);
-            if (new - lam).abs() <= 1e-6 * new {
-                lam = new;
-                break;
-            }
-            lam = new;
-        }
-        lam * 1.05
     }
 }
 
@@ -355,8 +334,11 @@ pub fn threshold_search(
             t * k
         )));
     }
-    let h = search_kernel(&fine);
-    Ok(search(y, relaxed, k, &h, noise_std, mode))
+    let op = ObsOp {
+        ar: Ar2::from_params(&fine),
+        k,
+    };
+    Ok(search(y, relaxed, &op, noise_std, mode))
 }
 
 /// Error-diffusion rounding of the relaxed solution with threshold `th`: a leaky accumulator of
@@ -423,11 +405,11 @@ fn search_kernel(fine: &KernelParams) -> Vec<f64> {
 fn search(
     y: &[f64],
     relaxed: &[f64],
-    k: usize,
-    h: &[f64],
+    op: &ObsOp,
     noise_std: f64,
     mode: ThresholdMode,
 ) -> ThresholdChoice {
+    let k = op.k;
     let t = y.len();
     let tf = t as f64;
     let (sy, syy) = y.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
@@ -453,13 +435,31 @@ fn search(
     if top <= 1e-9 {
         return empty(tss);
     }
+    // sum(c) and c.y of any spike set are sums of the adjoint applied to 1 and to y at its bins
+    // (one O(kT) pass each); only c.c needs the forward recursion, and only when the set changed.
+    let mut a1 = vec![0.0; t * k];
+    let mut ay = vec![0.0; t * k];
+    op.adjoint(&vec![1.0; t], &mut a1);
+    op.adjoint(y, &mut ay);
     let mut c = vec![0.0; t];
+    let mut s = vec![0.0; t * k];
     let mut spikes = Vec::new();
+    let mut prev: Vec<usize> = Vec::new();
+    let mut scc = 0.0;
     let mut results = Vec::with_capacity(N_THRESHOLDS);
     for i in (1..=N_THRESHOLDS).rev() {
         let th = top * i as f64 / (N_THRESHOLDS + 1) as f64;
         round_spikes(relaxed, k, th, &mut spikes);
-        let (sc, scc, scy) = spike_response(&spikes, k, h, y, &mut c);
+        let sc: f64 = spikes.iter().map(|&m| a1[m]).sum();
+        let scy: f64 = spikes.iter().map(|&m| ay[m]).sum();
+        if spikes != prev {
+            prev.iter().for_each(|&m| s[m] = 0.0);
+            spikes.iter().for_each(|&m| s[m] += 1.0);
+            op.forward(&s, &mut c);
+            scc = c.iter().map(|v| v * v).sum();
+            std::mem::swap(&mut prev, &mut spikes);
+            spikes.clone_from(&prev);
+        }
         let (alpha, b, rss) = ls_fit(tf, sy, syy, sc, scc, scy);
         results.push((th, spikes.len(), rss, alpha, b));
     }
@@ -510,67 +510,6 @@ fn search(
     }
 }
 
-/// FISTA on the box-constrained relaxation (module docs, step 3), from `x`. Returns
-/// (iterations, converged).
-#[allow(clippy::too_many_arguments)]
-fn relax(
-    op: &ObsOp,
-    y: &[f64],
-    alpha: f64,
-    l1: f64,
-    lip: f64,
-    max_iters: usize,
-    tol: f64,
-    x: &mut [f64],
-) -> (usize, bool) {
-    let t = y.len();
-    let n = x.len();
-    let step = 1.0 / (alpha * alpha * lip);
-    let mut z = x.to_vec();
-    let mut grad = vec![0.0; n];
-    let mut obs = vec![0.0; t];
-    let mut xn = vec![0.0; n];
-    let mut tk = 1.0f64;
-    for it in 1..=max_iters {
-        op.forward(&z, &mut obs);
-        let mut mean = 0.0;
-        for (o, yv) in obs.iter_mut().zip(y) {
-            *o = yv - alpha * *o;
-            mean += *o;
-        }
-        mean /= t as f64;
-        obs.iter_mut().for_each(|o| *o -= mean);
-        op.adjoint(&obs, &mut grad);
-        let (mut restart_dot, mut diff_sq, mut x_sq) = (0.0, 0.0, 0.0);
-        let shrink = step * l1;
-        for i in 0..n {
-            // gradient of the smooth part is -alpha K^T D^T P r
-            let v = (z[i] + step * alpha * grad[i] - shrink).clamp(0.0, 1.0);
-            let dx = v - x[i];
-            restart_dot += (z[i] - v) * dx;
-            diff_sq += dx * dx;
-            x_sq += v * v;
-            xn[i] = v;
-        }
-        let restart = restart_dot > 0.0;
-        let t_next = if restart {
-            1.0
-        } else {
-            0.5 * (1.0 + (1.0 + 4.0 * tk * tk).sqrt())
-        };
-        let beta = if restart { 0.0 } else { (tk - 1.0) / t_next };
-        for i in 0..n {
-            z[i] = xn[i] + beta * (xn[i] - x[i]);
-            x[i] = xn[i];
-        }
-        tk = t_next;
-        if it >= 3 && (diff_sq.sqrt() <= tol * x_sq.sqrt() || diff_sq <= 1e-24) {
-            return (it, true);
-        }
-    }
-    (max_iters, false)
-}
-
 /// Solve one trace (f32 in, counts at the original rate out); see the module docs.
 pub fn solve_trace(
     trace: &[f32],
@@ -589,7 +528,7 @@ pub fn solve_trace_detailed(
     warm_counts: Option<&[f64]>,
     mode: ThresholdMode,
 ) -> Result<TraceDetail> {
-    let (orig, fine) = p.validate()?;
+    let (_, fine) = p.validate()?;
     check_trace(trace)?;
     let t = trace.len();
     let k = p.upsample_factor;
@@ -609,7 +548,7 @@ pub fn solve_trace_detailed(
         ar: Ar2::from_params(&fine),
         k,
     };
-    let lip = op.lipschitz(t);
+    let mut ws = RelaxWork::default();
     // Observed energy of one unit spike (averaged over its sub-frame position).
     let e1 = h.iter().map(|v| v * v).sum::<f64>() / k as f64;
     let n = t * k;
@@ -633,13 +572,6 @@ pub fn solve_trace_detailed(
         let (a, b, _) = ls_fit(tf, sy, syy, sc, scc, scy);
         if a > 0.0 {
             alpha = a;
-            // Start from the counts where they are, the inverse filter elsewhere: binary counts
-            // alone are far from the relaxed optimum in its fractional (noise) part.
-            let mut tmp = y.clone();
-            naive_start(&y, &mut tmp, &Ar2::from_params(&orig), alpha, k, &mut x);
-            x.iter_mut()
-                .zip(&s0)
-                .for_each(|(xv, sv)| *xv = xv.max(sv.clamp(0.0, 1.0)));
             if track_drift {
                 let resid: Vec<f64> = y.iter().zip(&obs).map(|(yv, c)| yv - a * c - b).collect();
                 let d = rolling_quantile(&resid, drift_window, 0.5)?;
@@ -652,9 +584,6 @@ pub fn solve_trace_detailed(
         let med = median(&mut tmp);
         let max = y.iter().cloned().fold(f64::MIN, f64::max);
         alpha = max - med;
-        if alpha > 0.0 && alpha.is_finite() {
-            naive_start(&y, &mut tmp, &Ar2::from_params(&orig), alpha, k, &mut x);
-        }
     }
     if !(alpha > 0.0 && alpha.is_finite()) {
         return Ok(degenerate(y, sigma, n));
@@ -664,18 +593,21 @@ pub fn solve_trace_detailed(
     // Best round so far by the penalised score, with the trace it was fitted to.
     let mut best: Option<(f64, ThresholdChoice, Vec<f64>, Vec<f64>)> = None;
     let mut converged = false;
-    let mut settling = false;
     for _round in 0..MAX_ALPHA_ROUNDS {
         let l1 = p.lambda * alpha * alpha * e1;
-        // While alpha is still moving, an approximate relaxation is enough to move it.
-        let tol = if settling {
-            p.tol
-        } else {
-            (10.0 * p.tol).min(1e-2).max(p.tol)
-        };
-        let (its, conv) = relax(&op, &y, alpha, l1, lip, p.max_iters, tol, &mut x);
+        let (its, conv) = relax_box(
+            &y,
+            &op.ar,
+            k,
+            alpha,
+            l1,
+            p.max_iters,
+            p.tol,
+            &mut ws,
+            &mut x,
+        );
         iterations += its;
-        let mut ch = search(&y, &x, k, &h_search, sigma, mode);
+        let mut ch = search(&y, &x, &op, sigma, mode);
         let pen = if mode == ThresholdMode::Penalized {
             kappa
         } else {
@@ -708,15 +640,11 @@ pub fn solve_trace_detailed(
         }
         best = Some((score, ch, fitted_y, x.clone()));
         let rel = (new_alpha - alpha).abs() / alpha;
-        // Keep the relaxed fit: alpha s is unchanged under the new alpha (up to the box).
-        let ratio = alpha / new_alpha;
-        x.iter_mut().for_each(|v| *v = (*v * ratio).clamp(0.0, 1.0));
         alpha = new_alpha;
         if rel < ALPHA_RTOL {
             converged = conv;
             break;
         }
-        settling = rel < 5.0 * ALPHA_RTOL;
     }
     let (_, ch, y, relaxed) = match best {
         Some(b) if b.1.alpha > 0.0 => b,
@@ -752,33 +680,6 @@ pub fn solve_trace_detailed(
     })
 }
 
-/// Cold start for FISTA: the AR(2) inverse filter applied to (y - b) / alpha at the original rate
-/// (b the 20th percentile, `sorted_scratch` any permutation of y), clamped to the box. It is
-/// noisy but already right in the slow components, which are the ones gradient steps on a
-/// long-decay kernel take thousands of iterations to build. With k > 1 each frame's value goes
-/// to its middle fine bin.
-fn naive_start(
-    y: &[f64],
-    sorted_scratch: &mut [f64],
-    ar: &Ar2,
-    alpha: f64,
-    k: usize,
-    x: &mut [f64],
-) {
-    let t = y.len();
-    let q = (t as f64 * 0.2) as usize;
-    let b = *sorted_scratch
-        .select_nth_unstable_by(q.min(t - 1), |a, c| a.total_cmp(c))
-        .1;
-    let c = |i: usize| y[i] - b;
-    for j in 0..t.saturating_sub(1) {
-        // c[j+1] = g1 c[j] + g2 c[j-1] + gain s[j]
-        let prev2 = if j >= 1 { c(j - 1) } else { 0.0 };
-        let s = (c(j + 1) - ar.g1 * c(j) - ar.g2 * prev2) / (ar.gain * alpha);
-        x[k * j + k / 2] = s.clamp(0.0, 1.0);
-    }
-}
-
 /// Local search on the binary solution: move each spike one fine bin earlier or later, or drop it,
 /// whenever that lowers RSS (+ `penalty` per spike), with alpha and b fixed; then re-fit alpha and
 /// b. Rounding a relaxed solution is often one bin off where noise split a spike's mass, and each
@@ -805,31 +706,23 @@ fn polish_spikes(
         .zip(c.iter())
         .map(|(yv, cv)| yv - alpha * cv - ch.baseline)
         .collect();
-    // Observed response of a unit spike at fine bin m: (first frame, samples).
-    let resp = |m: usize| -> (usize, Vec<f64>) {
-        let j0 = m / k + 1;
-        let mut v = Vec::new();
-        let mut j = j0;
-        while j < t && k * j - m < h.len() {
-            v.push(h[k * j - m]);
-            j += 1;
-        }
-        (j0, v)
-    };
+    // The observed response of a unit spike at fine bin m starts at frame m / k + 1.
     // d RSS when adding `sign` x alpha x response(m) to the fit.
     let delta = |r: &[f64], m: usize, sign: f64| -> f64 {
-        let (j0, v) = resp(m);
         let mut d = 0.0;
-        for (i, hv) in v.iter().enumerate() {
-            let e = sign * alpha * hv;
-            d += -2.0 * r[j0 + i] * e + e * e;
+        let mut j = m / k + 1;
+        while j < t && k * j - m < h.len() {
+            let e = sign * alpha * h[k * j - m];
+            d += -2.0 * r[j] * e + e * e;
+            j += 1;
         }
         d
     };
     let apply = |r: &mut [f64], m: usize, sign: f64| {
-        let (j0, v) = resp(m);
-        for (i, hv) in v.iter().enumerate() {
-            r[j0 + i] -= sign * alpha * hv;
+        let mut j = m / k + 1;
+        while j < t && k * j - m < h.len() {
+            r[j] -= sign * alpha * h[k * j - m];
+            j += 1;
         }
     };
     let mut occupied = ch.s_fine.clone();
