@@ -424,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     cad.add_argument("--app-url", help="hosted CaDecon URL to use instead of the bundled app")
     cad.add_argument("--no-progress", action="store_true", help="do not print progress")
     cad.add_argument("--upsample-target", type=_positive_float, metavar="HZ",
-                     help="upsample the traces to about this rate (default: none)")
+                     help="infer spikes on a grid of about this rate "
+                          "(default 90; at or below the frame rate: none)")
     cad.add_argument("--hp-filter", action=argparse.BooleanOptionalAction, default=None,
                      help="high-pass filter derived from the kernel")
     cad.add_argument("--lp-filter", action=argparse.BooleanOptionalAction, default=None,

@@ -258,6 +258,45 @@ pub fn fit_biexponential(
     fit_biexponential_f64(&h, fs, refine, skip, warm)
 }
 
+/// `h` moved `shift` samples later (negative: earlier), zero-filled at the vacated end.
+pub fn shift_samples(h: &[f64], shift: isize) -> Vec<f64> {
+    let n = h.len();
+    let mut out = vec![0.0; n];
+    let s = shift.unsigned_abs().min(n);
+    if shift >= 0 {
+        out[s..].copy_from_slice(&h[..n - s]);
+    } else {
+        out[..n - s].copy_from_slice(&h[s..]);
+    }
+    out
+}
+
+/// [`fit_biexponential_f64`] with the kernel's onset free: the fit is repeated on `h` moved by
+/// each whole-sample shift in `-max_shift..=max_shift` and the smallest residual wins. Returns the
+/// fit and the shift applied (positive: `h` started early, i.e. the spikes it was estimated from
+/// sat late). A free-form kernel estimated from spikes placed `d` samples late is the true kernel
+/// advanced by `d`; fitted at a fixed onset it reads as a faster rise, which places the next
+/// spikes later still. The model is zero at its onset and has no flat start, so only the right
+/// alignment fits well (module tests), which breaks that feedback.
+pub fn fit_biexponential_onset(
+    h: &[f64],
+    fs: f64,
+    refine: bool,
+    max_shift: usize,
+    warm: Option<&BiexpFit>,
+) -> Result<(BiexpFit, isize)> {
+    let mut best = (fit_biexponential_f64(h, fs, refine, 0, warm)?, 0isize);
+    let m = max_shift.min(h.len() / 4) as isize;
+    for shift in (-m..=m).filter(|&s| s != 0) {
+        if let Ok(f) = fit_biexponential_f64(&shift_samples(h, shift), fs, refine, 0, warm) {
+            if f.residual < best.0.residual {
+                best = (f, shift);
+            }
+        }
+    }
+    Ok(best)
+}
+
 /// [`fit_biexponential`] on f64 samples.
 pub fn fit_biexponential_f64(
     h: &[f64],
@@ -410,6 +449,36 @@ pub fn fit_biexponential_f64(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onset_search_undoes_a_timing_shift() {
+        let (fs, tr, td) = (30.0, 0.1, 1.6);
+        let truth: Vec<f64> = (0..240).map(|i| basis(i as f64 / fs, tr, td)).collect();
+        // (Two frames early is ambiguous: the sample the rise passed through is gone.)
+        for d in [-2isize, -1, 0, 1] {
+            // Spikes d frames late make the estimated kernel start d frames early.
+            let h = shift_samples(&truth, -d);
+            let (fit, shift) = fit_biexponential_onset(&h, fs, false, 3, None).unwrap();
+            assert_eq!(shift, d, "shift for spikes {d} frames late");
+            assert!(
+                (fit.tau_rise - tr).abs() < 1e-3 * tr,
+                "tau_rise {}",
+                fit.tau_rise
+            );
+            assert!(
+                (fit.tau_decay - td).abs() < 1e-3 * td,
+                "tau_decay {}",
+                fit.tau_decay
+            );
+        }
+        // At a fixed onset the same early kernel reads as a faster rise.
+        let early = fit_biexponential_f64(&shift_samples(&truth, -1), fs, false, 0, None).unwrap();
+        assert!(
+            early.tau_rise < 0.9 * tr,
+            "fixed-onset tau_rise {}",
+            early.tau_rise
+        );
+    }
 
     fn curve(tr: f64, td: f64, beta: f64, fs: f64, n: usize) -> Vec<f64> {
         (0..n)

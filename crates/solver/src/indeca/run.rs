@@ -28,7 +28,7 @@ use rand::{RngCore, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
-use super::biexp::{fit_biexponential_f64, BiexpFit};
+use super::biexp::{fit_biexponential_onset, shift_samples, BiexpFit};
 use super::config::IndecaConfig;
 use super::kernel_est::estimate_kernel_upsampled;
 use super::seed::seed_kernel_from_peaks;
@@ -47,6 +47,9 @@ pub const TRACE_TOL: f64 = 1e-4;
 /// Iteration cap and tolerance of each free-form kernel estimate.
 pub const KERNEL_MAX_ITERS: usize = 200;
 pub const KERNEL_TOL: f64 = 1e-4;
+/// Onset shifts (in frames, either way) the kernel fit tries, so spike timing and kernel rise
+/// cannot trade a shift from one iteration to the next (see `biexp::fit_biexponential_onset`).
+pub const ONSET_SEARCH_FRAMES: usize = 2;
 /// Automatic free-form kernel length: this many seed decay times, clamped to the range below.
 pub const AUTO_KERNEL_DECAYS: f64 = 6.0;
 pub const AUTO_KERNEL_MIN_S: f64 = 1.5;
@@ -810,14 +813,21 @@ impl IndecaRun {
             warm.as_deref(),
             self.config.smooth_lambda,
         )?;
-        let fit = fit_biexponential_f64(
+        let (fit, shift) = fit_biexponential_onset(
             &est.kernel,
             self.kernel_fs(),
             self.config.refine_fast,
-            0,
+            self.onset_search(),
             self.last_fit.as_ref(),
         )?;
-        Ok((est.kernel.iter().map(|&x| x as f32).collect(), fit))
+        // Stored aligned, so the per-subset curves, their median and the final fit share an onset.
+        let aligned = shift_samples(&est.kernel, shift);
+        Ok((aligned.iter().map(|&x| x as f32).collect(), fit))
+    }
+
+    /// Largest onset shift the kernel fit tries, in kernel samples: [`ONSET_SEARCH_FRAMES`] frames.
+    fn onset_search(&self) -> usize {
+        ONSET_SEARCH_FRAMES * self.upsample
     }
 
     fn freeze_kernel(&mut self) -> Result<FinalKernel> {
@@ -841,14 +851,18 @@ impl IndecaRun {
             // The fit supplies beta, the optional fast component and the quality label; the
             // time constants stay the window medians so the final pass uses exactly them.
             let free64: Vec<f64> = free.iter().map(|&x| x as f64).collect();
-            match fit_biexponential_f64(
+            match fit_biexponential_onset(
                 &free64,
                 self.kernel_fs(),
                 self.config.refine_fast,
-                0,
+                self.onset_search(),
                 self.last_fit.as_ref(),
             ) {
-                Ok(f) => {
+                Ok((f, shift)) => {
+                    let free: Vec<f32> = shift_samples(&free64, shift)
+                        .iter()
+                        .map(|&x| x as f32)
+                        .collect();
                     // R^2 of the kernel actually used; with a fast component the fit's own.
                     let r2 = if f.has_fast() {
                         f.r2
