@@ -82,6 +82,15 @@ def run_oasis(python: str, traces: np.ndarray, tr: float, td: float, mode: str,
         return {k: z[k] for k in z.files}
 
 
+def print_learned(preset: str, method: str, meta: dict[str, Any], truth: tuple[float, float],
+                  r: float, lag: int, wall: float) -> None:
+    """One table row for a run that learned the kernel (taus and their error against the truth)."""
+    (tr, td), rise, decay = truth, meta["tau_rise"], meta["tau_decay"]
+    print(f"{preset:<9}{method:<13}{rise:9.4f}{100 * (rise / tr - 1):+6.0f}%"
+          f"{decay:9.4f}{100 * (decay / td - 1):+6.0f}%{meta['iterations']:6d}"
+          f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     import calab
 
@@ -125,10 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             wall = time.perf_counter() - t0
             m = res.metadata
             r, lag = r25(res.activity.astype(np.float64), spikes, FS)
-            print(f"{preset:<9}{'InDeCa':<13}{m['tau_rise']:9.4f}"
-                  f"{100 * (m['tau_rise'] / tr - 1):+6.0f}%{m['tau_decay']:9.4f}"
-                  f"{100 * (m['tau_decay'] / td - 1):+6.0f}%{m['iterations']:6d}"
-                  f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
+            print_learned(preset, "InDeCa", m, (tr, td), r, lag, wall)
             if args.headless:
                 t0 = time.perf_counter()
                 hres = calab.decon(sim.traces, FS, headless=True, autorun=True, progress=False,
@@ -142,10 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     hm = hres.metadata
                     r, lag = r25(hres.activity.astype(np.float64), spikes, FS)
-                    print(f"{preset:<9}{'CaDecon web':<13}{hm['tau_rise']:9.4f}"
-                          f"{100 * (hm['tau_rise'] / tr - 1):+6.0f}%{hm['tau_decay']:9.4f}"
-                          f"{100 * (hm['tau_decay'] / td - 1):+6.0f}%{hm['iterations']:6d}"
-                          f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
+                    print_learned(preset, "CaDecon web", hm, (tr, td), r, lag, wall)
             if not peers:
                 continue
             for mode, label in (("ar2", "OASIS true"), ("ar2_est", "OASIS est")):
