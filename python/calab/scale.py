@@ -573,6 +573,10 @@ def _solve_tile(job: _Job, tile: tuple[int, int, int, int]) -> dict[str, NDArray
     del pixels
     main = np.asarray(getattr(res, job.field))
     out_block = main.T.reshape(n_time, th, tw)
+    if not os.path.exists(job.out_path):
+        # The run failed or was stopped while this tile was solving and its temporary output is
+        # gone; writing now would re-create part of it and leave that behind.
+        return {}
     if job.out_kind == "zarr":
         zarr = _import_zarr()
 
