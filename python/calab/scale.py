@@ -813,6 +813,10 @@ def _finish_zarr_output(path: Path, per_pixel: Mapping[str, NDArray[Any]],
     group.attrs.update(dict(attrs))
 
 
+# Longest wait for the other tiles of a failed cluster run before its output is removed.
+_FAILED_RUN_DRAIN_S = 60.0
+
+
 def _run_tiles(job: _Job, tiles: list[tuple[int, int, int, int]], scheduler: Any,
                progress: bool) -> Iterable[tuple[tuple[int, int, int, int],
                                                  dict[str, NDArray[Any]]]]:
@@ -833,7 +837,15 @@ def _run_tiles(job: _Job, tiles: list[tuple[int, int, int, int]], scheduler: Any
             futures = [client.submit(_solve_tile, job, tile, pure=False) for tile in tiles]
             where = {fut.key: tile for fut, tile in zip(futures, tiles)}
             for fut in distributed.as_completed(futures, loop=client.loop):
-                values = fut.result()  # re-raises a worker's exception here
+                try:
+                    values = fut.result()  # re-raises a worker's exception here
+                except Exception:
+                    # Let tiles that are already writing into the temporary output finish (a
+                    # cancelled task keeps running on its worker), so the caller's cleanup is
+                    # not undone by a late write; bounded, and Ctrl-C skips it.
+                    with contextlib.suppress(Exception):
+                        distributed.wait(futures, timeout=_FAILED_RUN_DRAIN_S)
+                    raise
                 yield where[fut.key], values
                 fut.release()
                 bar.update(1)
