@@ -57,6 +57,12 @@ class NotReadyError(SolverError):
     code = "NOT_READY"
 
 
+class NumericalFailureError(SolverError):
+    """A solver produced a non-finite value; never returned as a result (please report it)."""
+
+    code = "NUMERICAL_FAILURE"
+
+
 class FileFormatError(InvalidInputError):
     """A file is missing, truncated or not in the expected layout; the message says what is."""
 
@@ -92,6 +98,7 @@ _BY_CODE: dict[str, type[SolverError]] = {
         UnknownOptionError,
         ValueOutOfRangeError,
         NotReadyError,
+        NumericalFailureError,
         FileFormatError,
         UnsupportedVersionError,
         BridgeError,

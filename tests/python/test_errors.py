@@ -9,13 +9,15 @@ import pytest
 from calab import _errors, _solver
 
 CODES = list(_solver.ERROR_CODES)
-INPUT_FAULTS = [c for c in CODES if c != "NOT_READY"]
+NOT_INPUT_FAULTS = {"NOT_READY", "NUMERICAL_FAILURE"}
+INPUT_FAULTS = [c for c in CODES if c not in NOT_INPUT_FAULTS]
 
 
 def test_core_codes_are_the_documented_set() -> None:
     assert set(CODES) == {
         "INVALID_PARAMETER", "NON_FINITE_INPUT", "TRACE_TOO_SHORT", "SHAPE_MISMATCH",
         "INVALID_STATE", "UNKNOWN_OPTION", "VALUE_OUT_OF_RANGE", "NOT_READY",
+        "NUMERICAL_FAILURE",
     }
     assert len(CODES) == len(set(CODES))
 
@@ -39,6 +41,7 @@ def test_every_core_code_maps_to_its_own_class() -> None:
     assert classes["INVALID_STATE"] is calab.InvalidStateError
     assert classes["UNKNOWN_OPTION"] is calab.UnknownOptionError
     assert classes["NOT_READY"] is calab.NotReadyError
+    assert classes["NUMERICAL_FAILURE"] is calab.NumericalFailureError
 
 
 @pytest.mark.parametrize("code", INPUT_FAULTS)
@@ -50,11 +53,12 @@ def test_input_faults_are_value_errors(code: str) -> None:
         raise err
 
 
-def test_not_ready_is_not_a_value_error() -> None:
-    err = _errors.from_code("NOT_READY", "x")
+@pytest.mark.parametrize("code", sorted(NOT_INPUT_FAULTS))
+def test_faults_not_caused_by_the_input_are_not_value_errors(code: str) -> None:
+    err = _errors.from_code(code, "x")
     assert isinstance(err, calab.SolverError)
     assert not isinstance(err, ValueError)
-    assert not issubclass(calab.NotReadyError, ValueError)
+    assert not issubclass(type(err), ValueError)
 
 
 def test_unknown_code_falls_back_to_the_base_class_and_keeps_the_code() -> None:

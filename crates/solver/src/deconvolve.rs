@@ -4,7 +4,7 @@
 //! rule are identical everywhere. `Method::Auto` picks the exact interior-point solver for the
 //! non-negative problem and FISTA for the box constraint.
 
-use crate::error::{Result, SolverError};
+use crate::error::{require_finite_output, Result, SolverError};
 use crate::operator::{Constraint, ConvMode};
 use crate::rows::map_rows;
 use crate::solver::Solver;
@@ -122,9 +122,13 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
         done
     };
     let reconvolution = solver.reconvolution_with_baseline();
+    let baseline = solver.baseline();
+    require_finite_output("activity", solver.solution())?;
+    require_finite_output("baseline", &[baseline])?;
+    require_finite_output("reconvolution", &reconvolution)?;
     Ok(DeconvOutput {
         activity: solver.solution().to_vec(),
-        baseline: solver.baseline(),
+        baseline,
         reconvolution,
         iterations: solver.iteration_count(),
         converged,

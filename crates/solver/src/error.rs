@@ -41,6 +41,9 @@ pub enum SolverError {
     /// An operation needs state that has not been set yet (e.g. solving before `set_trace`).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// A solver produced a non-finite value: a bug or an unsupported corner, never a result.
+    #[error("numerical failure: {0}")]
+    NumericalFailure(String),
 }
 
 impl SolverError {
@@ -55,12 +58,16 @@ impl SolverError {
             SolverError::UnknownOption { .. } => "UNKNOWN_OPTION",
             SolverError::ValueOutOfRange { .. } => "VALUE_OUT_OF_RANGE",
             SolverError::NotReady(_) => "NOT_READY",
+            SolverError::NumericalFailure(_) => "NUMERICAL_FAILURE",
         }
     }
 
     /// Whether the caller's input is at fault (maps to `ValueError` subclasses in Python).
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, SolverError::NotReady(_))
+        !matches!(
+            self,
+            SolverError::NotReady(_) | SolverError::NumericalFailure(_)
+        )
     }
 
     pub(crate) fn param(name: &'static str, value: f64, reason: impl Into<String>) -> Self {
@@ -82,6 +89,7 @@ pub const ERROR_CODES: &[&str] = &[
     "UNKNOWN_OPTION",
     "VALUE_OUT_OF_RANGE",
     "NOT_READY",
+    "NUMERICAL_FAILURE",
 ];
 
 /// Largest sample magnitude the solvers accept (its square, summed over 1e9 samples, stays finite).
@@ -99,6 +107,19 @@ pub fn check_magnitude(values: &[f64]) -> Result<()> {
 }
 
 pub type Result<T> = std::result::Result<T, SolverError>;
+
+/// Refuse to hand out an output that holds NaN or Inf: `what` names it in the message. Every
+/// solver entry point calls this before reporting a result, so nothing non-finite is ever
+/// reported as converged.
+pub fn require_finite_output(what: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(SolverError::NumericalFailure(format!(
+            "{what} is not finite at index {i} ({}); please report this with the parameters used",
+            values[i]
+        ))),
+    }
+}
 
 // Checks of one named scalar parameter, shared by every config and entry point so the messages
 // (and codes) are the same wherever a value is rejected.

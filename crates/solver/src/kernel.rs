@@ -131,18 +131,17 @@ fn tail_length(decay_samples: f64) -> f64 {
     (decay_samples * (1.0 / KERNEL_TAIL_TOL).ln()).ceil() + 1.0
 }
 
-/// Unnormalised d^n - r^n, computed without cancellation when d and r are close.
+/// Unnormalised d^n - r^n (d > r), without cancellation when d and r are close and without
+/// overflow far into the tail.
 fn raw_sample(n: usize, d: f64, r: f64, ln_gap: f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
     let nf = n as f64;
-    if ln_gap < 1.0 {
-        // d^n - r^n = r^n (exp(n ln(d/r)) - 1), accurate for tiny gaps.
-        r.powf(nf) * (nf * ln_gap).exp_m1()
-    } else {
-        d.powf(nf) - r.powf(nf)
-    }
+    // d^n - r^n = d^n (1 - (r/d)^n) = -d^n expm1(-n ln(d/r)): the exponent is never positive, so
+    // nothing overflows (the form r^n expm1(n ln(d/r)) gave 0 * inf = NaN in long tails, e.g. at
+    // fs 60 Hz, tau_rise 0.02 s, tau_decay >= 1.04 s), and expm1 keeps tiny gaps accurate.
+    -d.powf(nf) * (-nf * ln_gap).exp_m1()
 }
 
 /// AR(2) form of the sampled, peak-normalised kernel:
@@ -284,6 +283,27 @@ mod tests {
         assert!(h.iter().all(|v| v.is_finite() && *v >= 0.0));
         let max = h.iter().cloned().fold(f64::MIN, f64::max);
         assert!((max - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn kernel_is_finite_over_the_app_ranges() {
+        // The apps offer fs up to 1 kHz, tau_rise 1 ms - 0.5 s, tau_decay up to 10 s.
+        for &fs in &[5.0, 15.0, 30.0, 60.0, 100.0, 158.3, 500.0, 1000.0] {
+            for &tr in &[0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5] {
+                for &td in &[0.05, 0.2, 0.7, 1.04, 2.0, 5.0, 10.0] {
+                    if tr >= td {
+                        continue;
+                    }
+                    let h = build_kernel(tr, td, fs).unwrap();
+                    assert!(
+                        h.iter().all(|v| v.is_finite() && *v >= 0.0),
+                        "fs {fs} tau_rise {tr} tau_decay {td}"
+                    );
+                    let ar = tau_to_ar2(tr, td, fs).unwrap();
+                    assert!(ar.gain.is_finite() && ar.dc_gain.is_finite());
+                }
+            }
+        }
     }
 
     #[test]

@@ -301,6 +301,7 @@ impl Solver {
                         &opts,
                     )?,
                 };
+                crate::error::require_finite_output("activity", &out.activity)?;
                 self.state.warm_start(&out.activity);
                 if out.converged || self.fixed_baseline.is_some() {
                     self.state.iteration = out.iterations;

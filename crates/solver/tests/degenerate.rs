@@ -361,11 +361,15 @@ fn error_codes_are_stable_and_classified() {
         },
         SolverError::ValueOutOfRange { max_abs: 1e200 },
         SolverError::NotReady("n".into()),
+        SolverError::NumericalFailure("n".into()),
     ];
     let codes: Vec<&str> = samples.iter().map(|e| e.code()).collect();
     assert_eq!(codes, ERROR_CODES);
     for e in &samples {
-        assert_eq!(e.is_input_error(), e.code() != "NOT_READY");
+        assert_eq!(
+            e.is_input_error(),
+            !matches!(e.code(), "NOT_READY" | "NUMERICAL_FAILURE")
+        );
         assert!(!e.to_string().is_empty());
     }
 }
