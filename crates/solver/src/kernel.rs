@@ -131,9 +131,9 @@ fn tail_length(decay_samples: f64) -> f64 {
     (decay_samples * (1.0 / KERNEL_TAIL_TOL).ln()).ceil() + 1.0
 }
 
-/// Unnormalised d^n - r^n (d > r), without cancellation when d and r are close and without
+/// Unnormalised d^n - r^n (d > r, r = d exp(-ln_gap)), without cancellation when d and r are close and without
 /// overflow far into the tail.
-fn raw_sample(n: usize, d: f64, r: f64, ln_gap: f64) -> f64 {
+fn raw_sample(n: usize, d: f64, ln_gap: f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
@@ -166,7 +166,7 @@ impl Ar2 {
         let ln_gap = 1.0 / (p.tau_rise * p.fs) - 1.0 / (p.tau_decay * p.fs);
         let peak = sampled_peak(d, r, ln_gap);
         // Scale so that gain * (d^n - r^n)/(d - r) = (d^n - r^n)/peak.
-        let d_minus_r = raw_sample(1, d, r, ln_gap);
+        let d_minus_r = raw_sample(1, d, ln_gap);
         let gain = d_minus_r / peak;
         // sum_{n>=1} (d^n - r^n) = d/(1-d) - r/(1-r) = (d - r) / ((1-d)(1-r))
         let dc_gain = d_minus_r / ((1.0 - d) * (1.0 - r)) / peak;
@@ -191,7 +191,7 @@ fn sampled_peak(d: f64, r: f64, ln_gap: f64) -> f64 {
         (lr / ld).ln() / ln_gap
     };
     let lo = n_star.floor().max(1.0) as usize;
-    raw_sample(lo, d, r, ln_gap).max(raw_sample(lo + 1, d, r, ln_gap))
+    raw_sample(lo, d, ln_gap).max(raw_sample(lo + 1, d, ln_gap))
 }
 
 /// Kernel samples h[0..len], peak-normalised; see the module docs for the convention.
@@ -206,9 +206,7 @@ pub(crate) fn build_kernel_validated(p: &KernelParams) -> Vec<f64> {
     let peak = sampled_peak(d, r, ln_gap);
     // Envelope d^n / peak below the tolerance: n >= ln(tol * peak) / ln(d).
     let len = ((KERNEL_TAIL_TOL * peak).ln() / d.ln()).ceil().max(2.0) as usize + 1;
-    (0..len)
-        .map(|n| raw_sample(n, d, r, ln_gap) / peak)
-        .collect()
+    (0..len).map(|n| raw_sample(n, d, ln_gap) / peak).collect()
 }
 
 /// AR(2) coefficients of the kernel: (g1, g2, d, r) with c[t] = g1 c[t-1] + g2 c[t-2] + ...
