@@ -36,6 +36,7 @@ from ._errors import (
     ValueOutOfRangeError,
 )
 from ._headless import HeadlessBrowser
+from ._result import ActivityResult
 from ._solver import __version__ as _core_version
 from .bridge import decon, tune
 from .cadecon import CaDeconResult, DeconConfig, run_indeca
@@ -80,6 +81,7 @@ from .simulation import (
 __version__ = _core_version
 
 __all__ = [
+    "ActivityResult",
     "BiexpFitResult",
     "BridgeError",
     "BrowserUnavailableError",

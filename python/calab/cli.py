@@ -131,13 +131,25 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     written = [str(out)]
     if args.full:
         diag = out.with_name(out.stem + "_diagnostics.npz")
-        save_npz_atomic(diag, baseline=result.baseline, reconvolution=result.reconvolution,
-                        iterations=result.iterations, converged=result.converged)
+        save_npz_atomic(diag, **_diagnostics(result))
         written.append(str(diag))
     n_conv = int(sum(bool(c) for c in result.converged))
-    print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames "
-          f"({n_conv}/{traces.shape[0]} converged) -> {', '.join(written)}")
+    print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames with "
+          f"{result.solver.upper()} ({n_conv}/{traces.shape[0]} converged) -> "
+          f"{', '.join(written)}")
     return 0
+
+
+def _diagnostics(result: Any) -> dict[str, Any]:
+    """The shared fields but activity, then the solver's own fields not already among them."""
+    out = {name: getattr(result, name)
+           for name in ("baseline", "reconvolution", "noise", "converged")}
+    for name in result._fields:
+        value = getattr(result, name)
+        if value is result.activity or any(value is v for v in out.values()):
+            continue  # an alias (L0 spikes/calcium, Convar rates): written once
+        out[name] = value
+    return out
 
 
 def _cmd_cadecon(args: argparse.Namespace) -> int:
@@ -350,16 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser(
         "deconvolve", help="deconvolve a traces file with parameters from a CaTune export",
-        description="Apply a CaTune export (filter and drift flags included) to every row of "
-                    "FILE and write the activity as .npy (written atomically).",
+        description="Apply a CaTune export (its solver, L1, L0 or Convar, with the filter and "
+                    "drift flags) to every row of FILE and write the activity as .npy (written "
+                    "atomically): L1 activity, L0 spikes or Convar rates.",
     )
     _add_file(dec)
     dec.add_argument("--params", required=True, metavar="EXPORT.json", help="CaTune export JSON")
     dec.add_argument("-o", "--output", required=True, metavar="OUT",
                      help="activity output (.npy added if missing)")
     dec.add_argument("--full", action="store_true",
-                     help="also write OUT_diagnostics.npz (baseline, reconvolution, iterations, "
-                          "converged)")
+                     help="also write OUT_diagnostics.npz (baseline, reconvolution, noise, "
+                          "converged, then the solver's own values, e.g. iterations)")
     dec.add_argument("--chunk-size", type=_positive_int, default=64,
                      help="rows per solver call (default 64)")
     dec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
