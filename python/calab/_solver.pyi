@@ -125,6 +125,7 @@ def indeca_solve_trace(
     lp_enabled: bool,
     lambda_: float,
     warm_counts: NDArray[np.float32] | None = None,
+    noise_constrained: bool = False,
 ) -> tuple[NDArray[np.float32], float, float, float, float, int, bool]: ...
 def indeca_estimate_kernel(
     traces_flat: NDArray[np.float32],

@@ -676,8 +676,9 @@ fn indeca_compute_upsample_factor(py: Python<'_>, fs: f64, target_fs: f64) -> Py
 type SolveTraceOut<'py> = (Bound<'py, PyArray1<f32>>, f64, f64, f64, f64, usize, bool);
 
 /// (s_counts, alpha, baseline, pve, threshold, iterations, converged), GIL released.
+/// `noise_constrained` picks the noise-floor threshold rule instead of the default penalised one.
 #[pyfunction]
-#[pyo3(signature = (trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda_, warm_counts=None))]
+#[pyo3(signature = (trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda_, warm_counts=None, noise_constrained=false))]
 #[allow(clippy::too_many_arguments)]
 fn indeca_solve_trace<'py>(
     py: Python<'py>,
@@ -692,7 +693,9 @@ fn indeca_solve_trace<'py>(
     lp_enabled: bool,
     lambda_: f64,
     warm_counts: Option<PyReadonlyArray1<'_, f32>>,
+    noise_constrained: bool,
 ) -> PyResult<SolveTraceOut<'py>> {
+    use crate::indeca::trace::{solve_trace, solve_trace_detailed, ThresholdMode};
     let y = slice32(py, &trace)?;
     let warm = match &warm_counts {
         Some(w) => Some(slice32(py, w)?),
@@ -711,7 +714,16 @@ fn indeca_solve_trace<'py>(
     };
     let sol = py_try!(
         py,
-        py.allow_threads(|| crate::indeca::trace::solve_trace(y, &p, warm))
+        py.allow_threads(|| {
+            if !noise_constrained {
+                return solve_trace(y, &p, warm);
+            }
+            // solve_trace is the f32 front of solve_trace_detailed with the default rule.
+            let y64: Vec<f64> = y.iter().map(|v| *v as f64).collect();
+            let w64: Option<Vec<f64>> = warm.map(|w| w.iter().map(|v| *v as f64).collect());
+            solve_trace_detailed(&y64, &p, w64.as_deref(), ThresholdMode::NoiseFloor)
+                .map(|d| d.solution)
+        })
     );
     Ok((
         sol.s_counts.into_pyarray(py),
