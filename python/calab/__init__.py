@@ -18,6 +18,7 @@ from ._compute import (
     run_deconvolution_full,
     tau_to_ar2,
 )
+from ._dff import caiman_dff_inputs, dff, running_percentile
 from ._errors import (
     BridgeError,
     BrowserUnavailableError,
@@ -125,12 +126,14 @@ __all__ = [
     "bandpass_filter",
     "build_export",
     "build_kernel",
+    "caiman_dff_inputs",
     "compute_lipschitz",
     "compute_upsample_factor",
     "convar_lambda_search",
     "decon",
     "deconvolve_from_export",
     "deconvolve_movie",
+    "dff",
     "estimate_drift",
     "estimate_kernel",
     "filter_cutoffs",
@@ -150,6 +153,7 @@ __all__ = [
     "run_convar",
     "run_indeca",
     "run_l0",
+    "running_percentile",
     "save_for_tuning",
     "simulate",
     "solve_trace",

@@ -145,3 +145,6 @@ def indeca_fit_biexponential(
 def indeca_seed_kernel_from_peaks(
     traces_flat: NDArray[np.float32], trace_lengths: list[int], fs: float
 ) -> tuple[float, float, int]: ...
+def rolling_quantile_batch(
+    traces: NDArray[np.float64], window: int, quantile: float
+) -> tuple[NDArray[np.float64], list[tuple[int, str, str] | None]]: ...

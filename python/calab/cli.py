@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._dff import DFF_PERCENTILE, DFF_WINDOW_S
 from ._errors import SolverError
 
 if TYPE_CHECKING:
@@ -70,6 +71,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 100], got {text!r}")
     return value
 
 
@@ -215,10 +226,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     fs = meta["sampling_rate_hz"]
     if fs is None:
         raise UsageError(f"{args.file} does not record its sampling rate; pass --fs HZ")
+    if args.dff:
+        from ._dff import caiman_dff_inputs, dff
+
+        background = None
+        if fmt == "caiman":  # C has its background removed: rebuild CaImAn's F and background
+            traces, background = caiman_dff_inputs(args.file, args.trace_key or "estimates/C")
+        traces = dff(traces, fs, window_s=args.dff_window, percentile=args.dff_percentile,
+                     background=background)
+        meta["dff"] = {"window_s": args.dff_window, "percentile": args.dff_percentile,
+                       "baseline": "running percentile" + (" + CaImAn background"
+                                                           if background is not None else "")}
     src = Path(args.file)
     stem = Path(args.output) if args.output else Path(src.stem if src.suffix else src.name)
     save_for_tuning(traces, fs, stem, metadata=meta)
-    print(f"Wrote {traces.shape[0]} traces x {traces.shape[1]} frames at {fs} Hz to "
+    what = "dF/F traces" if args.dff else "traces"
+    print(f"Wrote {traces.shape[0]} {what} x {traces.shape[1]} frames at {fs} Hz to "
           f"{stem}.npy and {stem}_metadata.json")
     return 0
 
@@ -467,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="suite2p neuropil coefficient (default 0.7)")
     conv.add_argument("--no-neuropil", action="store_true", help="suite2p: use F as is")
     conv.add_argument("--all-rois", action="store_true", help="suite2p: keep non-cell ROIs too")
+    conv.add_argument("--dff", action="store_true",
+                      help="write dF/F = (F - F0) / F0, F0 the running percentile of each trace "
+                           "(caiman: of F = C + YrA plus the background under the component, "
+                           "as CaImAn's detrend_df_f)")
+    conv.add_argument("--dff-window", type=_positive_float, default=DFF_WINDOW_S, metavar="S",
+                      help=f"--dff: running-percentile window, seconds (default {DFF_WINDOW_S:g}, "
+                           "Suite2p's)")
+    conv.add_argument("--dff-percentile", type=_percent, default=DFF_PERCENTILE, metavar="P",
+                      help=f"--dff: baseline percentile, 0-100 (default {DFF_PERCENTILE:g}, "
+                           "Suite2p's and CaImAn's)")
     conv.set_defaults(func=_cmd_convert)
 
     info = sub.add_parser("info", help="describe a traces file",
