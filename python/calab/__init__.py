@@ -37,6 +37,7 @@ from ._errors import (
     ValueOutOfRangeError,
 )
 from ._headless import HeadlessBrowser
+from ._nwb import save_nwb
 from ._result import ActivityResult
 from ._solver import __version__ as _core_version
 from .bridge import decon, tune
@@ -155,6 +156,7 @@ __all__ = [
     "run_l0",
     "running_percentile",
     "save_for_tuning",
+    "save_nwb",
     "simulate",
     "solve_trace",
     "tau_to_ar2",

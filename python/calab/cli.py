@@ -121,7 +121,11 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
 
     params = load_export_params(args.params)
-    traces, file_fs, _meta = _read(args)
+    traces, file_fs, meta = _read(args)
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    nwb = _nwb_target(args, out.with_suffix(".nwb"), meta)  # refuse before solving, not after
     if file_fs is not None and abs(file_fs - params["fs"]) > 1e-9 * file_fs:
         print(f"calab: warning: {args.file} was recorded at {file_fs} Hz but the export was tuned "
               f"at {params['fs']} Hz; using the export's rate", file=sys.stderr)
@@ -135,20 +139,74 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
         result = deconvolve_from_export(traces, params, return_full=True,
                                         chunk_size=args.chunk_size,
                                         progress=False if args.no_progress else None)
-    out = Path(args.output)
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
     save_npy_atomic(out, result.activity)
     written = [str(out)]
     if args.full:
         diag = out.with_name(out.stem + "_diagnostics.npz")
         save_npz_atomic(diag, **_diagnostics(result))
         written.append(str(diag))
+    if nwb is not None:
+        written.append(_write_nwb(nwb, result, params["fs"], params["export"], args))
     n_conv = int(sum(bool(c) for c in result.converged))
     print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames with "
           f"{result.solver.upper()} ({n_conv}/{traces.shape[0]} converged) -> "
           f"{', '.join(written)}")
     return 0
+
+
+def _nwb_target(args: argparse.Namespace, default: Path,
+                meta: dict[str, Any]) -> tuple[Path, Path | None, str | None] | None:
+    """(output, source NWB or None, its series) for --nwb, checked before any work is done."""
+    if args.nwb is None:
+        return None
+    dest = Path(args.nwb) if args.nwb else default
+    source = series = None
+    if meta.get("format") == "nwb" and meta.get("source"):
+        source = Path(meta["source"])
+        if not source.is_file() and not source.is_absolute():
+            beside = Path(args.file).parent / source  # a sidecar written elsewhere
+            source = beside if beside.is_file() else source
+        if not source.is_file():
+            raise UsageError(f"{args.file} came from the NWB file {meta['source']}, which is "
+                             "not there any more; the results would have nowhere to attach")
+        series = meta.get("series")
+    if dest.exists() and not args.force:
+        what = "it is the source recording" if source is not None and \
+            dest.resolve() == source.resolve() else "it exists"
+        raise UsageError(f"--nwb {dest}: {what}; pass --force to replace it")
+    if source is not None and dest.suffix.lower() != ".nwb":
+        raise UsageError(f"--nwb {dest}: give a .nwb path")
+    return dest, source, series
+
+
+def _write_nwb(target: tuple[Path, Path | None, str | None], result: Any, fs: float,
+               parameters: dict[str, Any], args: argparse.Namespace) -> str:
+    from ._nwb import save_nwb
+
+    dest, source, series = target
+    try:
+        save_nwb(dest, result, fs=fs, source=source, series=series, parameters=parameters,
+                 name=args.nwb_name, overwrite=args.force)
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from None
+    where = f" (added to a copy of {source})" if source is not None and \
+        dest.resolve() != source.resolve() else ""
+    return f"{dest}{where}"
+
+
+def _add_nwb(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--nwb", nargs="?", const="", metavar="PATH",
+                   help=f"also write the results as NWB (default PATH: {default}): ophys/"
+                        "Fluorescence/Deconvolved (+ DeconvolvedSpikeCounts, DeconvolvedRates "
+                        "when the solver counts spikes) and the DeconvolvedStats table (noise, "
+                        "baseline, converged per ROI), parameters as JSON; when FILE came from "
+                        "an NWB file (calab convert --format nwb) the output is that file with "
+                        "the results added")
+    p.add_argument("--nwb-name", default="Deconvolved", metavar="NAME",
+                   help="base name of the NWB objects (default Deconvolved)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --nwb PATH, the source NWB file included (the way "
+                        "to add the results to the original in place)")
 
 
 def _diagnostics(result: Any) -> dict[str, Any]:
@@ -166,10 +224,12 @@ def _diagnostics(result: Any) -> dict[str, Any]:
 def _cmd_cadecon(args: argparse.Namespace) -> int:
     from .io import save_npy_atomic, write_json_atomic
 
-    traces, file_fs, _meta = _read(args)
+    traces, file_fs, meta = _read(args)
     fs = args.fs if args.fs is not None else file_fs
     if fs is None:
         raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ")
+    stem = Path(args.output)
+    nwb = _nwb_target(args, stem.with_name(stem.name + ".nwb"), meta)
     settings = {
         "upsample_target": args.upsample_target, "hp_filter_enabled": args.hp_filter,
         "lp_filter_enabled": args.lp_filter, "max_iterations": args.max_iterations,
@@ -194,17 +254,26 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
         print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
               file=sys.stderr)
         return 1
-    stem = Path(args.output)
     activity_path = stem.with_name(stem.name + "_activity.npy")
     results_path = stem.with_name(stem.name + "_results.json")
     save_npy_atomic(activity_path, result.activity)
     write_json_atomic(results_path, result.metadata)
-    meta = result.metadata
-    partial = " (partial: the run was stopped early)" if meta.get("partial") else ""
-    print(f"CaDecon: tau_rise {meta.get('tau_rise', float('nan')):.4f} s, tau_decay "
-          f"{meta.get('tau_decay', float('nan')):.4f} s, {result.activity.shape[0]} cells"
-          f"{partial} -> {activity_path}, {results_path}")
+    res_meta = result.metadata
+    written = [str(activity_path), str(results_path)]
+    if nwb is not None:
+        summary = {k: res_meta[k] for k in _CADECON_PARAMS if k in res_meta}
+        written.append(_write_nwb(nwb, result, float(fs), summary, args))
+    partial = " (partial: the run was stopped early)" if res_meta.get("partial") else ""
+    print(f"CaDecon: tau_rise {res_meta.get('tau_rise', float('nan')):.4f} s, tau_decay "
+          f"{res_meta.get('tau_decay', float('nan')):.4f} s, {result.activity.shape[0]} cells"
+          f"{partial} -> {', '.join(written)}")
     return 0
+
+
+#: The CaDecon results fields recorded as the NWB parameters (not the per-cell arrays/history).
+_CADECON_PARAMS = ("schema_version", "app", "fs", "tau_rise", "tau_decay", "beta", "tau_rise_fast",
+                   "tau_decay_fast", "beta_fast", "fit_quality", "kernel_dt", "iterations",
+                   "converged", "partial", "upsample_factor", "config")
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -402,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the batch on this Dask scheduler (e.g. tcp://host:8786), "
                           "--chunk-size rows per task; needs pip install 'calab[dask]'")
+    _add_nwb(dec, "OUT.nwb")
     dec.set_defaults(func=_cmd_deconvolve)
 
     mov = sub.add_parser(
@@ -472,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     cad.add_argument("--coverage", type=_positive_float, help="target coverage of the subsets")
     cad.add_argument("--aspect-ratio", type=_positive_float, help="subset aspect ratio")
     cad.add_argument("--seed", type=int)
+    _add_nwb(cad, "STEM.nwb")
     cad.set_defaults(func=_cmd_cadecon)
 
     conv = sub.add_parser(
