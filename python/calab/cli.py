@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run CaDecon (InDeCa: kernel and activity learned from the data) on FILE, in "
                     "the browser app over the local bridge (--headless: in headless Chromium, "
                     "started automatically) or natively (--native), and write STEM_activity.npy "
-                    "and STEM_results.json.")
+                    "(spike counts per frame) and STEM_results.json (and STEM.nwb with --nwb).")
     _add_file(cad)
     cad.add_argument("-o", "--output", required=True, metavar="STEM", help="output stem")
     cad.add_argument("--fs", type=_positive_float, help="sampling rate, Hz (default: from FILE)")
@@ -547,8 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser(
         "convert", help="convert CaImAn / Minian / Suite2p / NWB output for tuning",
-        description="Read a pipeline's traces and write STEM.npy + STEM_metadata.json "
-                    "(needs: pip install 'calab[loaders]' for caiman, minian and nwb).",
+        description="Read a pipeline's traces and write STEM.npy + STEM_metadata.json, with "
+                    "--dff as dF/F against a running-percentile baseline (raw Suite2p F, NWB "
+                    "raw fluorescence, CaImAn with its background) (needs: pip install "
+                    "'calab[loaders]' for caiman, minian and nwb).",
     )
     conv.add_argument("file", metavar="FILE",
                       help="CaImAn .hdf5, Minian folder, Suite2p plane folder or .nwb file")
