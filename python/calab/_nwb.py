@@ -37,6 +37,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._errors import FileFormatError, InvalidParameterError, ShapeMismatchError
+from .io import _json_default
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -55,16 +56,6 @@ _DESCRIPTIONS = {
     "convar": "CaLab Convar (calab.run_convar): smooth population spiking rate",
     "indeca": "CaLab InDeCa / CaDecon (calab.run_indeca): inferred spike counts per frame",
 }
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"parameter value of type {type(obj).__name__} is not JSON-serialisable")
 
 
 def _per_row(result: Any, n: int) -> dict[str, np.ndarray]:
@@ -214,7 +205,7 @@ def save_nwb(
               "sampling_rate_hz": None if fs is None else float(fs),
               "parameters": dict(parameters or {})}
     try:
-        comments = json.dumps(record, default=_json_default, allow_nan=False)
+        comments = json.dumps(record, default=_json_default, allow_nan=False)  # numpy, paths
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"parameters are not JSON-serialisable: {exc}",
                                     code="INVALID_PARAMETER") from None

@@ -8,12 +8,9 @@ field and bit for bit, to the direct solver call; and the one result shape
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,23 +64,6 @@ def files(tmp_path_factory: pytest.TempPathFactory, traces: np.ndarray) -> dict[
         path.write_text(json.dumps(_export(solver)), encoding="utf-8")
         out[solver] = path
     return out
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # host warnings from distributed (ports, memory)
-        cl = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                      dashboard_address=None, silence_logs=logging.ERROR)
-        client = distributed.Client(cl)
-    try:
-        yield client
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            client.close()
-            cl.close()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,12 +8,9 @@ the same native call on the same rows, so nothing may differ, not even in the la
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +31,6 @@ needs_convar = pytest.mark.skipif(not HAS_CONVAR, reason="calab.convar not built
 FS, TAU_R, TAU_D, LAM = 30.0, 0.05, 0.4, 0.01
 GAMMA = calab.gamma_from_tau(TAU_D, FS)
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """Two worker processes, one thread each; closed (and its warnings contained) at the end."""
-    with warnings.catch_warnings():
-        # distributed may warn about the machine (e.g. little memory, ports) while starting or
-        # stopping; those are about the host, not about calab, and would fail under -W error.
-        warnings.simplefilter("ignore")
-        cl = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                      dashboard_address=None, silence_logs=logging.ERROR)
-        client = distributed.Client(cl)
-    try:
-        yield client
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            client.close()
-            cl.close()
 
 
 @pytest.fixture(scope="module")
