@@ -108,9 +108,9 @@ def _placeholder_rois(nwb: Any, n: int) -> Any:
     table = seg.create_plane_segmentation(
         name="PlaneSegmentation", imaging_plane=plane,
         description="Placeholder ROIs written by CaLab: ROI i is row i of the deconvolved input "
-                    "traces; the input carried no masks, so the pixel masks are empty.")
+                    "traces; the input carried no masks, so each image mask is one empty pixel.")
     for _ in range(n):
-        table.add_roi(pixel_mask=np.zeros((0, 3)))
+        table.add_roi(image_mask=np.zeros((1, 1)))
     return seg, table
 
 

@@ -100,6 +100,10 @@ def test_save_nwb_new_file(solver: str, traces: np.ndarray, tmp_path: Path) -> N
         assert np.array_equal(series.data[()], res.activity.T)
         assert series.rate == FS and series.starting_time == 0.0
         assert len(series.rois.table) == traces.shape[0]
+        # What roiextractors' NwbSegmentationExtractor needs to read the file: a
+        # PlaneSegmentation named so, with image masks (checked with roiextractors 0.10).
+        table = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        assert series.rois.table is table and "image_mask" in table.colnames
         record = json.loads(series.comments)
         assert record["solver"] == solver and record["parameters"] == {"lam": 0.02}
         assert record["calab_version"] == calab.__version__
