@@ -16,7 +16,7 @@ parameters, as JSON, are each series' ``comments``.
 When the traces came from an NWB file, the series reference that file's ROIs and timing, and
 everything the file held is kept: the output is a copy of the source with the results added (or
 the source itself, replaced atomically, only with ``overwrite=True``). Otherwise a new file is
-written with a placeholder ROI table (one ROI per row, no masks). pynwb is optional
+written with a placeholder ROI table (one ROI per row, one-pixel empty masks). pynwb is optional
 (``pip install 'calab[loaders]'``).
 """
 
