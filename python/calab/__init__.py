@@ -18,6 +18,7 @@ from ._compute import (
     run_deconvolution_full,
     tau_to_ar2,
 )
+from ._dff import caiman_dff_inputs, dff, running_percentile
 from ._errors import (
     BridgeError,
     BrowserUnavailableError,
@@ -36,6 +37,8 @@ from ._errors import (
     ValueOutOfRangeError,
 )
 from ._headless import HeadlessBrowser
+from ._nwb import save_nwb
+from ._result import ActivityResult
 from ._solver import __version__ as _core_version
 from .bridge import decon, tune
 from .cadecon import CaDeconResult, DeconConfig, run_indeca
@@ -80,6 +83,7 @@ from .simulation import (
 __version__ = _core_version
 
 __all__ = [
+    "ActivityResult",
     "BiexpFitResult",
     "BridgeError",
     "BrowserUnavailableError",
@@ -123,12 +127,14 @@ __all__ = [
     "bandpass_filter",
     "build_export",
     "build_kernel",
+    "caiman_dff_inputs",
     "compute_lipschitz",
     "compute_upsample_factor",
     "convar_lambda_search",
     "decon",
     "deconvolve_from_export",
     "deconvolve_movie",
+    "dff",
     "estimate_drift",
     "estimate_kernel",
     "filter_cutoffs",
@@ -148,7 +154,9 @@ __all__ = [
     "run_convar",
     "run_indeca",
     "run_l0",
+    "running_percentile",
     "save_for_tuning",
+    "save_nwb",
     "simulate",
     "solve_trace",
     "tau_to_ar2",

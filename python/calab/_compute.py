@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import from_code
+from ._result import input_noise
 from ._validate import as_trace_1d, as_traces
 from .scale import is_dask_array, map_rows
 
@@ -25,10 +26,11 @@ FloatArray = NDArray[np.float64]
 
 
 class DeconvolutionResult(NamedTuple):
-    """Full result of :func:`run_deconvolution_full`.
+    """Full result of :func:`run_deconvolution_full` (an :class:`calab.ActivityResult`).
 
-    For 2-D input, ``baseline``, ``iterations`` and ``converged`` are arrays with one value per
-    trace; for 1-D input they are scalars.
+    For 2-D input, ``baseline``, ``iterations``, ``converged`` and ``noise`` are arrays with one
+    value per trace; for 1-D input they are scalars. The first five fields are calab 0.3.0's, in
+    its order.
     """
 
     #: Non-negative activity, same shape as the input (trace units per kernel peak).
@@ -41,6 +43,14 @@ class DeconvolutionResult(NamedTuple):
     iterations: int | NDArray[np.uint32]
     #: Whether the stopping rule was met within ``max_iters``.
     converged: bool | NDArray[np.bool_]
+    #: Noise standard deviation of each input trace, trace units (see :func:`estimate_noise`;
+    #: NaN when this build has no estimator).
+    noise: float | FloatArray = float("nan")
+
+    @property
+    def solver(self) -> str:
+        """``"l1"``: which solver produced this result."""
+        return "l1"
 
 
 def _positive_int(name: str, value: object, upper: int) -> int:
@@ -171,9 +181,11 @@ def run_deconvolution_full(
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
+    noise = input_noise(arr, fs, was_1d)
     if was_1d:
-        return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]))
-    return DeconvolutionResult(act, base, rec, iters, conv)
+        return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]),
+                                   noise)
+    return DeconvolutionResult(act, base, rec, iters, conv, noise)
 
 
 def run_deconvolution(

@@ -125,6 +125,7 @@ def indeca_solve_trace(
     lp_enabled: bool,
     lambda_: float,
     warm_counts: NDArray[np.float32] | None = None,
+    noise_constrained: bool = False,
 ) -> tuple[NDArray[np.float32], float, float, float, float, int, bool]: ...
 def indeca_estimate_kernel(
     traces_flat: NDArray[np.float32],
@@ -144,3 +145,6 @@ def indeca_fit_biexponential(
 def indeca_seed_kernel_from_peaks(
     traces_flat: NDArray[np.float32], trace_lengths: list[int], fs: float
 ) -> tuple[float, float, int]: ...
+def rolling_quantile_batch(
+    traces: NDArray[np.float64], window: int, quantile: float
+) -> tuple[NDArray[np.float64], list[tuple[int, str, str] | None]]: ...

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import _solver
 from ._errors import InvalidParameterError, from_code
+from ._result import input_noise
 from ._validate import as_traces
 
 __all__ = ["CaDeconResult", "DeconConfig", "run_indeca"]
@@ -78,7 +79,8 @@ class DeconConfig(BaseModel):
 
 
 class CaDeconResult(NamedTuple):
-    """Result of :func:`run_indeca` (and of :func:`calab.decon` through the browser).
+    """Result of :func:`run_indeca` (and of :func:`calab.decon` through the browser); an
+    :class:`calab.ActivityResult`. The first eight fields are calab 0.3.0's, in its order.
 
     Attributes
     ----------
@@ -101,6 +103,13 @@ class CaDeconResult(NamedTuple):
         The results JSON (``schemas/cadecon-results.schema.json``): ``tau_rise``,
         ``tau_decay`` (s), ``cell_indices``, ``cell_errors``, ``iterations``, ``converged``,
         ``partial``, ``history`` (one entry per iteration), the effective ``config``, ...
+    noise : ndarray, float64, (n_cells,)
+        Noise standard deviation of each input trace, trace units (see
+        :func:`calab.estimate_noise`; NaN when unknown).
+
+    The shared names ``baseline`` (= ``baselines``), ``converged`` (per cell: solved in the
+    final pass, finite ``alphas`` and ``baselines``), ``reconvolution`` and ``rates`` are
+    read-only properties.
     """
 
     activity: NDArray[np.float32]
@@ -111,6 +120,51 @@ class CaDeconResult(NamedTuple):
     kernel_fast: NDArray[np.float32]
     fs: float
     metadata: dict[str, Any]
+    noise: NDArray[np.float64] = np.full(0, np.nan)
+
+    @property
+    def baseline(self) -> NDArray[np.float64]:
+        """Alias of ``baselines``."""
+        return self.baselines
+
+    @property
+    def converged(self) -> NDArray[np.bool_]:
+        """Per cell: the final pass solved it (finite amplitude and baseline).
+
+        ``metadata["converged"]`` says whether the kernel loop converged.
+        """
+        return np.isfinite(self.alphas) & np.isfinite(self.baselines)
+
+    @property
+    def rates(self) -> NDArray[np.float64]:
+        """Spike counts per frame times ``fs``: spikes per second, per frame."""
+        return np.asarray(self.activity, dtype=np.float64) * float(self.fs)
+
+    @property
+    def reconvolution(self) -> NDArray[np.float64]:
+        """``alpha * (kernel * counts) + baseline`` per cell at the frame rate (NaN rows for
+        unsolved cells).
+
+        The learned slow kernel is taken at the frame times of the model grid, so each frame's
+        spikes sit at the start of their frame; the solver placed them within the frame on its
+        upsampled grid, so this is the fitted model up to that sub-frame shift. It models the
+        preprocessed trace (after any filters and drift removal the run applied).
+        """
+        counts = np.atleast_2d(np.asarray(self.activity, dtype=np.float64))
+        k = max(1, int(self.metadata.get("upsample_factor", 1) or 1))
+        h = np.asarray(self.kernel_slow, dtype=np.float64)[::k]
+        n_t = counts.shape[1]
+        if h.size == 0 or n_t == 0:
+            return np.full(counts.shape, np.nan)
+        n_fft = 1 << int(math.ceil(math.log2(n_t + h.size)))
+        model = np.fft.irfft(np.fft.rfft(counts, n_fft) * np.fft.rfft(h, n_fft), n_fft)[:, :n_t]
+        out: NDArray[np.float64] = self.alphas[:, None] * model + self.baselines[:, None]
+        return out
+
+    @property
+    def solver(self) -> str:
+        """``"indeca"``."""
+        return "indeca"
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -217,7 +271,7 @@ def _nan_floats(values: list[Any]) -> NDArray[np.float64]:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _collect(run: Any, fs: float, was_1d: bool) -> CaDeconResult:
+def _collect(run: Any, fs: float, was_1d: bool, traces: NDArray[np.float64]) -> CaDeconResult:
     meta: dict[str, Any] = json.loads(run.result_json())
     activity = np.asarray(run.activity(), dtype=np.float32)
     if was_1d:
@@ -231,6 +285,7 @@ def _collect(run: Any, fs: float, was_1d: bool) -> CaDeconResult:
         kernel_fast=np.asarray(meta["kernel_fast"], dtype=np.float32),
         fs=float(fs),
         metadata=meta,
+        noise=input_noise(traces, fs, False),
     )
 
 
@@ -352,7 +407,7 @@ def run_indeca(
             interrupted = True
     finally:
         report.close()
-    result = _collect(run, fs_f, was_1d)
+    result = _collect(run, fs_f, was_1d, arr)
     if interrupted:
         result.metadata["interrupted"] = True
         result.metadata["partial"] = True

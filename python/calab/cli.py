@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._dff import DFF_PERCENTILE, DFF_WINDOW_S
 from ._errors import SolverError
 
 if TYPE_CHECKING:
@@ -73,6 +74,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 100], got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -110,7 +121,11 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
 
     params = load_export_params(args.params)
-    traces, file_fs, _meta = _read(args)
+    traces, file_fs, meta = _read(args)
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    nwb = _nwb_target(args, out.with_suffix(".nwb"), meta)  # refuse before solving, not after
     if file_fs is not None and abs(file_fs - params["fs"]) > 1e-9 * file_fs:
         print(f"calab: warning: {args.file} was recorded at {file_fs} Hz but the export was tuned "
               f"at {params['fs']} Hz; using the export's rate", file=sys.stderr)
@@ -124,29 +139,97 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
         result = deconvolve_from_export(traces, params, return_full=True,
                                         chunk_size=args.chunk_size,
                                         progress=False if args.no_progress else None)
-    out = Path(args.output)
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
     save_npy_atomic(out, result.activity)
     written = [str(out)]
     if args.full:
         diag = out.with_name(out.stem + "_diagnostics.npz")
-        save_npz_atomic(diag, baseline=result.baseline, reconvolution=result.reconvolution,
-                        iterations=result.iterations, converged=result.converged)
+        save_npz_atomic(diag, **_diagnostics(result))
         written.append(str(diag))
+    if nwb is not None:
+        written.append(_write_nwb(nwb, result, params["fs"], params["export"], args))
     n_conv = int(sum(bool(c) for c in result.converged))
-    print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames "
-          f"({n_conv}/{traces.shape[0]} converged) -> {', '.join(written)}")
+    print(f"Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames with "
+          f"{result.solver.upper()} ({n_conv}/{traces.shape[0]} converged) -> "
+          f"{', '.join(written)}")
     return 0
+
+
+def _nwb_target(args: argparse.Namespace, default: Path,
+                meta: dict[str, Any]) -> tuple[Path, Path | None, str | None] | None:
+    """(output, source NWB or None, its series) for --nwb, checked before any work is done."""
+    if args.nwb is None:
+        return None
+    dest = Path(args.nwb) if args.nwb else default
+    source = series = None
+    if meta.get("format") == "nwb" and meta.get("source"):
+        source = Path(meta["source"])
+        if not source.is_file() and not source.is_absolute():
+            beside = Path(args.file).parent / source  # a sidecar written elsewhere
+            source = beside if beside.is_file() else source
+        if not source.is_file():
+            raise UsageError(f"{args.file} came from the NWB file {meta['source']}, which is "
+                             "not there any more; the results would have nowhere to attach")
+        series = meta.get("series")
+    if dest.exists() and not args.force:
+        what = "it is the source recording" if source is not None and \
+            dest.resolve() == source.resolve() else "it exists"
+        raise UsageError(f"--nwb {dest}: {what}; pass --force to replace it")
+    if source is not None and dest.suffix.lower() != ".nwb":
+        raise UsageError(f"--nwb {dest}: give a .nwb path")
+    return dest, source, series
+
+
+def _write_nwb(target: tuple[Path, Path | None, str | None], result: Any, fs: float,
+               parameters: dict[str, Any], args: argparse.Namespace) -> str:
+    from ._nwb import save_nwb
+
+    dest, source, series = target
+    try:
+        save_nwb(dest, result, fs=fs, source=source, series=series, parameters=parameters,
+                 name=args.nwb_name, overwrite=args.force)
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from None
+    where = f" (added to a copy of {source})" if source is not None and \
+        dest.resolve() != source.resolve() else ""
+    return f"{dest}{where}"
+
+
+def _add_nwb(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--nwb", nargs="?", const="", metavar="PATH",
+                   help=f"also write the results as NWB (default PATH: {default}): ophys/"
+                        "Fluorescence/Deconvolved (+ DeconvolvedSpikeCounts, DeconvolvedRates "
+                        "when the solver counts spikes) and the DeconvolvedStats table (noise, "
+                        "baseline, converged per ROI), parameters as JSON; when FILE came from "
+                        "an NWB file (calab convert --format nwb) the output is that file with "
+                        "the results added")
+    p.add_argument("--nwb-name", default="Deconvolved", metavar="NAME",
+                   help="base name of the NWB objects (default Deconvolved)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --nwb PATH, the source NWB file included (the way "
+                        "to add the results to the original in place)")
+
+
+def _diagnostics(result: Any) -> dict[str, Any]:
+    """The shared fields but activity, then the solver's own fields not already among them."""
+    out = {name: getattr(result, name)
+           for name in ("baseline", "reconvolution", "noise", "converged")}
+    for name in result._fields:
+        value = getattr(result, name)
+        if value is result.activity or any(value is v for v in out.values()):
+            continue  # an alias (L0 spikes/calcium, Convar rates): written once
+        out[name] = value
+    return out
 
 
 def _cmd_cadecon(args: argparse.Namespace) -> int:
     from .io import save_npy_atomic, write_json_atomic
 
-    traces, file_fs, _meta = _read(args)
+    traces, file_fs, meta = _read(args)
     fs = args.fs if args.fs is not None else file_fs
     if fs is None:
         raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ")
+    stem = Path(args.output)
+    nwb = _nwb_target(args, stem.with_name(stem.name + ".nwb"), meta)
     settings = {
         "upsample_target": args.upsample_target, "hp_filter_enabled": args.hp_filter,
         "lp_filter_enabled": args.lp_filter, "max_iterations": args.max_iterations,
@@ -171,17 +254,26 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
         print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
               file=sys.stderr)
         return 1
-    stem = Path(args.output)
     activity_path = stem.with_name(stem.name + "_activity.npy")
     results_path = stem.with_name(stem.name + "_results.json")
     save_npy_atomic(activity_path, result.activity)
     write_json_atomic(results_path, result.metadata)
-    meta = result.metadata
-    partial = " (partial: the run was stopped early)" if meta.get("partial") else ""
-    print(f"CaDecon: tau_rise {meta.get('tau_rise', float('nan')):.4f} s, tau_decay "
-          f"{meta.get('tau_decay', float('nan')):.4f} s, {result.activity.shape[0]} cells"
-          f"{partial} -> {activity_path}, {results_path}")
+    res_meta = result.metadata
+    written = [str(activity_path), str(results_path)]
+    if nwb is not None:
+        summary = {k: res_meta[k] for k in _CADECON_PARAMS if k in res_meta}
+        written.append(_write_nwb(nwb, result, float(fs), summary, args))
+    partial = " (partial: the run was stopped early)" if res_meta.get("partial") else ""
+    print(f"CaDecon: tau_rise {res_meta.get('tau_rise', float('nan')):.4f} s, tau_decay "
+          f"{res_meta.get('tau_decay', float('nan')):.4f} s, {result.activity.shape[0]} cells"
+          f"{partial} -> {', '.join(written)}")
     return 0
+
+
+#: The CaDecon results fields recorded as the NWB parameters (not the per-cell arrays/history).
+_CADECON_PARAMS = ("schema_version", "app", "fs", "tau_rise", "tau_decay", "beta", "tau_rise_fast",
+                   "tau_decay_fast", "beta_fast", "fit_quality", "kernel_dt", "iterations",
+                   "converged", "partial", "upsample_factor", "config")
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -203,10 +295,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     fs = meta["sampling_rate_hz"]
     if fs is None:
         raise UsageError(f"{args.file} does not record its sampling rate; pass --fs HZ")
+    if args.dff:
+        from ._dff import caiman_dff_inputs, dff
+
+        background = None
+        if fmt == "caiman":  # C has its background removed: rebuild CaImAn's F and background
+            traces, background = caiman_dff_inputs(args.file, args.trace_key or "estimates/C")
+        traces = dff(traces, fs, window_s=args.dff_window, percentile=args.dff_percentile,
+                     background=background)
+        meta["dff"] = {"window_s": args.dff_window, "percentile": args.dff_percentile,
+                       "baseline": "running percentile" + (" + CaImAn background"
+                                                           if background is not None else "")}
     src = Path(args.file)
     stem = Path(args.output) if args.output else Path(src.stem if src.suffix else src.name)
     save_for_tuning(traces, fs, stem, metadata=meta)
-    print(f"Wrote {traces.shape[0]} traces x {traces.shape[1]} frames at {fs} Hz to "
+    what = "dF/F traces" if args.dff else "traces"
+    print(f"Wrote {traces.shape[0]} {what} x {traces.shape[1]} frames at {fs} Hz to "
           f"{stem}.npy and {stem}_metadata.json")
     return 0
 
@@ -350,22 +454,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec = sub.add_parser(
         "deconvolve", help="deconvolve a traces file with parameters from a CaTune export",
-        description="Apply a CaTune export (filter and drift flags included) to every row of "
-                    "FILE and write the activity as .npy (written atomically).",
+        description="Apply a CaTune export (its solver, L1, L0 or Convar, with the filter and "
+                    "drift flags) to every row of FILE and write the activity as .npy (written "
+                    "atomically): L1 activity, L0 spikes or Convar rates.",
     )
     _add_file(dec)
     dec.add_argument("--params", required=True, metavar="EXPORT.json", help="CaTune export JSON")
     dec.add_argument("-o", "--output", required=True, metavar="OUT",
                      help="activity output (.npy added if missing)")
     dec.add_argument("--full", action="store_true",
-                     help="also write OUT_diagnostics.npz (baseline, reconvolution, iterations, "
-                          "converged)")
+                     help="also write OUT_diagnostics.npz (baseline, reconvolution, noise, "
+                          "converged, then the solver's own values, e.g. iterations)")
     dec.add_argument("--chunk-size", type=_positive_int, default=64,
                      help="rows per solver call (default 64)")
     dec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dec.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the batch on this Dask scheduler (e.g. tcp://host:8786), "
                           "--chunk-size rows per task; needs pip install 'calab[dask]'")
+    _add_nwb(dec, "OUT.nwb")
     dec.set_defaults(func=_cmd_deconvolve)
 
     mov = sub.add_parser(
@@ -407,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run CaDecon (InDeCa: kernel and activity learned from the data) on FILE, in "
                     "the browser app over the local bridge (--headless: in headless Chromium, "
                     "started automatically) or natively (--native), and write STEM_activity.npy "
-                    "and STEM_results.json.")
+                    "(spike counts per frame) and STEM_results.json (and STEM.nwb with --nwb).")
     _add_file(cad)
     cad.add_argument("-o", "--output", required=True, metavar="STEM", help="output stem")
     cad.add_argument("--fs", type=_positive_float, help="sampling rate, Hz (default: from FILE)")
@@ -436,12 +542,15 @@ def build_parser() -> argparse.ArgumentParser:
     cad.add_argument("--coverage", type=_positive_float, help="target coverage of the subsets")
     cad.add_argument("--aspect-ratio", type=_positive_float, help="subset aspect ratio")
     cad.add_argument("--seed", type=int)
+    _add_nwb(cad, "STEM.nwb")
     cad.set_defaults(func=_cmd_cadecon)
 
     conv = sub.add_parser(
         "convert", help="convert CaImAn / Minian / Suite2p / NWB output for tuning",
-        description="Read a pipeline's traces and write STEM.npy + STEM_metadata.json "
-                    "(needs: pip install 'calab[loaders]' for caiman, minian and nwb).",
+        description="Read a pipeline's traces and write STEM.npy + STEM_metadata.json, with "
+                    "--dff as dF/F against a running-percentile baseline (raw Suite2p F, NWB "
+                    "raw fluorescence, CaImAn with its background) (needs: pip install "
+                    "'calab[loaders]' for caiman, minian and nwb).",
     )
     conv.add_argument("file", metavar="FILE",
                       help="CaImAn .hdf5, Minian folder, Suite2p plane folder or .nwb file")
@@ -454,6 +563,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="suite2p neuropil coefficient (default 0.7)")
     conv.add_argument("--no-neuropil", action="store_true", help="suite2p: use F as is")
     conv.add_argument("--all-rois", action="store_true", help="suite2p: keep non-cell ROIs too")
+    conv.add_argument("--dff", action="store_true",
+                      help="write dF/F = (F - F0) / F0, F0 the running percentile of each trace "
+                           "(caiman: of F = C + YrA plus the background under the component, "
+                           "as CaImAn's detrend_df_f)")
+    conv.add_argument("--dff-window", type=_positive_float, default=DFF_WINDOW_S, metavar="S",
+                      help=f"--dff: running-percentile window, seconds (default {DFF_WINDOW_S:g}, "
+                           "Suite2p's)")
+    conv.add_argument("--dff-percentile", type=_percent, default=DFF_PERCENTILE, metavar="P",
+                      help=f"--dff: baseline percentile, 0-100 (default {DFF_PERCENTILE:g}, "
+                           "Suite2p's and CaImAn's)")
     conv.set_defaults(func=_cmd_convert)
 
     info = sub.add_parser("info", help="describe a traces file",

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
+from ._result import input_noise, optional_fs
 from ._validate import as_count as _count
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
@@ -54,7 +55,7 @@ _SEARCHES = ("grid", "fast")
 
 
 class ConvarResult(NamedTuple):
-    """Convar solution, shaped like the input traces.
+    """Convar solution, shaped like the input traces (an :class:`calab.ActivityResult`).
 
     Attributes
     ----------
@@ -74,6 +75,12 @@ class ConvarResult(NamedTuple):
         Modelled calcium ``c = A0 r`` without baseline; ``calcium + baseline`` fits the trace.
     objective : float or ndarray
         Attained objective ``||y~ - A r||^2 + lam * sum (r_t - r_{t-1})^2``.
+    noise : float or ndarray
+        Noise standard deviation of each input trace, trace units (NaN unless ``fs`` was given
+        to :func:`run_convar`; see :func:`calab.estimate_noise`).
+
+    The shared names ``activity`` (= ``rates``) and ``reconvolution`` (``calcium + baseline``,
+    the model of the trace) are read-only properties.
     """
 
     rates: FloatArray
@@ -83,6 +90,25 @@ class ConvarResult(NamedTuple):
     converged: bool | NDArray[np.bool_]
     calcium: FloatArray
     objective: float | FloatArray
+    noise: float | FloatArray = float("nan")
+
+    @property
+    def activity(self) -> FloatArray:
+        """Alias of ``rates``."""
+        return self.rates
+
+    @property
+    def reconvolution(self) -> FloatArray:
+        """``calcium + baseline``: the model of the trace, shaped like it."""
+        base = self.baseline
+        if getattr(self.calcium, "ndim", 1) == 2:
+            base = base[:, None]  # type: ignore[index]
+        return self.calcium + base
+
+    @property
+    def solver(self) -> str:
+        """``"convar"``."""
+        return "convar"
 
 
 class ConvarLambdaSearch(NamedTuple):
@@ -175,6 +201,7 @@ def run_convar(
     chunk_size: int | None = None,
     overlap: int | None = None,
     blend: int | None = None,
+    fs: float | None = None,
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
@@ -219,6 +246,8 @@ def run_convar(
         ``blend`` frames (default ``overlap // 2``).
     overlap, blend : int, optional
         See ``chunk_size``.
+    fs : float, optional
+        Sampling rate in Hz; only used to fill the ``noise`` field (NaN without it).
 
     Returns
     -------
@@ -258,11 +287,12 @@ def run_convar(
     size = None if chunk_size is None else _count("chunk_size", chunk_size, 3)
     ov = None if overlap is None else _count("overlap", overlap, 0)
     bl = None if blend is None else _count("blend", blend, 0)
+    fs = optional_fs(fs)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
         return map_rows(  # type: ignore[no-any-return]
             run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
             tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
-            chunk_size=chunk_size, overlap=overlap, blend=blend,
+            chunk_size=chunk_size, overlap=overlap, blend=blend, fs=fs,
         )
     arr, was_1d = as_traces(traces)
     rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(
@@ -273,6 +303,7 @@ def run_convar(
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
+    noise = input_noise(arr, fs, was_1d)
     if was_1d:
         return ConvarResult(
             rates[0],
@@ -282,8 +313,9 @@ def run_convar(
             bool(conv[0]),
             calcium[0],
             float(obj[0]),
+            noise,
         )
-    return ConvarResult(rates, base, lams, its, conv, calcium, obj)
+    return ConvarResult(rates, base, lams, its, conv, calcium, obj, noise)
 
 
 def convar_lambda_search(

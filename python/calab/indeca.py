@@ -33,7 +33,7 @@ __all__ = [
 
 
 class SolveTraceResult(NamedTuple):
-    """Result of :func:`solve_trace`.
+    """Result of :func:`solve_trace` (fields named and ordered as in calab 0.3.0).
 
     Attributes
     ----------
@@ -43,10 +43,10 @@ class SolveTraceResult(NamedTuple):
         Peak amplitude of one spike's transient, in trace units.
     baseline : float
         Constant baseline of the preprocessed trace, in trace units.
-    pve : float
-        Proportion of the preprocessed trace's variance explained by the fit.
     threshold : float
         Rounding threshold chosen on the relaxed per-frame spike mass.
+    pve : float
+        Proportion of the preprocessed trace's variance explained by the fit.
     iterations : int
         Interior-point iterations of the relaxations, summed over the amplitude rounds.
     converged : bool
@@ -56,8 +56,8 @@ class SolveTraceResult(NamedTuple):
     s_counts: NDArray[np.float32]
     alpha: float
     baseline: float
-    pve: float
     threshold: float
+    pve: float
     iterations: int
     converged: bool
 
@@ -67,20 +67,24 @@ class BiexpFitResult(NamedTuple):
 
     The model is ``beta (exp(-t/tau_decay) - exp(-t/tau_rise))`` plus, when a fast component
     was kept, ``beta_fast (exp(-t/tau_decay_fast) - exp(-t/tau_rise_fast))`` (all three fast
-    fields are 0 otherwise). ``residual`` is the root-mean-square misfit in kernel units, ``r2``
-    the coefficient of determination over the fitted samples, and ``quality`` is ``"good"``
+    fields are 0 otherwise). ``residual`` is the root-mean-square misfit in kernel units;
+    ``fit_mode`` says which model won: ``"TwoComponent"`` (a fast component was kept),
+    ``"SlowOnly"``, or ``"Degenerate"`` (no positive slow amplitude: the kernel had no real
+    transient). The first eight fields are calab 0.3.0's, in its order; then ``r2``, the
+    coefficient of determination over the fitted samples, and ``quality``: ``"good"``
     (r2 >= 0.95), ``"fair"`` (r2 >= 0.8) or ``"poor"``.
     """
 
     tau_rise: float
     tau_decay: float
     beta: float
+    residual: float
     tau_rise_fast: float
     tau_decay_fast: float
     beta_fast: float
-    residual: float
-    r2: float
-    quality: str
+    fit_mode: str = "SlowOnly"
+    r2: float = float("nan")
+    quality: str = "poor"
 
 
 def _f32(name: str, values: ArrayLike) -> NDArray[np.float32]:
@@ -113,6 +117,7 @@ def solve_trace(
     lp_enabled: bool = False,
     warm_counts: ArrayLike | None = None,
     lambda_: float = 0.0,
+    noise_constrained: bool = False,
 ) -> SolveTraceResult:
     """Binary spike inference on one trace with an unknown spike amplitude (the InDeCa trace stage).
 
@@ -123,7 +128,8 @@ def solve_trace(
     interior-point method on the AR(2) form, O(T) per iteration; projected gradient / FISTA stops
     short of the optimum on slow kernels and then over-counts spikes at half the amplitude),
     rounds it to spikes by a threshold search (least-squares ``alpha``, ``b`` per threshold, chosen
-    by residual plus ``ln(T) sigma^2`` per spike, ``sigma`` the measured noise), polishes spike
+    by residual plus ``ln(T) sigma^2`` per spike, ``sigma`` the measured noise, or with
+    ``noise_constrained`` the sparsest one whose residual reaches the noise floor), polishes spike
     positions, re-fits ``alpha`` and repeats until ``alpha`` settles. Slow drift is tracked as the
     rolling median of the model residual. See ``crates/solver/src/indeca/trace.rs``.
 
@@ -148,6 +154,12 @@ def solve_trace(
         Spike counts from a previous solve at the original rate; start from them.
     lambda_ : float
         L1 weight >= 0, as a fraction of one lone spike's explained energy charged per spike.
+    noise_constrained : bool
+        Threshold rule (as in calab 0.3.0): take the sparsest spike train whose residual sum of
+        squares is within two standard deviations of the chi-square noise floor ``T sigma^2``
+        (or of the best fit, when model mismatch keeps every fit above the floor), instead of the
+        default penalised rule (residual plus ``ln(T) sigma^2`` per spike). Knob-free; it
+        suppresses noise fitted as spikes, mostly at low SNR.
 
     Returns
     -------
@@ -175,8 +187,9 @@ def solve_trace(
         bool(lp_enabled),
         _real("lambda_", lambda_),
         warm,
+        bool(noise_constrained),
     )
-    return SolveTraceResult(counts, alpha, base, pve, th, int(its), bool(conv))
+    return SolveTraceResult(counts, alpha, base, th, pve, int(its), bool(conv))
 
 
 def estimate_kernel(
@@ -271,16 +284,30 @@ def fit_biexponential(
     (0.8, 'good')
     """
     h = _f32("h_free", h_free)
-    warm_json = None if warm is None else json.dumps(warm._asdict())
+    warm_json = None
+    if warm is not None:  # the core's fit record has no fit_mode (it follows from the others)
+        warm_json = json.dumps({k: v for k, v in warm._asdict().items() if k != "fit_mode"})
     raw = json.loads(
         _solver.indeca_fit_biexponential(
             h, _real("fs", fs), bool(refine), _count("skip", skip, 0), warm_json
         )
     )
     out: dict[str, Any] = {
-        k: (raw[k] if k == "quality" else float(raw[k])) for k in BiexpFitResult._fields
+        k: (raw[k] if k == "quality" else float(raw[k]))
+        for k in BiexpFitResult._fields if k != "fit_mode"
     }
     for k in ("residual", "r2"):
         if not math.isfinite(out[k]):
             out[k] = float("nan")
+    out["fit_mode"] = _fit_mode(out)
     return BiexpFitResult(**out)
+
+
+def _fit_mode(fit: dict[str, Any]) -> str:
+    """calab 0.3.0's ``fit_mode`` label of a fit, from the fitted values (the core's
+    ``BiexpFit::has_fast`` rule for the fast component)."""
+    if not fit["beta"] > 0:
+        return "Degenerate"
+    if fit["beta_fast"] > 0 and fit["tau_decay_fast"] > 0:
+        return "TwoComponent"
+    return "SlowOnly"

@@ -513,22 +513,59 @@ def _preprocess(arr: NDArray[np.float64], params: Mapping[str, Any],
     return out
 
 
-def _run_ar1_solver(arr: NDArray[np.float64], params: Mapping[str, Any], remove_drift: bool,
-                    was_1d: bool, return_full: bool) -> Any:
-    """deconvolve_from_export for an L0 or Convar export."""
-    sp = params["solver_params"]
-    y = _preprocess(arr, params, remove_drift)
-    if was_1d:
-        y = y[0]
-    if params["solver"] == "l0":
+def export_spec(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What an export asks to run, as a small picklable dict (sent to Dask workers as is).
+
+    ``params`` comes from :func:`load_export_params` or :func:`calab.tune`. Keys: ``solver``
+    (``"l1"``, ``"l0"``, ``"convar"``), ``fs``, ``tau_rise``, ``tau_decay``, ``lambda_``,
+    ``filter_enabled``, ``remove_drift`` and ``solver_params`` (None for L1).
+    """
+    if "export" not in params:
+        raise FileFormatError("parameter dict must come from load_export_params (no 'export')")
+    if params.get("solver", "l1") != "l1" and "solver_params" not in params:
+        params = params_from_export(params["export"])  # a dict from calab.tune(): read it
+    exp_params = params["export"].get("parameters", {})
+    return {
+        "solver": params.get("solver", "l1"),
+        "fs": float(params["fs"]),
+        "tau_rise": float(params["tau_rise"]),
+        "tau_decay": float(params["tau_decay"]),
+        "lambda_": float(params["lambda_"]),
+        "filter_enabled": bool(params["filter_enabled"]),
+        "remove_drift": bool(exp_params.get("remove_drift", False)),
+        "solver_params": params.get("solver_params"),
+    }
+
+
+def solve_with_spec(traces: ArrayLike, spec: Mapping[str, Any]) -> Any:
+    """Run the solver an :func:`export_spec` names on 1-D or 2-D numpy traces.
+
+    The one place an export turns into a solver call: :func:`deconvolve_from_export` runs it
+    chunk by chunk, ``calab deconvolve --scheduler`` runs it on each Dask block, so both give the
+    same answer. L0 and Convar get the app's preprocessing here (the L1 core applies its own);
+    ``noise`` is always that of the input traces.
+    """
+    from ._compute import run_deconvolution_full
+    from ._result import input_noise
+    from ._validate import as_traces
+
+    if spec["solver"] == "l1":
+        return run_deconvolution_full(traces, spec["fs"], spec["tau_rise"], spec["tau_decay"],
+                                      spec["lambda_"], filter_enabled=spec["filter_enabled"],
+                                      remove_drift=spec["remove_drift"])
+    arr, was_1d = as_traces(traces)
+    sp = spec["solver_params"]
+    y = _preprocess(arr, spec, spec["remove_drift"])
+    res: Any
+    if spec["solver"] == "l0":
         from .l0 import run_l0
 
-        l0 = run_l0(y, sp["gamma"], sp["lambda"], positive=sp["positive"])
-        return l0 if return_full else l0.spikes
-    from .convar import run_convar
+        res = run_l0(y[0] if was_1d else y, sp["gamma"], sp["lambda"], positive=sp["positive"])
+    else:
+        from .convar import run_convar
 
-    convar = run_convar(y, sp["gamma"], sp["lambda"])
-    return convar if return_full else convar.rates
+        res = run_convar(y[0] if was_1d else y, sp["gamma"], sp["lambda"])
+    return res._replace(noise=input_noise(arr, spec["fs"], was_1d))
 
 
 def deconvolve_from_export(
@@ -544,11 +581,13 @@ def deconvolve_from_export(
     The export's ``filter_enabled`` and (schema 1.2) ``remove_drift`` flags are applied, and the
     recorded solver runs (schema 1.3): L1 (:func:`calab.run_deconvolution_full`; also every export
     without a solver), L0 (:func:`calab.run_l0` with the recorded ``lambda``, ``positive`` and
-    ``gamma``; returns its ``spikes``, or the :class:`~calab.L0Result` with ``return_full``) or
-    Convar (``calab.run_convar``; ``rates`` or the ``ConvarResult``). L1 rows are solved in
-    chunks of ``chunk_size`` with a tqdm progress bar (``progress=None`` shows it only for more
-    than one chunk on a terminal); Ctrl-C stops between chunks and raises ``KeyboardInterrupt``
-    with nothing half-done left behind.
+    ``gamma``) or Convar (:func:`calab.run_convar`). Whatever ran, the full result is an
+    :class:`calab.ActivityResult` (``activity``, ``baseline``, ``reconvolution``, ``noise``,
+    ``converged``, then the solver's own fields), and the default return value is its
+    ``activity`` (L0: the spikes, Convar: the rates). Rows are solved in chunks of
+    ``chunk_size`` with a tqdm progress bar (``progress=None`` shows it only for more than one
+    chunk on a terminal); Ctrl-C stops between chunks and raises ``KeyboardInterrupt`` with
+    nothing half-done left behind.
 
     Parameters
     ----------
@@ -557,51 +596,28 @@ def deconvolve_from_export(
     params_path : str, Path or dict
         Export JSON path, or a dict returned by :func:`load_export_params` / :func:`calab.tune`.
     return_full : bool
-        Return the solver's full result (a :class:`~calab.DeconvolutionResult` for L1) instead of
-        only the activity.
+        Return the solver's full result (a :class:`~calab.DeconvolutionResult`,
+        :class:`~calab.L0Result` or :class:`~calab.ConvarResult`) instead of only the activity.
     """
     from tqdm.auto import tqdm
 
-    from ._compute import DeconvolutionResult, run_deconvolution_full
+    from ._result import concat_rows
     from ._validate import as_traces
 
-    if isinstance(params_path, Mapping):
-        params = dict(params_path)
-        if "export" not in params:
-            raise FileFormatError("parameter dict must come from load_export_params (no 'export')")
-    else:
-        params = load_export_params(params_path)
-    exp_params = params["export"].get("parameters", {})
-    remove_drift = bool(exp_params.get("remove_drift", False))
-    kwargs: dict[str, Any] = {
-        "filter_enabled": bool(params["filter_enabled"]),
-        "remove_drift": remove_drift,
-    }
-    args = (params["fs"], params["tau_rise"], params["tau_decay"], params["lambda_"])
+    params = dict(params_path) if isinstance(params_path, Mapping) else \
+        load_export_params(params_path)
+    spec = export_spec(params)
     arr, was_1d = as_traces(traces)
-    if params.get("solver", "l1") != "l1":
-        if "solver_params" not in params:  # a dict from calab.tune(): read its export
-            params = params_from_export(params["export"])
-        return _run_ar1_solver(arr, params, remove_drift, was_1d, return_full)
     if was_1d:
-        res = run_deconvolution_full(arr[0], *args, **kwargs)
+        res = solve_with_spec(arr[0], spec)
         return res if return_full else res.activity
     chunk = max(1, int(chunk_size))
     n = arr.shape[0]
-    parts: list[DeconvolutionResult] = []
+    parts: list[Any] = []
     disable = (n <= chunk) if progress is None else not progress
     with tqdm(total=n, unit="cell", desc="deconvolving", disable=disable, leave=False) as bar:
         for start in range(0, n, chunk):
-            parts.append(run_deconvolution_full(arr[start : start + chunk], *args, **kwargs))
+            parts.append(solve_with_spec(arr[start : start + chunk], spec))
             bar.update(min(chunk, n - start))
-    if len(parts) == 1:
-        res = parts[0]
-    else:
-        res = DeconvolutionResult(
-            np.concatenate([p.activity for p in parts]),
-            np.concatenate([np.atleast_1d(p.baseline) for p in parts]),
-            np.concatenate([p.reconvolution for p in parts]),
-            np.concatenate([np.atleast_1d(p.iterations) for p in parts]),
-            np.concatenate([np.atleast_1d(p.converged) for p in parts]),
-        )
+    res = concat_rows(parts)
     return res if return_full else res.activity

@@ -15,13 +15,14 @@ numerics live in the Rust core (``crates/solver/src/l0.rs``); this module valida
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, overload
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, from_code
+from ._result import input_noise, optional_fs
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .scale import is_dask_array, map_rows
@@ -32,7 +33,7 @@ FloatArray = NDArray[np.float64]
 
 
 class L0Result(NamedTuple):
-    """Exact L0 solution, shaped like the input traces.
+    """Exact L0 solution, shaped like the input traces (an :class:`calab.ActivityResult`).
 
     Attributes
     ----------
@@ -45,12 +46,43 @@ class L0Result(NamedTuple):
         Attained objective ``1/2 ||y - c||^2 + lam * num_spikes`` per trace.
     num_spikes : int or ndarray
         Number of spikes per trace.
+    noise : float or ndarray
+        Noise standard deviation of each input trace, trace units (NaN unless ``fs`` was given
+        to :func:`run_l0`; see :func:`calab.estimate_noise`).
+    converged : bool or ndarray
+        True where the answer is finite: the dynamic programme returns the exact optimum, so
+        there is no stopping rule to miss.
+
+    The shared names ``activity`` (= ``spikes``), ``reconvolution`` (= ``calcium``; the model
+    has no separate baseline) and ``baseline`` (0) are read-only aliases.
     """
 
     spikes: FloatArray
     calcium: FloatArray
     cost: float | FloatArray
     num_spikes: int | NDArray[np.int64]
+    noise: float | FloatArray = float("nan")
+    converged: bool | NDArray[np.bool_] = True
+
+    @property
+    def activity(self) -> FloatArray:
+        """Alias of ``spikes``."""
+        return self.spikes
+
+    @property
+    def reconvolution(self) -> FloatArray:
+        """Alias of ``calcium``: the fitted model of the trace."""
+        return self.calcium
+
+    @property
+    def baseline(self) -> Any:
+        """0 per trace: the AR(1) model fits the trace with ``calcium`` alone."""
+        return self.cost * 0.0
+
+    @property
+    def solver(self) -> str:
+        """``"l0"``."""
+        return "l0"
 
 
 def _check_gamma_lam(gamma: float, lam: float) -> None:
@@ -84,7 +116,8 @@ def gamma_from_tau(tau_decay: float, fs: float) -> float:
     return float(_solver.l0_gamma_from_tau(_real("tau_decay", tau_decay), _real("fs", fs)))
 
 
-def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -> L0Result:
+def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *,
+           fs: float | None = None) -> L0Result:
     """Exact L0 spike inference for one trace (1-D) or many (2-D, cells x time).
 
     Solves ``min_c 1/2 sum (y_t - c_t)^2 + lam * #{t >= 2 : z_t != 0}`` with
@@ -101,6 +134,8 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
         Penalty per spike (>= 0), in squared trace units.
     positive : bool
         Require spikes to be positive (``z_t > 0``).
+    fs : float, optional
+        Sampling rate in Hz; only used to fill the ``noise`` field (NaN without it).
 
     Returns
     -------
@@ -117,8 +152,10 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
     g = _real("gamma", gamma)
     lam_f = _real("lam", lam)
     _check_gamma_lam(g, lam_f)
+    fs = optional_fs(fs)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
-        return map_rows(run_l0, traces, g, lam_f, bool(positive))  # type: ignore[no-any-return]
+        return map_rows(run_l0, traces, g, lam_f, bool(positive),  # type: ignore[no-any-return]
+                        fs=fs)
     arr, was_1d = as_traces(traces)
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
     for err in errors:
@@ -126,9 +163,14 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
+    noise = input_noise(arr, fs, was_1d)
+    # The optimum is exact; "converged" only guards against a non-finite answer.
+    finite: NDArray[np.bool_] = np.asarray(
+        np.isfinite(spikes).all(axis=1) & np.isfinite(calcium).all(axis=1))
     if was_1d:
-        return L0Result(spikes[0], calcium[0], float(cost[0]), int(count[0]))
-    return L0Result(spikes, calcium, cost, count.astype(np.int64))
+        return L0Result(spikes[0], calcium[0], float(cost[0]), int(count[0]), noise,
+                        bool(finite[0]))
+    return L0Result(spikes, calcium, cost, count.astype(np.int64), noise, finite)
 
 
 @overload

@@ -614,8 +614,8 @@ def _solver_args(method: str, fs: float, tau_rise: float | None, tau_decay: floa
         if lam is None:
             raise InvalidParameterError("method 'l0' needs lam (penalty per spike)",
                                         code="INVALID_PARAMETER")
-        return (float(gamma), float(lam)), dict(extra)
-    return (float(gamma),), {"lam": None if lam is None else float(lam), **extra}
+        return (float(gamma), float(lam)), {"fs": float(fs), **extra}  # fs: the noise field
+    return (float(gamma),), {"lam": None if lam is None else float(lam), "fs": float(fs), **extra}
 
 
 def _remove(path: Path) -> None:
@@ -864,17 +864,14 @@ def deconvolve_export_on_cluster(
 ) -> Any:
     """:func:`calab.deconvolve_from_export` (2-D, ``return_full=True``) run on a Dask cluster.
 
-    ``params`` comes from :func:`calab.load_export_params`; the result equals the single-process
-    one exactly.
+    ``params`` comes from :func:`calab.load_export_params`; the export's solver (L1, L0 or
+    Convar) and preprocessing run on the workers through the same function the single-process
+    path calls, so the result equals that one exactly.
     """
-    from ._compute import run_deconvolution_full
     from ._validate import as_traces
+    from .io import export_spec, solve_with_spec
 
+    spec = export_spec(params)
     arr, _ = as_traces(traces)  # NaN etc. fail here, before anything is sent to the cluster
-    exp_params = params["export"].get("parameters", {})
-    return solve_rows_on_cluster(
-        run_deconvolution_full, arr, params["fs"], params["tau_rise"], params["tau_decay"],
-        params["lambda_"], scheduler=scheduler, chunk_rows=chunk_size, progress=progress,
-        filter_enabled=bool(params["filter_enabled"]),
-        remove_drift=bool(exp_params.get("remove_drift", False)),
-    )
+    return solve_rows_on_cluster(solve_with_spec, arr, spec, scheduler=scheduler,
+                                 chunk_rows=chunk_size, progress=progress)

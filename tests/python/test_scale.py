@@ -8,12 +8,9 @@ the same native call on the same rows, so nothing may differ, not even in the la
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +31,6 @@ needs_convar = pytest.mark.skipif(not HAS_CONVAR, reason="calab.convar not built
 FS, TAU_R, TAU_D, LAM = 30.0, 0.05, 0.4, 0.01
 GAMMA = calab.gamma_from_tau(TAU_D, FS)
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """Two worker processes, one thread each; closed (and its warnings contained) at the end."""
-    with warnings.catch_warnings():
-        # distributed may warn about the machine (e.g. little memory, ports) while starting or
-        # stopping; those are about the host, not about calab, and would fail under -W error.
-        warnings.simplefilter("ignore")
-        cl = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                      dashboard_address=None, silence_logs=logging.ERROR)
-        client = distributed.Client(cl)
-    try:
-        yield client
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            client.close()
-            cl.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +58,7 @@ def test_run_deconvolution_dask_equals_numpy(cluster: Any, traces: np.ndarray) -
     want = calab.run_deconvolution_full(traces, FS, TAU_R, TAU_D, LAM)
     for name, a, b in zip(want._fields, got, want):
         assert a.dtype == b.dtype, name
-        assert np.array_equal(a, b), name
+        assert np.array_equal(a, b, equal_nan=True), name
     act = calab.run_deconvolution(da.from_array(traces.astype(np.float32), chunks=(4, -1)), FS,
                                   TAU_R, TAU_D, LAM, method="fista", max_iters=300).compute()
     assert np.array_equal(act, calab.run_deconvolution(traces.astype(np.float32), FS, TAU_R,
@@ -105,7 +83,7 @@ def test_run_l0_dask_equals_numpy(cluster: Any, traces: np.ndarray) -> None:
         want = calab.run_l0(traces, GAMMA, 0.3, positive=positive)
         assert isinstance(got, calab.L0Result)
         for name, a, b in zip(want._fields, got, want):
-            assert a.dtype == b.dtype and np.array_equal(a, b), name
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
 
 
 @needs_convar
@@ -116,7 +94,7 @@ def test_run_convar_dask_equals_numpy(cluster: Any, traces: np.ndarray) -> None:
                         progress=False)
     want = run_convar(traces, GAMMA)
     for name, a, b in zip(want._fields, got, want):
-        assert np.array_equal(np.asarray(a), np.asarray(b)), name
+        assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True), name
 
 
 def test_dask_bad_inputs(cluster: Any, traces: np.ndarray) -> None:
@@ -189,7 +167,7 @@ def test_movie_l1_on_cluster(cluster: Any, movie_files: dict[str, Path], tmp_pat
     act, per_pixel = _read_out(res)
     assert act.dtype == np.float32 and act.shape == (T, H, W)
     assert np.array_equal(act, want.activity.T.reshape(T, H, W).astype(np.float32))
-    assert res.pixel_fields == ("baseline", "iterations", "converged")
+    assert res.pixel_fields == ("baseline", "iterations", "converged", "noise")
     assert np.array_equal(per_pixel["baseline"], want.baseline.reshape(H, W))
     assert np.array_equal(per_pixel["converged"], want.converged.reshape(H, W))
     # Tiles are whole read chunks of the input, and each tile is exactly one output chunk column.
@@ -243,11 +221,13 @@ def test_movie_convar_on_cluster(cluster: Any, movie_files: dict[str, Path],
     res = calab.deconvolve_movie(movie_files["npy"], tmp_path / "c.zarr", method="convar",
                                  fs=FS, tau_decay=TAU_D, chunk_pixels=30, scheduler=cluster,
                                  progress=False, dtype="float64")
-    want = run_convar(_pixels(movie_files["npy"]), GAMMA)
+    want = run_convar(_pixels(movie_files["npy"]), GAMMA, fs=FS)
     act, per_pixel = _read_out(res)
     assert np.array_equal(act, np.asarray(want[0]).T.reshape(T, H, W))
+    assert "noise" in res.pixel_fields
     for name in res.pixel_fields:
-        assert np.array_equal(per_pixel[name], np.asarray(getattr(want, name)).reshape(H, W))
+        assert np.array_equal(per_pixel[name], np.asarray(getattr(want, name)).reshape(H, W),
+                              equal_nan=True)
 
 
 def test_movie_bad_inputs(cluster: Any, movie_files: dict[str, Path], tmp_path: Path) -> None:

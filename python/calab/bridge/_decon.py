@@ -176,5 +176,9 @@ def decon(
     )
     if outcome != "results" or session.results is None or session.activity is None:
         return None
-    return result_from_bridge(session.results, session.activity, session.fs,
-                              int(session.traces.shape[1]))
+    from .._result import input_noise
+
+    result = result_from_bridge(session.results, session.activity, session.fs,
+                                int(session.traces.shape[1]))
+    rows = np.asarray(session.traces)[result.metadata["cell_indices"]]
+    return result._replace(noise=input_noise(rows, session.fs, False))

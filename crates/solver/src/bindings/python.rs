@@ -110,6 +110,51 @@ fn estimate_drift<'py>(
     Ok(py_try!(py, baseline::estimate_drift(y, tau_decay, fs)).into_pyarray(py))
 }
 
+type RowsOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Vec<Option<(usize, String, String)>>,
+);
+
+/// Rolling `quantile` over `window` samples of every row of a C-contiguous (cells, T) float64
+/// matrix ([`baseline::rolling_quantile`], rows in parallel, GIL released). Per-row failures
+/// come back as (row, code, message), as in [`deconvolve_batch`].
+#[pyfunction]
+fn rolling_quantile_batch<'py>(
+    py: Python<'py>,
+    traces: PyReadonlyArray2<'_, f64>,
+    window: usize,
+    quantile: f64,
+) -> PyResult<RowsOut<'py>> {
+    let shape = traces.shape();
+    let (rows, cols) = (shape[0], shape[1]);
+    let data = traces.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
+        )
+    })?;
+    let mut out = vec![f64::NAN; rows * cols];
+    let mut errors = Vec::with_capacity(rows);
+    if rows > 0 && cols > 0 {
+        let results = py_try!(
+            py,
+            py.allow_threads(|| crate::rows::map_rows(data, cols, |row| {
+                baseline::rolling_quantile(row, window, quantile)
+            }))
+        );
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(v) => {
+                    out[i * cols..(i + 1) * cols].copy_from_slice(&v);
+                    errors.push(None);
+                }
+                Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
+            }
+        }
+    }
+    Ok((out.into_pyarray(py).reshape([rows, cols])?, errors))
+}
+
 type BatchOut<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray1<f64>>,
@@ -248,6 +293,7 @@ fn _solver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bandpass_filter, m)?)?;
     m.add_function(wrap_pyfunction!(filter_cutoffs, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_drift, m)?)?;
+    m.add_function(wrap_pyfunction!(rolling_quantile_batch, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_batch, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_json, m)?)?;
     m.add_function(wrap_pyfunction!(preset_json, m)?)?;
@@ -676,8 +722,9 @@ fn indeca_compute_upsample_factor(py: Python<'_>, fs: f64, target_fs: f64) -> Py
 type SolveTraceOut<'py> = (Bound<'py, PyArray1<f32>>, f64, f64, f64, f64, usize, bool);
 
 /// (s_counts, alpha, baseline, pve, threshold, iterations, converged), GIL released.
+/// `noise_constrained` picks the noise-floor threshold rule instead of the default penalised one.
 #[pyfunction]
-#[pyo3(signature = (trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda_, warm_counts=None))]
+#[pyo3(signature = (trace, tau_rise, tau_decay, fs, upsample_factor, max_iters, tol, hp_enabled, lp_enabled, lambda_, warm_counts=None, noise_constrained=false))]
 #[allow(clippy::too_many_arguments)]
 fn indeca_solve_trace<'py>(
     py: Python<'py>,
@@ -692,7 +739,9 @@ fn indeca_solve_trace<'py>(
     lp_enabled: bool,
     lambda_: f64,
     warm_counts: Option<PyReadonlyArray1<'_, f32>>,
+    noise_constrained: bool,
 ) -> PyResult<SolveTraceOut<'py>> {
+    use crate::indeca::trace::{solve_trace, solve_trace_detailed, ThresholdMode};
     let y = slice32(py, &trace)?;
     let warm = match &warm_counts {
         Some(w) => Some(slice32(py, w)?),
@@ -711,7 +760,16 @@ fn indeca_solve_trace<'py>(
     };
     let sol = py_try!(
         py,
-        py.allow_threads(|| crate::indeca::trace::solve_trace(y, &p, warm))
+        py.allow_threads(|| {
+            if !noise_constrained {
+                return solve_trace(y, &p, warm);
+            }
+            // solve_trace is the f32 front of solve_trace_detailed with the default rule.
+            let y64: Vec<f64> = y.iter().map(|v| *v as f64).collect();
+            let w64: Option<Vec<f64>> = warm.map(|w| w.iter().map(|v| *v as f64).collect());
+            solve_trace_detailed(&y64, &p, w64.as_deref(), ThresholdMode::NoiseFloor)
+                .map(|d| d.solution)
+        })
     );
     Ok((
         sol.s_counts.into_pyarray(py),
