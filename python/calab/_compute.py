@@ -118,6 +118,40 @@ def estimate_drift(trace: ArrayLike, tau_decay: float, fs: float) -> FloatArray:
     return _solver.estimate_drift(as_trace_1d(trace), float(tau_decay), float(fs))
 
 
+def estimate_noise(traces: ArrayLike) -> float | FloatArray:
+    """Noise standard deviation of each trace, in trace units, from its spectrum.
+
+    The median over Hann-windowed segments of 256 samples (half overlap) of the average power
+    between a quarter and a half of the sampling rate, where calcium transients have little
+    power left; traces shorter than 32 samples use the median absolute first difference instead.
+    The estimate does not depend on the frame rate, scales with the trace and ignores offsets.
+
+    Parameters
+    ----------
+    traces : array_like
+        ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``, finite values, at least 3 samples.
+
+    Returns
+    -------
+    float or ndarray
+        One sigma per trace (a float for 1-D input).
+
+    Examples
+    --------
+    >>> import numpy as np, calab
+    >>> y = 100.0 + 0.5 * np.random.default_rng(0).standard_normal(5000)
+    >>> round(calab.estimate_noise(y), 1)
+    0.5
+    """
+    arr, was_1d = as_traces(traces)
+    sigma, errors = _solver.estimate_noise_batch(arr)
+    for err in errors:
+        if err is not None:
+            row, code, message = err
+            raise from_code(code, ("" if was_1d else f"row {row}: ") + message)
+    return float(sigma[0]) if was_1d else np.asarray(sigma)
+
+
 def run_deconvolution_full(
     traces: ArrayLike,
     fs: float,
@@ -181,7 +215,7 @@ def run_deconvolution_full(
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
-    noise = input_noise(arr, fs, was_1d)
+    noise = input_noise(arr, was_1d)
     if was_1d:
         return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]),
                                    noise)

@@ -8,22 +8,19 @@ already holds them), so ``deconvolve_from_export``, the CLI, the Dask path, the 
 :func:`calab.save_nwb` never need to know which solver ran.
 
 The ``noise`` field is the per-trace noise standard deviation of the *input* (trace units),
-from :func:`calab.estimate_noise` (the power-spectrum estimate of the Rust core) when it is
-available and the sampling rate is known, NaN otherwise.
+from :func:`calab.estimate_noise` (the power-spectrum estimate of the Rust core).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import InvalidParameterError
-from ._validate import as_real
+from . import _solver
 
-__all__ = ["ActivityResult", "concat_rows", "input_noise", "optional_fs"]
+__all__ = ["ActivityResult", "concat_rows", "input_noise"]
 
 
 @runtime_checkable
@@ -65,34 +62,12 @@ class ActivityResult(Protocol):
     def solver(self) -> str: ...
 
 
-def optional_fs(fs: object) -> float | None:
-    """``fs`` as a positive finite float in Hz, or None; INVALID_PARAMETER otherwise."""
-    if fs is None:
-        return None
-    value = as_real("fs", fs)
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidParameterError(
-            f"invalid parameter `fs` = {fs!r}: must be a finite sampling rate > 0 (Hz)",
-            code="INVALID_PARAMETER",
-        )
-    return value
-
-
-def input_noise(arr: NDArray[np.float64], fs: float | None, was_1d: bool) -> Any:
+def input_noise(arr: NDArray[np.float64], was_1d: bool) -> Any:
     """Noise sigma per row of a validated 2-D array: a float for 1-D input, an array otherwise.
 
-    Uses ``calab.estimate_noise`` (the core's power-spectrum estimator) when this build has it
-    and ``fs`` is known; NaN otherwise, so the field always exists.
+    NaN for a row too short to measure (fewer than 3 samples), so the field always exists.
     """
-    sigma: NDArray[np.float64] | None = None
-    if fs is not None:
-        import calab
-
-        estimator = getattr(calab, "estimate_noise", None)
-        if estimator is not None:
-            sigma = np.asarray(estimator(arr, float(fs)), dtype=np.float64).reshape(-1)
-    if sigma is None:
-        sigma = np.full(arr.shape[0], np.nan)
+    sigma, _errors = _solver.estimate_noise_batch(np.ascontiguousarray(arr, dtype=np.float64))
     return float(sigma[0]) if was_1d else sigma
 
 

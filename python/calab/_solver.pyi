@@ -23,6 +23,9 @@ def filter_cutoffs(tau_rise: float, tau_decay: float, fs: float) -> tuple[float,
 def estimate_drift(
     trace: NDArray[np.float64], tau_decay: float, fs: float
 ) -> NDArray[np.float64]: ...
+def estimate_noise_batch(
+    traces: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], list[tuple[int, str, str] | None]]: ...
 def deconvolve_batch(
     traces: NDArray[np.float64],
     tau_rise: float,

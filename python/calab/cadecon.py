@@ -285,7 +285,7 @@ def _collect(run: Any, fs: float, was_1d: bool, traces: NDArray[np.float64]) -> 
         kernel_fast=np.asarray(meta["kernel_fast"], dtype=np.float32),
         fs=float(fs),
         metadata=meta,
-        noise=input_noise(traces, fs, False),
+        noise=input_noise(traces, False),
     )
 
 

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
-from ._result import input_noise, optional_fs
+from ._result import input_noise
 from ._validate import as_count as _count
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
@@ -76,8 +76,7 @@ class ConvarResult(NamedTuple):
     objective : float or ndarray
         Attained objective ``||y~ - A r||^2 + lam * sum (r_t - r_{t-1})^2``.
     noise : float or ndarray
-        Noise standard deviation of each input trace, trace units (NaN unless ``fs`` was given
-        to :func:`run_convar`; see :func:`calab.estimate_noise`).
+        Noise standard deviation of each input trace, trace units (:func:`calab.estimate_noise`).
 
     The shared names ``activity`` (= ``rates``) and ``reconvolution`` (``calcium + baseline``,
     the model of the trace) are read-only properties.
@@ -201,7 +200,6 @@ def run_convar(
     chunk_size: int | None = None,
     overlap: int | None = None,
     blend: int | None = None,
-    fs: float | None = None,
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
@@ -246,8 +244,6 @@ def run_convar(
         ``blend`` frames (default ``overlap // 2``).
     overlap, blend : int, optional
         See ``chunk_size``.
-    fs : float, optional
-        Sampling rate in Hz; only used to fill the ``noise`` field (NaN without it).
 
     Returns
     -------
@@ -287,12 +283,11 @@ def run_convar(
     size = None if chunk_size is None else _count("chunk_size", chunk_size, 3)
     ov = None if overlap is None else _count("overlap", overlap, 0)
     bl = None if blend is None else _count("blend", blend, 0)
-    fs = optional_fs(fs)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
         return map_rows(  # type: ignore[no-any-return]
             run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
             tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
-            chunk_size=chunk_size, overlap=overlap, blend=blend, fs=fs,
+            chunk_size=chunk_size, overlap=overlap, blend=blend,
         )
     arr, was_1d = as_traces(traces)
     rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(
@@ -303,7 +298,7 @@ def run_convar(
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
-    noise = input_noise(arr, fs, was_1d)
+    noise = input_noise(arr, was_1d)
     if was_1d:
         return ConvarResult(
             rates[0],

@@ -565,7 +565,7 @@ def solve_with_spec(traces: ArrayLike, spec: Mapping[str, Any]) -> Any:
         from .convar import run_convar
 
         res = run_convar(y[0] if was_1d else y, sp["gamma"], sp["lambda"])
-    return res._replace(noise=input_noise(arr, spec["fs"], was_1d))
+    return res._replace(noise=input_noise(arr, was_1d))
 
 
 def deconvolve_from_export(

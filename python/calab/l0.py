@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
 from ._errors import InvalidParameterError, from_code
-from ._result import input_noise, optional_fs
+from ._result import input_noise
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .scale import is_dask_array, map_rows
@@ -47,8 +47,7 @@ class L0Result(NamedTuple):
     num_spikes : int or ndarray
         Number of spikes per trace.
     noise : float or ndarray
-        Noise standard deviation of each input trace, trace units (NaN unless ``fs`` was given
-        to :func:`run_l0`; see :func:`calab.estimate_noise`).
+        Noise standard deviation of each input trace, trace units (:func:`calab.estimate_noise`).
     converged : bool or ndarray
         True where the answer is finite: the dynamic programme returns the exact optimum, so
         there is no stopping rule to miss.
@@ -116,8 +115,7 @@ def gamma_from_tau(tau_decay: float, fs: float) -> float:
     return float(_solver.l0_gamma_from_tau(_real("tau_decay", tau_decay), _real("fs", fs)))
 
 
-def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *,
-           fs: float | None = None) -> L0Result:
+def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -> L0Result:
     """Exact L0 spike inference for one trace (1-D) or many (2-D, cells x time).
 
     Solves ``min_c 1/2 sum (y_t - c_t)^2 + lam * #{t >= 2 : z_t != 0}`` with
@@ -134,8 +132,6 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *
         Penalty per spike (>= 0), in squared trace units.
     positive : bool
         Require spikes to be positive (``z_t > 0``).
-    fs : float, optional
-        Sampling rate in Hz; only used to fill the ``noise`` field (NaN without it).
 
     Returns
     -------
@@ -152,10 +148,8 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *
     g = _real("gamma", gamma)
     lam_f = _real("lam", lam)
     _check_gamma_lam(g, lam_f)
-    fs = optional_fs(fs)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
-        return map_rows(run_l0, traces, g, lam_f, bool(positive),  # type: ignore[no-any-return]
-                        fs=fs)
+        return map_rows(run_l0, traces, g, lam_f, bool(positive))  # type: ignore[no-any-return]
     arr, was_1d = as_traces(traces)
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
     for err in errors:
@@ -163,7 +157,7 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *
             row, code, message = err
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
-    noise = input_noise(arr, fs, was_1d)
+    noise = input_noise(arr, was_1d)
     # The optimum is exact; "converged" only guards against a non-finite answer.
     finite: NDArray[np.bool_] = np.asarray(
         np.isfinite(spikes).all(axis=1) & np.isfinite(calcium).all(axis=1))

@@ -614,8 +614,8 @@ def _solver_args(method: str, fs: float, tau_rise: float | None, tau_decay: floa
         if lam is None:
             raise InvalidParameterError("method 'l0' needs lam (penalty per spike)",
                                         code="INVALID_PARAMETER")
-        return (float(gamma), float(lam)), {"fs": float(fs), **extra}  # fs: the noise field
-    return (float(gamma),), {"lam": None if lam is None else float(lam), "fs": float(fs), **extra}
+        return (float(gamma), float(lam)), dict(extra)
+    return (float(gamma),), {"lam": None if lam is None else float(lam), **extra}
 
 
 def _remove(path: Path) -> None:

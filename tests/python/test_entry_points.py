@@ -35,8 +35,8 @@ def _direct(solver: str, traces: np.ndarray) -> Any:
     if solver == "l1":
         return calab.run_deconvolution_full(traces, FS, TAU_R, TAU_D, 0.02)
     if solver == "l0":
-        return calab.run_l0(traces, GAMMA, 0.4, positive=True, fs=FS)
-    return calab.run_convar(traces, GAMMA, 0.5, fs=FS)
+        return calab.run_l0(traces, GAMMA, 0.4, positive=True)
+    return calab.run_convar(traces, GAMMA, 0.5)
 
 
 def _assert_same(got: Any, want: Any) -> None:

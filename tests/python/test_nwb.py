@@ -87,8 +87,8 @@ def _read(path: Path) -> Any:
 @pytest.mark.parametrize("solver", ["l1", "l0", "convar"])
 def test_save_nwb_new_file(solver: str, traces: np.ndarray, tmp_path: Path) -> None:
     res = {"l1": lambda: calab.run_deconvolution_full(traces, FS, TAU_R, TAU_D, 0.02),
-           "l0": lambda: calab.run_l0(traces, GAMMA, 0.4, fs=FS),
-           "convar": lambda: calab.run_convar(traces, GAMMA, 0.5, fs=FS)}[solver]()
+           "l0": lambda: calab.run_l0(traces, GAMMA, 0.4),
+           "convar": lambda: calab.run_convar(traces, GAMMA, 0.5)}[solver]()
     out = calab.save_nwb(tmp_path / "out.nwb", res, fs=FS, parameters={"lam": 0.02})
     assert out == tmp_path / "out.nwb"
     assert [p.name for p in tmp_path.iterdir()] == ["out.nwb"]  # no temporary left behind
@@ -142,7 +142,7 @@ def test_save_nwb_appends_to_a_copy_of_the_source(traces: np.ndarray, tmp_path: 
     src = tmp_path / "src.nwb"
     _source_nwb(src, traces, timestamps=True)
     before = _digest(src)
-    res = calab.run_l0(traces, GAMMA, 0.4, fs=FS)
+    res = calab.run_l0(traces, GAMMA, 0.4)
     out = calab.save_nwb(tmp_path / "with_results.nwb", res, source=src)
     assert _digest(src) == before
     io, nwb = _read(out)
@@ -215,7 +215,7 @@ def test_cli_deconvolve_nwb_from_an_nwb_recording(nwb_recording: dict[str, Path]
     assert res.returncode == 0, res.stderr
     assert f"added to a copy of {src}" in res.stdout
     assert _digest(src) == before
-    want = calab.run_l0(traces, GAMMA, 0.4, fs=FS)
+    want = calab.run_l0(traces, GAMMA, 0.4)
     io, nwb = _read(d / "act.nwb")
     with io:
         fl = nwb.processing["ophys"]["Fluorescence"]

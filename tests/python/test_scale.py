@@ -221,7 +221,7 @@ def test_movie_convar_on_cluster(cluster: Any, movie_files: dict[str, Path],
     res = calab.deconvolve_movie(movie_files["npy"], tmp_path / "c.zarr", method="convar",
                                  fs=FS, tau_decay=TAU_D, chunk_pixels=30, scheduler=cluster,
                                  progress=False, dtype="float64")
-    want = run_convar(_pixels(movie_files["npy"]), GAMMA, fs=FS)
+    want = run_convar(_pixels(movie_files["npy"]), GAMMA)
     act, per_pixel = _read_out(res)
     assert np.array_equal(act, np.asarray(want[0]).T.reshape(T, H, W))
     assert "noise" in res.pixel_fields

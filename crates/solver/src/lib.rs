@@ -7,6 +7,7 @@
 //! (kernel-derived bandpass), [`baseline`] (slow-drift removal), [`preprocess`] (their order),
 //! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
 //! entry points), [`simulate`] (synthetic recordings with ground truth).
+//! [`noise`] (noise level from the upper half of the spectrum).
 //! [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning dynamic programming).
 //! [`convar`] (Convar population spiking-rate inference for wide-field imaging: O(T) FISTA,
 //! odd/even lambda search, chunking).
@@ -24,6 +25,7 @@ pub mod fista;
 pub mod indeca;
 pub mod kernel;
 pub mod l0;
+pub mod noise;
 pub mod operator;
 pub mod preprocess;
 pub mod rows;

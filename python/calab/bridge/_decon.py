@@ -181,4 +181,4 @@ def decon(
     result = result_from_bridge(session.results, session.activity, session.fs,
                                 int(session.traces.shape[1]))
     rows = np.asarray(session.traces)[result.metadata["cell_indices"]]
-    return result._replace(noise=input_noise(rows, session.fs, False))
+    return result._replace(noise=input_noise(rows, False))

@@ -155,6 +155,50 @@ fn rolling_quantile_batch<'py>(
     Ok((out.into_pyarray(py).reshape([rows, cols])?, errors))
 }
 
+type ScalarRowsOut<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<(usize, String, String)>>,
+);
+
+/// Noise standard deviation of every row of a C-contiguous (cells, T) float64 matrix
+/// ([`crate::noise::estimate_noise`], rows in parallel, GIL released); NaN and an error entry
+/// (row, code, message) for rows it cannot measure.
+#[pyfunction]
+fn estimate_noise_batch<'py>(
+    py: Python<'py>,
+    traces: PyReadonlyArray2<'_, f64>,
+) -> PyResult<ScalarRowsOut<'py>> {
+    let shape = traces.shape();
+    let (rows, cols) = (shape[0], shape[1]);
+    let data = traces.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
+        )
+    })?;
+    let mut out = vec![f64::NAN; rows];
+    let mut errors = Vec::with_capacity(rows);
+    if rows > 0 {
+        if cols == 0 {
+            return Err(to_py(py, SolverError::TraceTooShort { len: 0, min: 3 }));
+        }
+        let results = py_try!(
+            py,
+            py.allow_threads(|| crate::rows::map_rows(data, cols, crate::noise::estimate_noise))
+        );
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(v) => {
+                    out[i] = v;
+                    errors.push(None);
+                }
+                Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
+            }
+        }
+    }
+    Ok((out.into_pyarray(py), errors))
+}
+
 type BatchOut<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray1<f64>>,
@@ -294,6 +338,7 @@ fn _solver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filter_cutoffs, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_drift, m)?)?;
     m.add_function(wrap_pyfunction!(rolling_quantile_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate_noise_batch, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_batch, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_json, m)?)?;
     m.add_function(wrap_pyfunction!(preset_json, m)?)?;

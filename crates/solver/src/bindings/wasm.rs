@@ -215,6 +215,12 @@ impl DeconvResult {
     }
 }
 
+/// Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+#[wasm_bindgen]
+pub fn estimate_noise(trace: &[f32]) -> Result<f64, JsValue> {
+    crate::noise::estimate_noise(&to_f64(trace)).map_err(js_error)
+}
+
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn deconvolve_trace(
