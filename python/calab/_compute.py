@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _solver
 from ._errors import from_code
 from ._result import input_noise
-from ._validate import as_trace_1d, as_traces
+from ._validate import as_real, as_trace_1d, as_traces
 from .scale import is_dask_array, map_rows
 
 FloatArray = NDArray[np.float64]
@@ -37,15 +37,17 @@ class DeconvolutionResult(NamedTuple):
     activity: FloatArray
     #: Scalar baseline b per trace, in trace units.
     baseline: float | FloatArray
-    #: K @ activity + baseline: the model of the (preprocessed) trace.
+    #: K @ s + baseline: the model of the (preprocessed) trace, s the optimiser (the activity
+    #: before it is reported on frame centres).
     reconvolution: FloatArray
     #: Solver iterations (interior-point steps for the exact method, FISTA steps otherwise).
     iterations: int | NDArray[np.uint32]
     #: Whether the stopping rule was met within ``max_iters``.
     converged: bool | NDArray[np.bool_]
-    #: Noise standard deviation of each input trace, trace units (see :func:`estimate_noise`;
-    #: NaN when this build has no estimator).
+    #: Noise standard deviation of each input trace, trace units (see :func:`estimate_noise`).
     noise: float | FloatArray = float("nan")
+    #: The sparsity weight used per trace (the given ``lam``, or the one chosen from the noise).
+    lam: float | FloatArray = float("nan")
 
     @property
     def solver(self) -> str:
@@ -113,6 +115,18 @@ def filter_cutoffs(tau_rise: float, tau_decay: float, fs: float) -> tuple[float,
     return _solver.filter_cutoffs(float(tau_rise), float(tau_decay), float(fs))
 
 
+def frame_centre_shift(tau_rise: float, tau_decay: float, fs: float) -> float:
+    """How far (in frames, 0 to 1/2) the optimiser's activity sits before the spikes it stands for.
+
+    The model puts a spike of frame n exactly at that frame's time stamp; real spikes fall
+    anywhere in the frame interval. When the kernel rises within a frame the data cannot tell
+    where, and the optimiser sits half a frame early on average (1/2); when the rise spans
+    several frames it resolves the position (0). :func:`run_deconvolution` reports the activity
+    moved by this amount (``centre_on_frames``).
+    """
+    return float(_solver.frame_centre_shift(float(tau_rise), float(tau_decay), float(fs)))
+
+
 def estimate_drift(trace: ArrayLike, tau_decay: float, fs: float) -> FloatArray:
     """Slow drift of a 1-D trace: a rolling 10th percentile over max(15 tau_decay, 10 s)."""
     return _solver.estimate_drift(as_trace_1d(trace), float(tau_decay), float(fs))
@@ -157,7 +171,7 @@ def run_deconvolution_full(
     fs: float,
     tau_r: float,
     tau_d: float,
-    lam: float,
+    lam: float | None = None,
     max_iters: int = 2000,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
@@ -165,6 +179,7 @@ def run_deconvolution_full(
     method: str = "auto",
     filter_enabled: bool = False,
     remove_drift: bool = False,
+    centre_on_frames: bool = True,
 ) -> DeconvolutionResult:
     """Deconvolve one or more traces and return activity, baseline, fit and diagnostics.
 
@@ -176,8 +191,11 @@ def run_deconvolution_full(
         Sampling rate in Hz.
     tau_r, tau_d : float
         Rise and decay time constants in seconds, ``0 < tau_r < tau_d``.
-    lam : float
-        Sparsity weight (>= 0), scaled internally by the kernel's DC gain.
+    lam : float or None
+        Sparsity weight (>= 0), scaled internally by the kernel's DC gain. ``None`` (the
+        default) chooses it per trace from the trace's noise sigma (:func:`estimate_noise`):
+        ``lam = 2 sigma ||h||_2 / sum(h)``, a detection threshold of two noise standard
+        deviations of the matched filter, so it means the same on dF/F and on raw fluorescence.
     max_iters : int
         Iteration cap for FISTA (the exact method needs far fewer and has its own cap).
     conv_mode : {"fft", "banded"}
@@ -193,6 +211,15 @@ def run_deconvolution_full(
     remove_drift : bool
         Subtract a rolling low-quantile baseline first (see :func:`estimate_drift`); helps on
         recordings with slow drift or bleaching.
+    centre_on_frames : bool
+        Report the activity on frame centres (the default): ``activity[n]`` is the activity
+        nearest frame n's time stamp, the convention of electrophysiological ground truth. The
+        optimiser ``s`` of the problem places a spike at frame n exactly at that frame's time
+        stamp (it first shows in frame n + 1); with a rise faster than a frame it therefore sits
+        up to half a frame early, and the report moves the fraction ``delta`` of every sample one
+        frame later: ``activity[n] = (1 - delta) s[n] + delta s[n - 1]``, with ``delta`` between
+        0 (rise spread over frames) and 1/2 (rise within a frame) computed from the kernel.
+        ``False`` returns ``s`` itself.
 
     Returns
     -------
@@ -203,12 +230,14 @@ def run_deconvolution_full(
     if is_dask_array(traces):
         return map_rows(run_deconvolution_full, traces, fs, tau_r, tau_d, lam, max_iters,  # type: ignore[no-any-return]
                         conv_mode, constraint, method=method, filter_enabled=filter_enabled,
-                        remove_drift=remove_drift)
+                        remove_drift=remove_drift, centre_on_frames=centre_on_frames)
     arr, was_1d = as_traces(traces)
     n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
-    act, base, rec, iters, conv, errors = _solver.deconvolve_batch(
-        arr, float(tau_r), float(tau_d), float(lam), float(fs), n_iters,
+    act, base, rec, iters, conv, lams, errors = _solver.deconvolve_batch(
+        arr, as_real("tau_r", tau_r), as_real("tau_d", tau_d),
+        None if lam is None else as_real("lam", lam), as_real("fs", fs), n_iters,
         str(conv_mode), str(constraint), str(method), bool(filter_enabled), bool(remove_drift),
+        bool(centre_on_frames),
     )
     for err in errors:
         if err is not None:
@@ -218,8 +247,8 @@ def run_deconvolution_full(
     noise = input_noise(arr, was_1d)
     if was_1d:
         return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]),
-                                   noise)
-    return DeconvolutionResult(act, base, rec, iters, conv, noise)
+                                   noise, float(lams[0]))
+    return DeconvolutionResult(act, base, rec, iters, conv, noise, lams)
 
 
 def run_deconvolution(
@@ -227,7 +256,7 @@ def run_deconvolution(
     fs: float,
     tau_r: float,
     tau_d: float,
-    lam: float,
+    lam: float | None = None,
     max_iters: int = 2000,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
@@ -235,6 +264,7 @@ def run_deconvolution(
     method: str = "auto",
     filter_enabled: bool = False,
     remove_drift: bool = False,
+    centre_on_frames: bool = True,
 ) -> FloatArray:
     """Deconvolve and return only the activity, same shape as ``traces``.
 
@@ -246,10 +276,11 @@ def run_deconvolution(
     >>> h = calab.build_kernel(0.02, 0.4, 30.0)  # h[0] == 0: a spike shows one frame later
     >>> y = np.zeros(300); y[100:100 + len(h)] = h
     >>> s = calab.run_deconvolution(y, fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.001)
-    >>> int(np.argmax(s))
-    100
+    >>> int(np.argmax(s)), bool(s[101] > 0)  # frame centres: part of the spike reads as frame 101
+    (100, True)
     """
     return run_deconvolution_full(
         traces, fs, tau_r, tau_d, lam, max_iters, conv_mode, constraint,
         method=method, filter_enabled=filter_enabled, remove_drift=remove_drift,
+        centre_on_frames=centre_on_frames,
     ).activity

@@ -20,6 +20,7 @@ def bandpass_filter(
     trace: NDArray[np.float64], tau_rise: float, tau_decay: float, fs: float
 ) -> NDArray[np.float64]: ...
 def filter_cutoffs(tau_rise: float, tau_decay: float, fs: float) -> tuple[float, float]: ...
+def frame_centre_shift(tau_rise: float, tau_decay: float, fs: float) -> float: ...
 def estimate_drift(
     trace: NDArray[np.float64], tau_decay: float, fs: float
 ) -> NDArray[np.float64]: ...
@@ -30,7 +31,7 @@ def deconvolve_batch(
     traces: NDArray[np.float64],
     tau_rise: float,
     tau_decay: float,
-    lam: float,
+    lam: float | None,
     fs: float,
     max_iters: int,
     conv_mode: str,
@@ -38,12 +39,14 @@ def deconvolve_batch(
     method: str,
     bandpass: bool,
     remove_drift: bool,
+    centre_on_frames: bool,
 ) -> tuple[
     NDArray[np.float64],
     NDArray[np.float64],
     NDArray[np.float64],
     NDArray[np.uint32],
     NDArray[np.bool_],
+    NDArray[np.float64],
     list[tuple[int, str, str] | None],
 ]: ...
 def simulate_json(config_json: str) -> tuple[NDArray[np.float64], list[dict[str, Any]], str]: ...

@@ -8,6 +8,8 @@ C = {s >= 0} (with L1) or {0 <= s <= 1} (box01, mu = 0). Eliminating b leaves
 
 from __future__ import annotations
 
+import functools
+
 import calab
 import numpy as np
 import pytest
@@ -21,6 +23,10 @@ from _reference import (
     spike_train,
     untruncated_kernel,
 )
+
+# The optimiser s itself: the default report moves part of it onto frame centres, checked below.
+solve_full = functools.partial(calab.run_deconvolution_full, centre_on_frames=False)
+solve = functools.partial(calab.run_deconvolution, centre_on_frames=False)
 
 FAST = (0.01, 0.1, 30.0)  # tau_d * fs = 3
 MEDIUM = (0.02, 0.4, 30.0)  # 12
@@ -55,7 +61,7 @@ def test_exact_reaches_reference_objective(kname: str, n: int, lam: float, conv_
     K = path_matrix(tr, td, fs, n, truncated=False)
     mu = lam * dc_gain(tr, td, fs)
     ref = reference_solution(y, K, mu, box=False)
-    out = calab.run_deconvolution_full(y, fs, tr, td, lam, conv_mode=conv_mode, method="exact")
+    out = solve_full(y, fs, tr, td, lam, conv_mode=conv_mode, method="exact")
     assert out.converged
     gap = rel_gap(objective(y, K, out.activity, mu), objective(y, K, ref, mu))
     # Both directions: ours is not worse, and the reference is not beaten (which would mean the
@@ -73,7 +79,7 @@ def test_exact_kkt_conditions(kname: str) -> None:
         y = make_problem(KERNELS[kname], n, seed)
         K = path_matrix(tr, td, fs, n, truncated=False)
         mu = lam * dc_gain(tr, td, fs)
-        s = calab.run_deconvolution(y, fs, tr, td, lam, method="exact")
+        s = solve(y, fs, tr, td, lam, method="exact")
         g = gradient(y, K, s, mu)  # d/ds of the objective, including mu
         tol = 1e-6 * (float(np.max(np.abs(gradient(y, K, np.zeros(n), 0.0)))) + mu)
         # Dual feasibility where s = 0: the objective cannot decrease by raising s.
@@ -101,7 +107,7 @@ def test_exact_support_has_no_barrier_leftovers() -> None:
     y = make_problem(SLOW, n, seed=2)
     K = path_matrix(tr, td, fs, n, truncated=False)
     mu = lam * dc_gain(tr, td, fs)
-    s = calab.run_deconvolution(y, fs, tr, td, lam, method="exact")
+    s = solve(y, fs, tr, td, lam, method="exact")
     g = gradient(y, K, s, mu)
     tol = 1e-6 * (float(np.max(np.abs(gradient(y, K, np.zeros(n), 0.0)))) + mu)
     ref = reference_solution(y, K, mu, box=False)
@@ -120,7 +126,7 @@ def test_exact_tiny_traces_match_reference(n: int) -> None:
     for lam in [0.0, 0.001, 0.01]:
         mu = lam * dc_gain(tr, td, fs)
         ref = reference_solution(y, K, mu, box=False)
-        out = calab.run_deconvolution_full(y, fs, tr, td, lam, method="exact")
+        out = solve_full(y, fs, tr, td, lam, method="exact")
         assert out.converged
         f_ours, f_ref = objective(y, K, out.activity, mu), objective(y, K, ref, mu)
         assert f_ours <= f_ref + 1e-9 * max(1.0, abs(f_ref)), (lam, f_ours, f_ref)
@@ -136,7 +142,7 @@ def test_two_sample_closed_form() -> None:
         mu = lam * dc_gain(tr, td, fs)
         want = max(0.0, (y[1] - y[0] - 2 * mu / h1) / h1)
         for method in ["exact", "fista"]:
-            out = calab.run_deconvolution_full(y, fs, tr, td, lam, method=method)
+            out = solve_full(y, fs, tr, td, lam, method=method)
             assert abs(out.activity[1]) < 1e-12
             assert out.activity[0] == pytest.approx(want, rel=1e-4), method
             assert out.baseline == pytest.approx((y[0] + y[1] - h1 * want) / 2, rel=1e-6)
@@ -153,7 +159,7 @@ def fista_case(kin, n, seed, lam, constraint, conv_mode):
     K = path_matrix(tr, td, fs, n, truncated=conv_mode == "fft")
     mu = 0.0 if box else lam * dc_gain(tr, td, fs)
     ref = reference_solution(y, K, mu, box=box)
-    out = calab.run_deconvolution_full(
+    out = solve_full(
         y, fs, tr, td, lam, max_iters=200_000, conv_mode=conv_mode, constraint=constraint,
         method="fista",
     )
@@ -236,7 +242,7 @@ def test_baseline_and_reconvolution_are_consistent(method: str, conv_mode: str) 
     n = 200  # longer than the truncated kernel, so the FFT path's K really differs
     assert len(calab.build_kernel(tr, td, fs)) < n
     y = make_problem(FAST, n, seed=4)
-    out = calab.run_deconvolution_full(y, fs, tr, td, 0.01, conv_mode=conv_mode, method=method)
+    out = solve_full(y, fs, tr, td, 0.01, conv_mode=conv_mode, method=method)
     K = path_matrix(tr, td, fs, n, truncated=conv_mode == "fft")
     ks = K @ out.activity
     assert out.baseline == pytest.approx(float(np.mean(y - ks)), rel=1e-12, abs=1e-12)
@@ -252,3 +258,22 @@ def test_fft_path_uses_the_truncated_kernel() -> None:
     KF = conv_matrix(h, n)
     KA = path_matrix(tr, td, fs, n, truncated=False)
     assert 0 < np.max(np.abs(KF - KA)) < 1e-6
+
+
+
+@pytest.mark.parametrize("kin", [FAST, MEDIUM, SLOW, (0.002, 0.8, 15.0)])
+def test_default_report_is_the_optimum_on_frame_centres(kin: tuple[float, float, float]) -> None:
+    tr, td, fs = kin
+    y = make_problem(kin, 200, 3)
+    s = solve(y, fs, tr, td, 0.02)
+    reported = calab.run_deconvolution(y, fs, tr, td, 0.02)
+    shift = calab.frame_centre_shift(tr, td, fs)
+    assert 0.0 <= shift <= 0.5
+    expect = s * (1 - shift)
+    expect[1:] += shift * s[:-1]
+    np.testing.assert_allclose(reported, expect, rtol=1e-9, atol=1e-12)
+
+
+def test_frame_centre_shift_follows_the_rise() -> None:
+    assert calab.frame_centre_shift(0.001, 0.8, 15.0) == pytest.approx(0.5, abs=0.03)
+    assert calab.frame_centre_shift(0.1, 1.6, 100.0) < 0.03

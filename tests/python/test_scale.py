@@ -167,7 +167,7 @@ def test_movie_l1_on_cluster(cluster: Any, movie_files: dict[str, Path], tmp_pat
     act, per_pixel = _read_out(res)
     assert act.dtype == np.float32 and act.shape == (T, H, W)
     assert np.array_equal(act, want.activity.T.reshape(T, H, W).astype(np.float32))
-    assert res.pixel_fields == ("baseline", "iterations", "converged", "noise")
+    assert res.pixel_fields == ("baseline", "iterations", "converged", "noise", "lam")
     assert np.array_equal(per_pixel["baseline"], want.baseline.reshape(H, W))
     assert np.array_equal(per_pixel["converged"], want.converged.reshape(H, W))
     # Tiles are whole read chunks of the input, and each tile is exactly one output chunk column.

@@ -49,6 +49,12 @@ pub struct DeconvOptions {
     pub method: Method,
     pub bandpass: bool,
     pub remove_drift: bool,
+    /// Ignore `lambda` and choose it per trace from the trace's noise
+    /// ([`crate::auto::lambda_from_noise`]).
+    pub lambda_from_noise: bool,
+    /// Report the activity on frame centres ([`crate::kernel::centre_on_frames`]); false gives
+    /// the optimiser s itself (spike at n = at frame n's time stamp, first seen in frame n + 1).
+    pub centre_on_frames: bool,
 }
 
 impl DeconvOptions {
@@ -64,13 +70,17 @@ impl DeconvOptions {
             method: Method::Auto,
             bandpass: false,
             remove_drift: false,
+            lambda_from_noise: false,
+            centre_on_frames: true,
         }
     }
 
     /// Check everything that does not depend on the trace, once for a whole batch.
     pub fn validate(&self) -> Result<()> {
         crate::kernel::KernelParams::new(self.tau_rise, self.tau_decay, self.fs)?;
-        crate::solver::validate_lambda(self.lambda)?;
+        if !self.lambda_from_noise {
+            crate::solver::validate_lambda(self.lambda)?;
+        }
         if self.method == Method::Exact && self.constraint == Constraint::Box01 {
             return Err(SolverError::UnknownOption {
                 kind: "method for constraint box01",
@@ -84,7 +94,9 @@ impl DeconvOptions {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeconvOutput {
-    /// Activity s (same length as the trace), in units of the trace per kernel peak.
+    /// Activity (same length as the trace), in units of the trace per kernel peak, reported on
+    /// frame centres ([`crate::kernel::centre_on_frames`]): the solver's s moved by the kernel's
+    /// [`crate::kernel::frame_centre_shift`].
     pub activity: Vec<f64>,
     /// Scalar baseline b = mean(y - K s).
     pub baseline: f64,
@@ -92,11 +104,21 @@ pub struct DeconvOutput {
     pub reconvolution: Vec<f64>,
     pub iterations: u32,
     pub converged: bool,
+    /// Noise standard deviation of the fitted (preprocessed) trace ([`crate::noise`]).
+    pub noise: f64,
+    /// The lambda used: `opts.lambda`, or the one chosen from the noise.
+    pub lambda: f64,
 }
 
 fn configured_solver(opts: &DeconvOptions) -> Result<Solver> {
     let mut s = Solver::new();
-    s.set_params(opts.tau_rise, opts.tau_decay, opts.lambda, opts.fs)?;
+    // With lambda from the noise the placeholder 0 is replaced once the trace is loaded.
+    let lambda = if opts.lambda_from_noise {
+        0.0
+    } else {
+        opts.lambda
+    };
+    s.set_params(opts.tau_rise, opts.tau_decay, lambda, opts.fs)?;
     s.set_conv_mode(opts.conv_mode);
     s.set_constraint(opts.constraint);
     s.set_filter_enabled(opts.bandpass)?;
@@ -106,6 +128,17 @@ fn configured_solver(opts: &DeconvOptions) -> Result<Solver> {
 
 /// Run `solver` on its loaded trace to convergence or the iteration cap.
 pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOutput> {
+    let noise = if solver.trace().len() >= 3 {
+        crate::noise::estimate_noise(solver.trace())?
+    } else {
+        0.0
+    };
+    if opts.lambda_from_noise {
+        let (p, _) = solver.params();
+        let lambda = crate::auto::lambda_from_noise(noise, &p)?;
+        solver.set_params(p.tau_rise, p.tau_decay, lambda, p.fs)?;
+    }
+    let lambda = solver.params().1;
     let use_exact = match opts.method {
         Method::Auto => opts.constraint == Constraint::NonNeg,
         Method::Exact => true,
@@ -123,15 +156,22 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
     };
     let reconvolution = solver.reconvolution_with_baseline();
     let baseline = solver.baseline();
-    require_finite_output("activity", solver.solution())?;
+    let activity = if opts.centre_on_frames {
+        solver.solution_on_frames()
+    } else {
+        solver.solution().to_vec()
+    };
+    require_finite_output("activity", &activity)?;
     require_finite_output("baseline", &[baseline])?;
     require_finite_output("reconvolution", &reconvolution)?;
     Ok(DeconvOutput {
-        activity: solver.solution().to_vec(),
+        activity,
         baseline,
         reconvolution,
         iterations: solver.iteration_count(),
         converged,
+        noise,
+        lambda,
     })
 }
 

@@ -209,6 +209,70 @@ pub(crate) fn build_kernel_validated(p: &KernelParams) -> Vec<f64> {
     (0..len).map(|n| raw_sample(n, d, ln_gap) / peak).collect()
 }
 
+/// Sub-frame positions averaged over by [`frame_centre_shift`].
+const SHIFT_POSITIONS: usize = 16;
+
+/// How far (in frames, 0 to 1/2) the solver's activity sits before the spikes it stands for.
+///
+/// In the model a spike at frame n happens exactly at frame n's time stamp, so it first shows in
+/// frame n + 1. A real spike falls anywhere in the frame interval: one at t_n + u/fs (0 <= u < 1)
+/// is represented by the solver as a mix of spikes at n and n + 1 whose centre of mass c(u)
+/// depends on how well the sampled kernel resolves the rise. When the rise is faster than a frame
+/// nothing in the data tells u apart, c(u) = 0 for every u and the activity is half a frame early
+/// on average; when the rise spans frames, c(u) follows u and there is no bias. This returns
+/// 1/2 - mean_u c(u), with c(u) from the least-squares fit of the response to a spike at u by
+/// the responses to spikes at 0 and 1 (over all later frames), at [`SHIFT_POSITIONS`] evenly
+/// spaced u. The inner products are geometric series, summed in closed form.
+pub fn frame_centre_shift(p: &KernelParams) -> f64 {
+    let a = 1.0 / (p.tau_decay * p.fs);
+    let b = 1.0 / (p.tau_rise * p.fs);
+    // e^c / (e^x - 1) for 0 <= c <= x, without overflow.
+    let f = |c: f64, x: f64| (c - x).exp() / -(-x).exp_m1();
+    // <v_u, v_w> over frames m >= 1, v_u[m] = h((m - u) / fs) with h the unnormalised kernel.
+    let ip = |u: f64, w: f64| {
+        f((u + w) * a, 2.0 * a) - f(u * a + w * b, a + b) - f(w * a + u * b, a + b)
+            + f((u + w) * b, 2.0 * b)
+    };
+    let (g00, g01, g11) = (ip(0.0, 0.0), ip(0.0, 1.0), ip(1.0, 1.0));
+    let det = g00 * g11 - g01 * g01;
+    let mut com_sum = 0.0;
+    for i in 0..SHIFT_POSITIONS {
+        let u = (i as f64 + 0.5) / SHIFT_POSITIONS as f64;
+        let (c0, c1) = (ip(0.0, u), ip(1.0, u));
+        // Two-column non-negative least squares: the unconstrained solution, else one column.
+        let (mut x0, mut x1) = if det > 1e-12 * g00 * g11 {
+            ((g11 * c0 - g01 * c1) / det, (g00 * c1 - g01 * c0) / det)
+        } else {
+            (c0 / g00, 0.0)
+        };
+        if x0 < 0.0 {
+            (x0, x1) = (0.0, (c1 / g11).max(0.0));
+        } else if x1 < 0.0 {
+            (x0, x1) = ((c0 / g00).max(0.0), 0.0);
+        }
+        com_sum += if x0 + x1 > 0.0 { x1 / (x0 + x1) } else { 0.0 };
+    }
+    let shift = 0.5 - com_sum / SHIFT_POSITIONS as f64;
+    if shift.is_finite() {
+        shift.clamp(0.0, 0.5)
+    } else {
+        0.5
+    }
+}
+
+/// Report activity on frame centres: move the fraction `shift` of every sample one frame later
+/// (see [`frame_centre_shift`]), so activity[n] counts the spikes nearest frame n's time stamp,
+/// the convention of electrophysiological ground truth. The total is kept except for what
+/// moves past the last frame.
+pub fn centre_on_frames(activity: &mut [f64], shift: f64) {
+    for n in (1..activity.len()).rev() {
+        activity[n] = (1.0 - shift) * activity[n] + shift * activity[n - 1];
+    }
+    if let Some(first) = activity.first_mut() {
+        *first *= 1.0 - shift;
+    }
+}
+
 /// AR(2) coefficients of the kernel: (g1, g2, d, r) with c[t] = g1 c[t-1] + g2 c[t-2] + ...
 pub fn tau_to_ar2(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Ar2> {
     Ok(Ar2::from_params(&KernelParams::new(
@@ -302,6 +366,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn frame_centre_shift_is_half_a_frame_for_fast_rises_and_none_for_slow_ones() {
+        let fast = KernelParams::new(0.001, 0.8, 15.0).unwrap();
+        assert!((frame_centre_shift(&fast) - 0.5).abs() < 0.03);
+        let slow = KernelParams::new(0.1, 1.6, 100.0).unwrap();
+        assert!(frame_centre_shift(&slow) < 0.03);
+        // Against a brute-force evaluation (finite sums over 20 decay times, numpy least squares).
+        for &(tr, td, fs, want) in &[
+            (0.02, 0.4, 30.0, 0.1398),
+            (0.002, 0.15, 122.0, 0.2772),
+            (0.03, 0.8, 15.0, 0.1783),
+            (0.01, 0.3, 158.0, 0.0542),
+            (0.39, 0.4, 30.0, 0.0141),
+        ] {
+            let got = frame_centre_shift(&KernelParams::new(tr, td, fs).unwrap());
+            assert!((got - want).abs() < 2e-3, "{tr} {td} {fs}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn centring_moves_mass_forward_and_keeps_it() {
+        let mut a = vec![0.0, 2.0, 0.0, 0.0, 1.0];
+        centre_on_frames(&mut a, 0.25);
+        assert_eq!(a, vec![0.0, 1.5, 0.5, 0.0, 0.75]);
+        let mut b = vec![3.0, 0.0];
+        centre_on_frames(&mut b, 0.0);
+        assert_eq!(b, vec![3.0, 0.0]);
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! (kernel-derived bandpass), [`baseline`] (slow-drift removal), [`preprocess`] (their order),
 //! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
 //! entry points), [`simulate`] (synthetic recordings with ground truth).
-//! [`noise`] (noise level from the upper half of the spectrum).
+//! [`noise`] (noise level from the upper half of the spectrum), [`auto`] (parameters chosen from
+//! the data: sparsity from the noise).
 //! [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning dynamic programming).
 //! [`convar`] (Convar population spiking-rate inference for wide-field imaging: O(T) FISTA,
 //! odd/even lambda search, chunking).
 //! Bindings live under `bindings/` and only convert types and errors.
 
+pub mod auto;
 pub mod banded;
 pub mod baseline;
 pub mod convar;

@@ -320,8 +320,18 @@ impl Solver {
         }
     }
 
+    /// The solver's activity s: a spike at n is at frame n's time stamp and first shows in
+    /// frame n + 1 (the convention of the kernel; warm starts and states use it).
     pub fn solution(&self) -> &[f64] {
         &self.state.x
+    }
+
+    /// The activity as reported to users: `solution` on frame centres, so sample n counts the
+    /// spikes nearest frame n ([`crate::kernel::frame_centre_shift`]).
+    pub fn solution_on_frames(&self) -> Vec<f64> {
+        let mut a = self.state.x.clone();
+        crate::kernel::centre_on_frames(&mut a, crate::kernel::frame_centre_shift(&self.params));
+        a
     }
 
     /// The trace being fitted (after drift removal and filtering, when enabled).

@@ -98,6 +98,13 @@ fn filter_cutoffs(py: Python<'_>, tau_rise: f64, tau_decay: f64, fs: f64) -> PyR
     Ok(filter::filter_cutoffs(&p))
 }
 
+/// How far the solver's activity sits before the spikes it stands for, in frames (0 to 1/2).
+#[pyfunction]
+fn frame_centre_shift(py: Python<'_>, tau_rise: f64, tau_decay: f64, fs: f64) -> PyResult<f64> {
+    let p = py_try!(py, KernelParams::new(tau_rise, tau_decay, fs));
+    Ok(kernel::frame_centre_shift(&p))
+}
+
 #[pyfunction]
 fn estimate_drift<'py>(
     py: Python<'py>,
@@ -205,20 +212,21 @@ type BatchOut<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<f64>>,
     Vec<Option<(usize, String, String)>>,
 );
 
 /// Deconvolve every row of a C-contiguous (cells, T) float64 matrix. Per-row failures come back
 /// as (row, code, message) so the caller can name the row.
 #[pyfunction]
-#[pyo3(signature = (traces, tau_rise, tau_decay, lam, fs, max_iters, conv_mode, constraint, method, bandpass, remove_drift))]
+#[pyo3(signature = (traces, tau_rise, tau_decay, lam, fs, max_iters, conv_mode, constraint, method, bandpass, remove_drift, centre_on_frames))]
 #[allow(clippy::too_many_arguments)]
 fn deconvolve_batch<'py>(
     py: Python<'py>,
     traces: PyReadonlyArray2<'_, f64>,
     tau_rise: f64,
     tau_decay: f64,
-    lam: f64,
+    lam: Option<f64>,
     fs: f64,
     max_iters: u32,
     conv_mode: &str,
@@ -226,8 +234,11 @@ fn deconvolve_batch<'py>(
     method: &str,
     bandpass: bool,
     remove_drift: bool,
+    centre_on_frames: bool,
 ) -> PyResult<BatchOut<'py>> {
-    let mut opts = DeconvOptions::new(tau_rise, tau_decay, lam, fs);
+    let mut opts = DeconvOptions::new(tau_rise, tau_decay, lam.unwrap_or(0.0), fs);
+    opts.lambda_from_noise = lam.is_none();
+    opts.centre_on_frames = centre_on_frames;
     opts.max_iters = max_iters;
     opts.conv_mode = py_try!(py, ConvMode::parse(conv_mode));
     opts.constraint = py_try!(py, Constraint::parse(constraint));
@@ -253,6 +264,7 @@ fn deconvolve_batch<'py>(
     let mut base = vec![f64::NAN; rows];
     let mut iters = vec![0u32; rows];
     let mut conv = vec![false; rows];
+    let mut lambdas = vec![f64::NAN; rows];
     let mut errors = Vec::with_capacity(rows);
     for (i, r) in results.into_iter().enumerate() {
         match r {
@@ -262,6 +274,7 @@ fn deconvolve_batch<'py>(
                 base[i] = o.baseline;
                 iters[i] = o.iterations;
                 conv[i] = o.converged;
+                lambdas[i] = o.lambda;
                 errors.push(None);
             }
             Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
@@ -276,6 +289,7 @@ fn deconvolve_batch<'py>(
         to2(reconv)?,
         iters.into_pyarray(py),
         conv.into_pyarray(py),
+        lambdas.into_pyarray(py),
         errors,
     ))
 }
@@ -337,6 +351,7 @@ fn _solver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bandpass_filter, m)?)?;
     m.add_function(wrap_pyfunction!(filter_cutoffs, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_drift, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_centre_shift, m)?)?;
     m.add_function(wrap_pyfunction!(rolling_quantile_batch, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_noise_batch, m)?)?;
     m.add_function(wrap_pyfunction!(deconvolve_batch, m)?)?;

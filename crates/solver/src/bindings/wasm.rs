@@ -91,8 +91,9 @@ impl Solver {
         self.inner.solve_exact(max_iters).map_err(js_error)
     }
 
+    /// The activity on frame centres (what `deconvolve_trace` and Python report).
     pub fn get_solution(&self) -> Vec<f32> {
-        to_f32(self.inner.solution())
+        to_f32(&self.inner.solution_on_frames())
     }
 
     pub fn get_reconvolution(&mut self) -> Vec<f32> {
