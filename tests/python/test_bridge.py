@@ -1063,3 +1063,52 @@ def test_readme_states_the_protocol_limits() -> None:
                    f"at most {sec['max_connections']} connections", "0600", "SESSION_ENDED",
                    "NOT received by Python"):
         assert phrase in section, phrase
+
+
+def _network_noise(message: str) -> bool:
+    """Chromium's own console line for a request that got no answer or a refusal."""
+    return "ERR_CONNECTION_REFUSED" in message or "status of 410" in message
+
+
+@needs_browser
+@pytest.mark.skipif(not (_BUILT_APP / "index.html").is_file(),
+                    reason="CaTune is not built (npm run build)")
+def test_bundled_catune_late_export_is_not_lost() -> None:
+    """tune() times out while the real CaTune tab is open and connected. The tab then exports:
+    the page says the parameters were NOT received (never 'sent to Python'), soon stops saying
+    'Connected to Python', and Export JSON still downloads the same parameters."""
+    from calab._headless import HeadlessBrowser
+
+    traces = np.random.default_rng(1).normal(size=(3, 600)) + 1.0
+    status = '[data-testid="bridge-status"]'
+    with HeadlessBrowser() as hb:
+        page = hb.page
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text)
+                if m.type == "error" and not _network_noise(m.text) else None)
+
+        def ready(url: str) -> None:  # the tab is connected before the timeout starts counting
+            hb.goto(url)
+            page.wait_for_function(f"document.querySelector('{status}').dataset.state"
+                                   " === 'connected'", timeout=30_000)
+            page.wait_for_selector('[data-testid="export-python"]:not([disabled])',
+                                   timeout=30_000)
+
+        assert tune(traces, fs=30.0, timeout=0.3, open_browser=False, on_ready=ready) is None
+        page.click('[data-testid="export-python"]')
+        banner = '[data-testid="app-error"]'
+        page.wait_for_function(f"document.querySelector('{banner}').textContent"
+                               ".includes('NOT received by Python')", timeout=20_000)
+        assert "sent to Python" not in (page.text_content(status) or "")
+        assert "Export JSON" in (page.text_content(banner) or "")
+        # within a heartbeat or two the status no longer claims a live connection
+        page.wait_for_function(f"!document.querySelector('{status}').textContent"
+                               ".includes('Connected')", timeout=30_000)
+        assert "NOT received" in (page.text_content(status) or "") or \
+            "not answering" in (page.text_content(status) or "")
+        with page.expect_download() as download:
+            page.click('[data-testid="export-json"]')
+        doc = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        assert doc["metadata"]["num_cells"] == 3 and doc["parameters"]["tau_decay_s"] > 0
+        assert not errors, errors
