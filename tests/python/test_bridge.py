@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import calab._errors as calab_errors
 import calab.io as cio
 import numpy as np
 import pytest
@@ -1112,3 +1113,17 @@ def test_bundled_catune_late_export_is_not_lost() -> None:
         doc = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
         assert doc["metadata"]["num_cells"] == 3 and doc["parameters"]["tau_decay_s"] > 0
         assert not errors, errors
+
+
+def test_traces_the_app_could_not_hold_are_refused_up_front() -> None:
+    """The browser refuses more than max_values values and computes in float32: tune() says so
+    before any server starts, instead of a tab that fails to load."""
+    limits = P.load_schema("trace-files.json")
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(limits).validate(limits)  # the document obeys its own consts
+    big = np.lib.stride_tricks.as_strided(np.ones(1), shape=(2, limits["max_values"] // 2 + 1),
+                                          strides=(0, 0))
+    with pytest.raises(calab_errors.InvalidParameterError, match="apps can hold"):
+        BridgeSession(big, 30.0)
+    with pytest.raises(calab_errors.InvalidParameterError, match="float32"):
+        tune(np.array([[1.0, 1e39, 2.0] * 10]), open_browser=False, timeout=0.1)

@@ -49,6 +49,13 @@ class BridgeSession:
     ) -> None:
         if app not in APPS:
             raise InvalidParameterError(f"app must be one of {APPS}, got {app!r}")
+        limit = int(P.load_schema("trace-files.json")["max_values"])
+        size = int(np.prod(np.shape(traces), dtype=np.float64))  # before any copy is made
+        if size > limit:
+            raise InvalidParameterError(
+                f"traces of shape {np.shape(traces)} hold {size:,} values, more than the {limit:,} "
+                "(cells x timepoints) the browser apps can hold (schemas/trace-files.json); "
+                "pass fewer cells or a shorter stretch")
         arr, _ = as_traces(traces)
         try:
             rate = float(fs)
