@@ -525,8 +525,9 @@ class BridgeServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked reading or writing
             except OSError:
                 pass
+        deadline = time.monotonic() + 5  # one bound for all: a stuck handler cannot stall the caller
         for _, thread in open_now:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def thread(self) -> threading.Thread | None:
