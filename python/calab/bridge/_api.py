@@ -107,8 +107,11 @@ def tune(
 ) -> dict[str, Any] | None:
     """Open CaTune on ``traces`` and wait for the user to export parameters.
 
-    Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>`` (or
-    prints that URL when ``open_browser=False`` or there is no display) and blocks.
+    Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>``
+    (through a private redirect file, so the secret is not on the browser's command line), or
+    prints that URL when ``open_browser=False`` or there is no display, and blocks. When it
+    returns, for whatever reason, the server has closed every connection and serves nothing
+    more; an export sent after that is refused and the page says it was not received.
 
     Parameters
     ----------
