@@ -5,8 +5,7 @@
 // .mat input -> .mat activity; bridge mode with autorun against a fake Python bridge.
 // Run: `npm run e2e` (builds first). Serving and browser set-up: harness.mjs.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,7 +13,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
 import { listen, repo, serveApp } from './harness.mjs';
-import { checkHostileImports } from './hostile.mjs';
+import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schemas = path.join(repo, 'schemas');
@@ -336,14 +335,5 @@ test('Python bridge round trip: calab.decon returns the browser run', { skip: !h
 test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
   // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
   // answering and then imports a good file.
-  const dir = mkdtempSync(path.join(tmpdir(), 'calab-hostile-'));
-  try {
-    const { page, context, check } = await openPage(base);
-    await page.waitForSelector('[data-testid="file-input"]');
-    await checkHostileImports(page, dir, path.join(repo, 'web', 'test', 'fixtures', 'e2e_traces.npy'));
-    check();
-    await context.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await testHostileImports(openPage, base);
 });

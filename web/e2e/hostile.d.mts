@@ -9,3 +9,4 @@ export function zipBomb(declaredSize?: number): Uint8Array;
 export function matBytes(name: string, dims: number[], values: number[], fs?: number): Uint8Array;
 export function writeHostileFiles(dir: string): Promise<[string, string, RegExp][]>;
 export function checkHostileImports(page: unknown, dir: string, goodFile: string): Promise<void>;
+export function testHostileImports(openPage: (url: string) => Promise<unknown>, base: string): Promise<void>;

@@ -1,7 +1,7 @@
 // Hostile traces files, built in memory for the parser tests (vitest) and the browser tests (e2e): .npy
 // headers, zip archives written field by field (so sizes and CRCs can lie), a 2 MB .npz that inflates to
 // 1 x 268,435,456 float64 frames, and .mat files with chosen dimensions. Plain JavaScript on Node's zlib.
-import { deflateRawSync, constants } from 'node:zlib';
+import { constants, deflateRawSync, gzipSync } from 'node:zlib';
 
 const enc = new TextEncoder();
 
@@ -27,19 +27,10 @@ export function f8Npy(shape, values) {
   return npyBytes(`{'descr': '<f8', 'fortran_order': False, 'shape': (${dims}), }`, data);
 }
 
-const CRC = (() => {
-  const t = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  return t;
-})();
+/** CRC-32 of `data`, read from the trailer of Node's gzip (no second CRC implementation to trust). */
 export function crc32(data) {
-  let c = -1;
-  for (let i = 0; i < data.length; i++) c = CRC[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  const gz = gzipSync(data);
+  return gz.readUInt32LE(gz.length - 8);
 }
 
 /**
@@ -188,6 +179,25 @@ export async function writeHostileFiles(dir) {
     ['negative.mat', 'BAD_SHAPE', /negative/],
     ['zero_cells.npy', 'EMPTY', /no values/],
   ].map(([f, code, re]) => [p(f), code, re]);
+}
+
+/** The whole browser test for one app: open it, feed the hostile files, import a good one, no page errors. */
+export async function testHostileImports(openPage, base) {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, resolve, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const good = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures'), 'e2e_traces.npy');
+  const dir = mkdtempSync(join(tmpdir(), 'calab-hostile-'));
+  try {
+    const { page, context, check } = await openPage(base);
+    await page.waitForSelector('[data-testid="file-input"]');
+    await checkHostileImports(page, dir, good);
+    check();
+    await context.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
