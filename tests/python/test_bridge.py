@@ -464,6 +464,28 @@ def test_session_end_closes_every_connection(ending: str,
         box["idle"].close()
 
 
+def test_the_request_that_ends_the_session_gets_its_whole_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export that ends the session is answered in full before close() shuts its
+    connection, however slowly its handler gets there (a loaded machine): otherwise the page
+    would report an export Python did receive as lost. Other connections are shut at once."""
+    from calab.bridge import server as server_mod
+
+    real = server_mod._Handler._send_json
+
+    def slow(self: Any, status: int, obj: Any) -> None:
+        time.sleep(0.5)  # the session has ended; the caller is already closing the server
+        real(self, status, obj)
+
+    monkeypatch.setattr(server_mod._Handler, "_send_json", slow)
+    box: dict[str, Any] = {}
+    result = tune(TRACES, fs=25.0, timeout=20, open_browser=False,
+                  on_ready=lambda url: _browser(url, ["export"], box))
+    box["thread"].join(timeout=10)
+    assert result is not None and box.get("status") == 200
+    assert _bridge_threads() == []
+
+
 def test_messages_after_the_end_are_refused(served: tuple[BridgeServer, Client]) -> None:
     """Between the end of a session and the server's close, a late export is refused (410)
     and the session keeps its first outcome: the page is never told 'received' for nothing."""

@@ -66,6 +66,24 @@ _REDIRECT = """<!doctype html>
 """
 
 
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked reading or writing
+    except OSError:
+        pass
+
+
+class _Conn:
+    """One open connection: its handler thread, and whether it is answering a request it has read
+    whole (close() lets that answer finish, so an export that ended the session hears its 200)."""
+
+    __slots__ = ("thread", "answering")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.answering = False
+
+
 def _origin_of(url: str) -> str | None:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
@@ -241,10 +259,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- dispatch
 
+    def _answer(self) -> None:
+        """From here the request has been read whole: close() lets its answer finish."""
+        self._answering = True
+        self.server.answering(self.request, True)
+
     def _dispatch(self) -> None:
         if self.server.closing:  # the session is over: answer nothing more
             self.close_connection = True
             return
+        self._answering = False
+        try:
+            self._dispatch_request()
+        finally:
+            if self._answering:
+                self.server.answering(self.request, False)
+            if self.server.closing:
+                self.close_connection = True
+
+    def _dispatch_request(self) -> None:
         self._body_read = False
         declared = (self.headers.get("Content-Length") or "0").strip()
         self._has_body = bool(self.headers.get("Transfer-Encoding")) or declared not in ("", "0")
@@ -285,6 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "OPTIONS":
             if length:
                 raise P.ProtocolError(400, "BAD_REQUEST", "an OPTIONS request takes no body")
+            self._answer()
             self._send(204, b"", "text/plain")
             return
         if not path.startswith(P.API_PREFIX + "/") and path != P.API_PREFIX:
@@ -295,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
                                       f"{self.command} is not allowed on static files")
             if length:
                 raise P.ProtocolError(400, "BAD_REQUEST", f"a {self.command} request takes no body")
+            self._answer()
             self._serve_static(path)
             return
         self._check_token()
@@ -311,10 +346,12 @@ class _Handler(BaseHTTPRequestHandler):
             if length:
                 raise P.ProtocolError(400, "BAD_REQUEST", f"{self.command} {path} takes no body")
             query = urlsplit(self.path).query.split("&")
+            self._answer()
             status, body, ctype = session.get(name, query)
             self._send(status, body, ctype)
             return
         body = self._read_body(kind, length)
+        self._answer()
         if kind == "npy":
             session.receive_array(name, P.parse_npy(body))
         else:
@@ -386,8 +423,8 @@ class BridgeServer(ThreadingHTTPServer):
         self.idle_timeout = float(idle_timeout or P.IDLE_TIMEOUT_S)
         self.max_connections = int(max_connections or P.MAX_CONNECTIONS)
         self.closing = False
-        self._conns: dict[socket.socket, threading.Thread] = {}
-        self._conn_lock = threading.Lock()
+        self._conns: dict[socket.socket, _Conn] = {}
+        self._conn_lock = threading.Condition()
         self._serial = 0
         self._redirect: Path | None = None
         self._on_auth: list[Callable[[], None]] = []
@@ -462,7 +499,7 @@ class BridgeServer(ThreadingHTTPServer):
                 thread = threading.Thread(target=self._serve_connection,
                                           args=(request, client_address), daemon=True,
                                           name=f"calab-bridge-{self.port}-conn{self._serial}")
-                self._conns[request] = thread
+                self._conns[request] = _Conn(thread)
         if refuse:
             self._refuse(request)
             return
@@ -490,6 +527,15 @@ class BridgeServer(ThreadingHTTPServer):
             self.shutdown_request(request)
             with self._conn_lock:
                 self._conns.pop(request, None)
+                self._conn_lock.notify_all()
+
+    def answering(self, request: socket.socket, now: bool) -> None:
+        """Mark ``request``'s connection as answering a fully read request (or done with it)."""
+        with self._conn_lock:
+            conn = self._conns.get(request)
+            if conn is not None:
+                conn.answering = now
+            self._conn_lock.notify_all()
 
     @property
     def open_connections(self) -> int:
@@ -518,16 +564,24 @@ class BridgeServer(ThreadingHTTPServer):
             self._thread = None
         self.server_close()
         self.remove_redirect_file()
+        # Connections waiting for (or still sending) a request are shut at once; one answering a
+        # request it has read whole (the export that ended the session, say) finishes its answer
+        # first, within one bound for all.
+        deadline = time.monotonic() + 5
         with self._conn_lock:
+            for sock, conn in self._conns.items():
+                if not conn.answering:
+                    _shut(sock)
+            while any(c.answering for c in self._conns.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._conn_lock.wait(left)
             open_now = list(self._conns.items())
         for sock, _ in open_now:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked reading or writing
-            except OSError:
-                pass
-        deadline = time.monotonic() + 5  # one bound for all: a stuck handler cannot stall the caller
-        for _, thread in open_now:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            _shut(sock)
+        for _, conn in open_now:
+            conn.thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def thread(self) -> threading.Thread | None:
