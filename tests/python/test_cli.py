@@ -229,10 +229,20 @@ def _play_browser(url: str) -> int:
         return int(resp.status)
 
 
+# `calab tune` as a user's terminal starts it: Ctrl-C raises KeyboardInterrupt. A process started
+# with SIGINT ignored (a shell's background job, `nohup`, some CI runners) passes that on to its
+# children, and Python then leaves SIGINT ignored: the SIGINT below would do nothing and the child
+# would run until its --timeout. That, not load, is what kept it alive 15 s after SIGINT.
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('calab.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 def _start_tune(recording: Path) -> tuple[subprocess.Popen[str], queue.Queue[str], str,
                                           threading.Thread]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "calab.cli", "tune", str(recording), "--no-browser",
+        [sys.executable, "-c", _AS_FROM_A_TERMINAL, "tune", str(recording), "--no-browser",
          "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
     lines: queue.Queue[str] = queue.Queue()

@@ -117,14 +117,77 @@ def test_decon_partial_results_are_flagged() -> None:
     assert result is not None and result.metadata["partial"] is True
 
 
-@pytest.mark.parametrize("activity_shape", [(2, 40), (3, 39)])
-def test_misattributed_rows_are_refused(activity_shape: tuple[int, int]) -> None:
-    def app(app: FakeApp, seen: list[Any]) -> None:
-        app.post_npy("/api/v1/activity", np.zeros(activity_shape, np.float32))
-        app.post_json("/api/v1/results", _results(3, 20.0))
+def _refusal(app: FakeApp, path: str, body: Any) -> tuple[int, str, str]:
+    if isinstance(body, np.ndarray):
+        buf = io.BytesIO()
+        np.save(buf, body, allow_pickle=False)
+        status, raw = app.call("POST", path, buf.getvalue(), "application/octet-stream")
+    else:
+        status, raw = app.call("POST", path, json.dumps(body).encode())
+    err = json.loads(raw).get("error", {}) if status != 200 else {}
+    return status, err.get("code", ""), err.get("message", "")
 
-    with pytest.raises(calab.BridgeError, match="cell_indices"):
-        _run_with_app(app, np.ones((3, 40)) + np.arange(40) * 0.01)
+
+@pytest.mark.parametrize(("activity_shape", "refused_at", "code", "reason"), [
+    ((2, 40), "results", "INVALID_MESSAGE", "cell_indices has 3 entries but the activity has 2"),
+    ((3, 39), "activity", "BAD_NPY", "expected (rows, 40)"),
+    ((4, 40), "activity", "BAD_NPY", "1 to 3 rows"),
+])
+def test_misattributed_rows_are_refused_while_the_page_is_there(
+        activity_shape: tuple[int, int], refused_at: str, code: str, reason: str) -> None:
+    """Rows that cannot belong to the session's cells are refused (400 and a reason) when
+    posted, not after the session ended, so the page can say so and keep its results."""
+    def app(app: FakeApp, seen: list[Any]) -> None:
+        seen.append(("activity", *_refusal(app, "/api/v1/activity",
+                                           np.zeros(activity_shape, np.float32))))
+        seen.append(("results", *_refusal(app, "/api/v1/results", _results(3, 20.0))))
+        app.post_json("/api/v1/cancel", {})
+
+    result, seen = _run_with_app(app, np.ones((3, 40)) + np.arange(40) * 0.01)
+    assert result is None
+    refused = [s for s in seen if s[1] != 200]
+    assert len(refused) == 1, seen
+    where, status, got_code, message = refused[0]
+    assert (where, status, got_code) == (refused_at, 400, code) and reason in message
+
+
+@pytest.mark.parametrize(("indices", "reason"), [
+    ([0, 1, 3], "outside 0..2"), ([-1, 0, 1], "outside 0..2"), ([0, 1, 10**6], "outside 0..2"),
+    ([0, 0, 1], "twice"), ([True, 0, 1], "integer"), ([], "non-empty"),
+])
+def test_out_of_range_cell_indices_are_refused(indices: list[Any], reason: str) -> None:
+    def app(app: FakeApp, seen: list[Any]) -> None:
+        n = max(len(indices), 1)
+        assert app.post_npy("/api/v1/activity", np.zeros((n, 40), np.float32)) == 200
+        seen.append(_refusal(app, "/api/v1/results", _results(3, 20.0, cell_indices=indices)))
+        app.post_json("/api/v1/cancel", {})
+
+    result, seen = _run_with_app(app, np.ones((3, 40)) + np.arange(40) * 0.01)
+    assert result is None
+    status, code, message = seen[0]
+    assert (status, code) == (400, "INVALID_MESSAGE") and reason in message, message
+
+
+def test_results_that_cannot_be_assembled_are_refused() -> None:
+    """The same assembly decon() returns is tried on receipt: a short 'alphas' list is a 400."""
+    def app(app: FakeApp, seen: list[Any]) -> None:
+        assert app.post_npy("/api/v1/activity", np.zeros((3, 40), np.float32)) == 200
+        seen.append(_refusal(app, "/api/v1/results", _results(3, 20.0, alphas=[1.0])))
+        app.post_json("/api/v1/cancel", {})
+
+    result, seen = _run_with_app(app, np.ones((3, 40)) + np.arange(40) * 0.01)
+    assert result is None and seen[0][:2] == (400, "INVALID_MESSAGE") and "alphas" in seen[0][2]
+
+
+def test_non_finite_activity_is_refused() -> None:
+    def app(app: FakeApp, seen: list[Any]) -> None:
+        act = np.zeros((3, 40), np.float32)
+        act[1, 5] = np.nan
+        seen.append(_refusal(app, "/api/v1/activity", act))
+        app.post_json("/api/v1/cancel", {})
+
+    result, seen = _run_with_app(app, np.ones((3, 40)) + np.arange(40) * 0.01)
+    assert result is None and seen[0][:2] == (400, "BAD_NPY") and "NaN" in seen[0][2]
 
 
 def test_cancel_returns_none() -> None:

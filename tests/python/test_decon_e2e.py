@@ -98,3 +98,38 @@ def test_cli_cadecon_headless(tmp_path: Path) -> None:
     assert activity.shape == (4, 1500)
     assert results["cell_indices"] == [0, 1, 2, 3] and results["config"]["seed"] == 2
     assert "tau_decay" in proc.stdout
+
+
+def test_late_results_are_not_lost() -> None:
+    """The run finishes in the real CaDecon tab, then decon() times out before the user sends
+    the results: 'Send to Python' is answered 'NOT received by Python', Export ZIP still saves
+    them. (The run itself must start during the session: the app's worker is served by it.)"""
+    sim = calab.simulate(calab.presets.gcamp6f(num_cells=3, num_timepoints=900, seed=4))
+    status = '[data-testid="bridge-status"]'
+    with calab.HeadlessBrowser() as hb:
+        page = hb.page
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                and "ERR_CONNECTION_REFUSED" not in m.text else None)
+
+        def ready(url: str) -> None:
+            hb.goto(url)
+            page.wait_for_function(f"document.querySelector('{status}').dataset.state"
+                                   " === 'connected'", timeout=60_000)
+            page.click('[data-testid="run-start"]')
+            page.wait_for_selector('[data-testid="export-python"]:not([disabled])',
+                                   timeout=180_000)
+
+        assert calab.decon(sim.traces, fs=30.0, timeout=0.3, open_browser=False,
+                           on_ready=ready, progress=False, max_iterations=2, seed=1) is None
+        page.click('[data-testid="export-python"]')
+        banner = '[data-testid="app-error"]'
+        page.wait_for_function(f"document.querySelector('{banner}').textContent"
+                               ".includes('NOT received by Python')", timeout=30_000)
+        assert "sent to Python" not in (page.text_content(status) or "")
+        assert "Export ZIP" in (page.text_content(banner) or "")
+        with page.expect_download() as download:
+            page.click('[data-testid="export-zip"]')
+        assert Path(download.value.path()).stat().st_size > 0
+        assert not errors, errors

@@ -13,6 +13,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
 import { listen, repo, serveApp } from './harness.mjs';
+import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schemas = path.join(repo, 'schemas');
@@ -329,4 +330,10 @@ test('Python bridge round trip: calab.decon returns the browser run', { skip: !h
   } finally {
     if (proc.exitCode === null) proc.kill();
   }
+});
+
+test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
+  // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
+  // answering and then imports a good file.
+  await testHostileImports(openPage, base);
 });

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { listen, repo, serveApp } from './harness.mjs';
+import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schema = JSON.parse(readFileSync(path.join(repo, 'schemas', 'catune-export.schema.json'), 'utf8'));
@@ -352,4 +353,10 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
   } finally {
     if (proc.exitCode === null) proc.kill();
   }
+});
+
+test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
+  // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
+  // answering and then imports a good file.
+  await testHostileImports(openPage, base);
 });

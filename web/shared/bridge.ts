@@ -1,6 +1,8 @@
 // Client side of the local Python bridge (schemas/bridge-protocol.json), shared by the apps: reads
 // `#bridge=<base url>&token=<secret>`, sends the secret only in the X-CaLab-Token header, turns refusals into
-// errors that carry the server's code, and keeps a heartbeat going while the app is open. DOM-free.
+// errors that carry the server's code, and keeps a heartbeat going while the app is open. It also knows when
+// the Python session is over (410 SESSION_ENDED, or the secret no longer accepted), so the apps never claim
+// "Connected" or "sent" for something Python will not receive. DOM-free.
 
 import { parseNpy } from './npy';
 
@@ -38,21 +40,53 @@ export function bridgeFromLocation(loc: { hash: string; search: string }): Bridg
 }
 
 export class BridgeRequestError extends Error {
+  /** `status` 0 and code `UNREACHABLE` when no answer came (Python gone, or the network failed). */
   constructor(readonly path: string, readonly status: number, readonly code: string | null, message: string) {
     super(message);
     this.name = 'BridgeRequestError';
   }
 }
 
+/** What the page can say about the Python side. */
+export type BridgeState = 'connected' | 'unreachable' | 'ended';
+
+/** The status line each state shows (both apps say the same thing). */
+export const BRIDGE_STATUS: Record<BridgeState, string> = {
+  connected: 'Connected to Python',
+  unreachable: 'Python is not answering (the session may be over): nothing sent now is received.',
+  ended: 'The Python session has ended: nothing sent now reaches Python.',
+};
+
+/**
+ * Why a send to Python failed, in words for the page: it always says the data was NOT received, and
+ * whether the session is over for good (`ended`) or might answer again.
+ */
+export function notReceived(e: unknown, what: string): { ended: boolean; text: string } {
+  const err = e instanceof BridgeRequestError ? e : null;
+  const ended = !!err && (err.code === 'SESSION_ENDED' || err.status === 401 || err.status === 410);
+  const why = ended ? 'the Python session has ended'
+    : err?.code === 'UNREACHABLE' ? 'Python is not answering (the session may be over)'
+      : e instanceof Error ? e.message : String(e);
+  return { ended, text: `${what} NOT received by Python: ${why}.` };
+}
+
 export class BridgeClient {
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** True once the server said the session is over; then nothing more is sent. */
+  ended = false;
 
   constructor(readonly info: BridgeInfo, private readonly fetchImpl: typeof fetch = (...a) => fetch(...a)) {}
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
+    if (this.ended) throw new BridgeRequestError(path, 410, 'SESSION_ENDED', `${path} not sent: the Python session has ended.`);
     const headers = new Headers(init.headers);
     headers.set('X-CaLab-Token', this.info.token);
-    const res = await this.fetchImpl(`${this.info.base}/api/v1/${path}`, { ...init, headers, cache: 'no-store' });
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.info.base}/api/v1/${path}`, { ...init, headers, cache: 'no-store' });
+    } catch (e) {
+      throw new BridgeRequestError(path, 0, 'UNREACHABLE', `${path} got no answer from Python (${e instanceof Error ? e.message : String(e)}).`);
+    }
     if (!res.ok) {
       let code: string | null = null;
       let detail = '';
@@ -62,6 +96,11 @@ export class BridgeClient {
         detail = body.error ? ` ${body.error.code}: ${body.error.message}` : '';
       } catch {
         // not JSON; the status says enough
+      }
+      // 410: this session is over; 401: the secret is no longer accepted (a new session took the port).
+      if (res.status === 410 || res.status === 401) {
+        this.ended = true;
+        this.stopHeartbeat();
       }
       throw new BridgeRequestError(path, res.status, code, `${path} failed with HTTP ${res.status}.${detail}`);
     }
@@ -88,15 +127,15 @@ export class BridgeClient {
     return this.request(path, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes as BodyInit });
   }
 
-  /** Heartbeat now and every `everyMs`; `onStatus` hears whether Python answered. */
-  startHeartbeat(onStatus: (ok: boolean) => void, everyMs = 5000): void {
+  /** Heartbeat now and every `everyMs`; `onStatus` hears what each beat found out (stops once ended). */
+  startHeartbeat(onStatus: (state: BridgeState) => void, everyMs = 5000): void {
     this.stopHeartbeat();
     const beat = async (): Promise<void> => {
       try {
         await this.postJson('heartbeat', { timestamp: Date.now() / 1000 });
-        onStatus(true);
+        onStatus('connected');
       } catch {
-        onStatus(false);
+        onStatus(this.ended ? 'ended' : 'unreachable');
       }
     };
     void beat();

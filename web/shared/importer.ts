@@ -1,8 +1,10 @@
 // The import screen both apps share: drop zone / file input, the confirm step (array choice, axes, sampling rate,
-// validation report) and the demo generator. Any parse failure is shown in place; nothing here throws.
+// validation report) and the demo generator. Any failure (a refused file, an array too large, a bug) is shown
+// in place with its ParseError code; nothing here throws, and a file too large is refused before it is read.
 
 import type { NamedArray } from './array';
 import { ParseError } from './errors';
+import { MAX_FILE_BYTES, mib } from './limits';
 import { parseFile, type ParsedFile } from './parse';
 import { toMatrix, validateMatrix } from './traces';
 import type { Dataset } from './dataset';
@@ -38,22 +40,28 @@ export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dat
   const errorBox = h('p', { class: 'error', role: 'alert', 'data-testid': 'import-error', hidden: true });
   const confirmBox = h('section', { class: 'card-panel confirm', 'aria-label': 'Confirm import', hidden: true });
 
-  const showError = (msg: string): void => {
+  const showError = (msg: string, code = ''): void => {
     errorBox.textContent = msg;
+    errorBox.dataset.code = code;
     errorBox.hidden = false;
     confirmBox.hidden = true;
+  };
+  const refuse = (file: File, e: unknown): void => {
+    if (e instanceof ParseError) showError(`Could not read ${file.name} [${e.code}]: ${e.message}`, e.code);
+    else showError(`Could not read ${file.name}: ${e instanceof Error ? e.message : String(e)}`, 'ERROR');
   };
 
   const handleFile = async (file: File): Promise<void> => {
     errorBox.hidden = true;
-    let parsed: ParsedFile;
     try {
-      parsed = parseFile(file.name, new Uint8Array(await file.arrayBuffer()));
+      if (file.size > MAX_FILE_BYTES) {
+        throw new ParseError('TOO_LARGE', `the file is ${mib(file.size)}, more than the ${mib(MAX_FILE_BYTES)} the browser reads, so it was not opened. Save fewer cells or a shorter stretch, or use calab in Python for the whole recording.`);
+      }
+      const parsed: ParsedFile = parseFile(file.name, new Uint8Array(await file.arrayBuffer()));
+      renderConfirm(confirmBox, parsed, onDataset, showError);
     } catch (e) {
-      showError(e instanceof ParseError ? `Could not read ${file.name}: ${e.message}` : `Could not read ${file.name}: ${String(e)}`);
-      return;
+      refuse(file, e);
     }
-    renderConfirm(confirmBox, parsed, onDataset, showError);
   };
 
   const fileInput = h('input', { type: 'file', accept: '.npy,.npz,.mat', 'data-testid': 'file-input', id: 'file-input' });
@@ -125,14 +133,14 @@ function pickDefault(arrays: NamedArray[]): number {
   return best;
 }
 
-function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Dataset) => void, showError: (m: string) => void): void {
+function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Dataset) => void, showError: (m: string, code?: string) => void): void {
   box.replaceChildren();
   box.hidden = false;
   let chosen = pickDefault(parsed.arrays);
   const arraySel = h('select', { id: 'array-select', 'data-testid': 'array-select' });
   parsed.arrays.forEach((a, i) => arraySel.append(h('option', { value: i, selected: i === chosen, text: `${a.name} (${a.shape.join(' × ')}, ${a.dtype})` })));
   const swap = h('input', { type: 'checkbox', id: 'swap-axes', 'data-testid': 'swap-axes' });
-  const fsIn = h('input', { type: 'number', id: 'fs-input', 'data-testid': 'fs-input', min: 0.1, step: 'any', value: 30, style: 'width:90px', 'aria-describedby': 'fs-help' });
+  const fsIn = h('input', { type: 'number', id: 'fs-input', 'data-testid': 'fs-input', min: 0.1, step: 'any', value: parsed.fs?.value ?? 30, style: 'width:90px', 'aria-describedby': 'fs-help' });
   const presets = h('span', { class: 'row' }, ...FS_PRESETS.map((f) => h('button', { type: 'button', onclick: () => { fsIn.value = String(f); update(); } }, `${f} Hz`)));
   const shapeOut = h('p', { 'data-testid': 'import-shape', 'aria-live': 'polite' });
   const report = h('ul', { class: 'report', 'data-testid': 'import-report' });
@@ -148,7 +156,12 @@ function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Data
     chosen = Number(arraySel.value);
     const arr = parsed.arrays[chosen];
     swap.disabled = arr.shape.length !== 2;
-    current = build();
+    try {
+      current = build();
+    } catch (e) {
+      showError(e instanceof ParseError ? `Could not use ${arr.name} [${e.code}]: ${e.message}` : `Could not use ${arr.name}: ${String(e)}`, e instanceof ParseError ? e.code : 'ERROR');
+      return;
+    }
     const { matrix, rep } = current;
     shapeOut.textContent = `${matrix.numCells} cells × ${matrix.numTimepoints} timepoints` + (Number(fsIn.value) > 0 ? ` (${fmt(matrix.numTimepoints / Number(fsIn.value), 1)} s at ${fsIn.value} Hz)` : '');
     report.replaceChildren(...(rep.warnings.length ? rep.warnings.map((w) => h('li', { class: 'warn' }, w)) : [h('li', {}, 'No problems found: all values finite, no constant cells.')]));
@@ -172,7 +185,9 @@ function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Data
     shapeOut,
     h('div', { class: 'row' }, swap, h('label', { for: 'swap-axes' }, 'Swap axes (rows are timepoints)')),
     h('div', { class: 'row' }, h('label', { for: 'fs-input' }, 'Sampling rate (Hz)'), fsIn, presets),
-    h('p', { class: 'muted', id: 'fs-help' }, 'Frames per second of the recording; time constants are in seconds.'),
+    h('p', { class: 'muted', id: 'fs-help', 'data-testid': 'fs-help' }, parsed.fs
+      ? `Read from the file's '${parsed.fs.name}' variable (${parsed.fs.value} Hz); change it if that is wrong. Time constants are in seconds.`
+      : 'Frames per second of the recording; time constants are in seconds.'),
     h('h3', {}, 'Checks'), report,
     h('div', { class: 'row' }, confirm),
   );

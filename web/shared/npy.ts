@@ -1,8 +1,10 @@
 // Reader for NumPy .npy files (format versions 1.0, 2.0, 3.0). Pure TypeScript, no DOM, so it runs in
-// tests, workers and the page alike. Big-endian and Fortran-ordered arrays come back row-major.
+// tests, workers and the page alike. Big-endian and Fortran-ordered arrays come back row-major. The header
+// is checked (length, shape, value count against MAX_VALUES, data present) before anything is allocated.
 
 import { dtypeName, type ElemKind, fortranToC, type NumericArray, readElements, squeezeTo2d } from './array';
 import { ParseError, asParseError } from './errors';
+import { MAX_NPY_HEADER, MAX_VALUES, tooManyValues } from './limits';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -27,12 +29,14 @@ function parseHeader(text: string, where: string): Header {
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text);
   const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(text);
   if (!fortran || !shape) throw new ParseError('BAD_HEADER', `${where}: the header is missing 'fortran_order' or 'shape' (corrupt file?).`);
-  const dims = shape[1]
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((s) => Number(s.replace(/L$/, '')));
-  if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new ParseError('BAD_HEADER', `${where}: invalid shape (${shape[1]}).`);
+  const inner = shape[1].trim();
+  const parts = inner === '' ? [] : inner.replace(/,\s*$/, '').split(',').map((p) => p.trim());
+  // Digits only (Python 2 wrote 3L): no signs, exponents or expressions. Huge dimensions stay huge
+  // numbers, so the value count below reports them as too large rather than wrapping.
+  if (parts.length > 32 || parts.some((p) => !/^\d{1,30}L?$/.test(p))) {
+    throw new ParseError('BAD_HEADER', `${where}: invalid shape (${shape[1].slice(0, 80)}).`);
+  }
+  const dims = parts.map((p) => Number(p.replace(/L$/, '')));
   return { descr: descr[1], fortran: fortran[1] === 'True', shape: dims };
 }
 
@@ -67,9 +71,10 @@ export function parseNpy(bytes: Uint8Array, where = 'file'): NumericArray {
     } else {
       throw new ParseError('UNSUPPORTED_VERSION', `${where}: .npy format version ${major}.${bytes[7]} is not supported (1.0, 2.0 and 3.0 are).`);
     }
+    if (headerLen > MAX_NPY_HEADER) throw new ParseError('BAD_HEADER', `${where}: a ${headerLen}-byte header is far beyond what numpy writes (corrupt file?).`);
     if (start + headerLen > bytes.length) throw new ParseError('TRUNCATED', `${where}: the header ends early (truncated file).`);
     const raw = bytes.subarray(start, start + headerLen);
-    const text = major === 3 ? new TextDecoder('utf-8').decode(raw) : String.fromCharCode(...raw);
+    const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(raw);
     const h = parseHeader(text, where);
     const d = parseDescr(h.descr, where);
     const shape = squeezeTo2d(h.shape);
@@ -77,6 +82,10 @@ export function parseNpy(bytes: Uint8Array, where = 'file'): NumericArray {
       throw new ParseError('BAD_SHAPE', `${where}: shape (${h.shape.join(', ')}) is not 1-D or 2-D; CaTune needs one trace (time,) or a matrix (cells, time).`);
     }
     const count = h.shape.reduce((a, b) => a * b, 1);
+    if (count === 0) {
+      throw new ParseError('EMPTY', `${where}: shape (${h.shape.join(', ')}) holds no values; a recording needs at least one cell and one timepoint.`);
+    }
+    if (count > MAX_VALUES) throw new ParseError('TOO_LARGE', tooManyValues(where, `shape (${h.shape.join(', ')})`, count));
     const dataStart = start + headerLen;
     const avail = bytes.length - dataStart;
     if (avail < count * d.size) {

@@ -1,19 +1,26 @@
 // Turns a parsed array into the cells x time matrix CaTune tunes on, and reports what was wrong with it:
-// non-finite values (replaced by linear interpolation between the nearest finite neighbours), constant
-// rows, and an orientation that looks swapped. Pure functions; the import dialog shows the report.
+// non-finite values and finite values beyond the float32 range the solver computes in (both replaced by
+// linear interpolation between the nearest usable neighbours), constant rows, and an orientation that looks
+// swapped. Pure functions; the import dialog shows the report.
 
 import type { NumericArray } from './array';
+import { ParseError } from './errors';
+import { F32_MAX } from './limits';
 
 export interface TraceMatrix {
   numCells: number;
   numTimepoints: number;
   /** Row-major cells x time, float32 (what the solver takes). */
   data: Float32Array;
+  /** Finite source values beyond ±F32_MAX (infinite in `data`). */
+  overflowCount?: number;
 }
 
 export interface ValidationReport {
   nanCount: number;
   infCount: number;
+  /** Values finite in the file but beyond the float32 range (counted apart from infCount). */
+  overflowCount: number;
   /** Cells whose non-finite values were interpolated. */
   repairedCells: number[];
   /** Cells with no finite value at all (set to zero). */
@@ -30,13 +37,21 @@ export function toMatrix(arr: NumericArray, swap = false): TraceMatrix {
   const [r, c] = arr.shape.length === 1 ? [1, arr.shape[0]] : [arr.shape[0], arr.shape[1]];
   const numCells = swap ? c : r;
   const numTimepoints = swap ? r : c;
+  if (!(numCells >= 1 && numTimepoints >= 1)) {
+    throw new ParseError('EMPTY', `${numCells} cells × ${numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`);
+  }
   const data = new Float32Array(numCells * numTimepoints);
   if (!swap) {
     for (let i = 0; i < data.length; i++) data[i] = arr.data[i];
   } else {
     for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) data[j * numTimepoints + i] = arr.data[i * c + j];
   }
-  return { numCells, numTimepoints, data };
+  let overflowCount = 0;
+  for (let i = 0; i < arr.data.length; i++) {
+    const v = arr.data[i];
+    if ((v > F32_MAX || v < -F32_MAX) && Number.isFinite(v) && !Number.isFinite(Math.fround(v))) overflowCount++;
+  }
+  return { numCells, numTimepoints, data, overflowCount };
 }
 
 /** Fills non-finite samples of one row in place by linear interpolation (nearest value at the ends). */
@@ -63,8 +78,11 @@ export function interpolateNonFinite(row: Float32Array): number {
 
 /** Validates and repairs the matrix in place. */
 export function validateMatrix(m: TraceMatrix): ValidationReport {
+  if (!(m.numCells >= 1 && m.numTimepoints >= 1)) {
+    throw new ParseError('EMPTY', `${m.numCells} cells × ${m.numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`);
+  }
   const rep: ValidationReport = {
-    nanCount: 0, infCount: 0, repairedCells: [], emptyCells: [], constantCells: [],
+    nanCount: 0, infCount: 0, overflowCount: m.overflowCount ?? 0, repairedCells: [], emptyCells: [], constantCells: [],
     suspiciousOrientation: m.numCells > m.numTimepoints, warnings: [],
   };
   for (let c = 0; c < m.numCells; c++) {
@@ -83,8 +101,13 @@ export function validateMatrix(m: TraceMatrix): ValidationReport {
     for (let i = 0; i < row.length; i++) { if (row[i] < lo) lo = row[i]; if (row[i] > hi) hi = row[i]; }
     if (!(hi > lo)) rep.constantCells.push(c);
   }
+  rep.infCount -= rep.overflowCount; // those were finite in the file: reported on their own
+  const touched = rep.repairedCells.length + rep.emptyCells.length;
   if (rep.nanCount + rep.infCount > 0) {
-    rep.warnings.push(`${rep.nanCount} NaN and ${rep.infCount} infinite values in ${rep.repairedCells.length + rep.emptyCells.length} cell(s) were replaced by linear interpolation between neighbouring samples.`);
+    rep.warnings.push(`${rep.nanCount} NaN and ${rep.infCount} infinite values in ${touched} cell(s) were replaced by linear interpolation between neighbouring samples.`);
+  }
+  if (rep.overflowCount > 0) {
+    rep.warnings.push(`${rep.overflowCount} finite values beyond the float32 range (|x| > 3.4e38) that the solver computes in were treated as missing and replaced by linear interpolation${rep.nanCount + rep.infCount > 0 ? ' too' : ''}; rescale the traces (e.g. to ΔF/F) to keep them.`);
   }
   if (rep.emptyCells.length) rep.warnings.push(`${rep.emptyCells.length} cell(s) had no finite values and were set to zero.`);
   if (rep.constantCells.length) rep.warnings.push(`${rep.constantCells.length} cell(s) are constant (no activity to deconvolve).`);

@@ -1,7 +1,7 @@
 // The shared bridge client: token only in the header, the server's error code surfaced, traces parsed as
 // float32 cells x time, activity posted as raw bytes.
 import { describe, expect, it } from 'vitest';
-import { BridgeClient, BridgeRequestError, bridgeFromLocation } from '../shared/bridge';
+import { BRIDGE_STATUS, BridgeClient, BridgeRequestError, type BridgeState, bridgeFromLocation, notReceived } from '../shared/bridge';
 import { encodeNpy } from '../shared/npywrite';
 
 type Call = { url: string; init: RequestInit };
@@ -51,6 +51,59 @@ describe('bridge client', () => {
   });
 });
 
+// After the Python session is over the page must never say "Connected" or "sent": the client learns it
+// from a 410 SESSION_ENDED (or a secret no longer accepted), stops its heartbeat and sends nothing more.
+describe('bridge client when the session is over', () => {
+  const ended = () => new Response(JSON.stringify({ error: { code: 'SESSION_ENDED', message: 'this catune session has ended (timeout)' } }), { status: 410 });
+
+  it('a 410 marks the session ended, stops the heartbeat and refuses later sends locally', async () => {
+    let answer: () => Response = () => new Response('{"ok":true}', { status: 200 });
+    const { f, calls } = fakeFetch(() => answer());
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    const states: BridgeState[] = [];
+    c.startHeartbeat((s) => states.push(s), 5);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(states[0]).toBe('connected');
+    answer = ended;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(states.at(-1)).toBe('ended');
+    expect(c.ended).toBe(true);
+    const sentBefore = calls.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls.length).toBe(sentBefore); // no heartbeat after the end
+    const err = await c.postJson('export', {}).catch((e: unknown) => e);
+    expect(calls.length).toBe(sentBefore); // nor an export
+    expect(notReceived(err, 'Parameters')).toEqual({ ended: true, text: 'Parameters NOT received by Python: the Python session has ended.' });
+    c.stopHeartbeat();
+  });
+
+  it('no answer at all is "unreachable", not ended, and still says NOT received', async () => {
+    const f = (async () => { throw new TypeError('Failed to fetch'); }) as unknown as typeof fetch;
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    const err = await c.postJson('export', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BridgeRequestError);
+    expect((err as BridgeRequestError).code).toBe('UNREACHABLE');
+    expect(c.ended).toBe(false);
+    const said = notReceived(err, 'Results');
+    expect(said.ended).toBe(false);
+    expect(said.text).toMatch(/^Results NOT received by Python: Python is not answering/);
+    const states: BridgeState[] = [];
+    c.startHeartbeat((s) => states.push(s), 1000);
+    await new Promise((r) => setTimeout(r, 20));
+    c.stopHeartbeat();
+    expect(states).toEqual(['unreachable']);
+    expect(BRIDGE_STATUS.unreachable).not.toMatch(/Connected/);
+  });
+
+  it('a 401 (the port now belongs to another session) counts as ended', async () => {
+    const { f } = fakeFetch(() => new Response('{"error":{"code":"UNAUTHORIZED","message":"x"}}', { status: 401 }));
+    const c = new BridgeClient({ base: 'http://h', token: 't' }, f);
+    const err = await c.postJson('export', {}).catch((e: unknown) => e);
+    expect(c.ended).toBe(true);
+    expect(notReceived(err, 'Parameters').ended).toBe(true);
+  });
+});
+
 // The protocol is defined once, in schemas/bridge-protocol.json: every route the client uses must be
 // listed there with the method it is called with, and the token header must be the documented one.
 describe('bridge client against schemas/bridge-protocol.json', () => {
@@ -59,6 +112,8 @@ describe('bridge client against schemas/bridge-protocol.json', () => {
     const proto = JSON.parse(readFileSync(new URL('../../schemas/bridge-protocol.json', import.meta.url), 'utf8'));
     const documented = new Set((proto.endpoints as { method: string; path: string }[]).map((e) => `${e.method} ${e.path}`));
     expect(proto.security.token_header).toBe('X-CaLab-Token');
+    // the refusal the client acts on (the session is over) is one the server documents
+    expect(proto.$defs.error.properties.error.properties.code.enum).toContain('SESSION_ENDED');
     const { f, calls } = fakeFetch((url) => url.includes('/traces')
       ? new Response(encodeNpy(Float32Array.from([1, 2]), [1, 2]) as BodyInit, { status: 200 })
       : new Response('{"ok":true}', { status: 200 }));

@@ -35,9 +35,18 @@ def run_session(
     on_ready: Callable[[str], None] | None = None,
 ) -> str:
     """Serve ``session`` until it ends; returns the outcome ("export", "cancel", "timeout",
-    "heartbeat_lost", "results" or "interrupted"). The server is always shut down."""
+    "heartbeat_lost", "results" or "interrupted").
+
+    However it ends (a result, the timeout, Ctrl-C, an exception), the session is ended first
+    (later messages are refused, so the page can say they were not received) and the server is
+    closed: no connection, handler thread, port or launch file is left.
+
+    The system browser is given a private redirect file (``file://``, mode 0600), never the URL
+    with the secret, which would show on its command line to every local user.
+    """
     server = BridgeServer(session, port=port, app_url=app_url).start()
     own_browser = None
+    outcome = "interrupted"
     try:
         # One handler for Ctrl-C from here on: whether it lands while the browser starts, while
         # the URL is printed or while waiting, the outcome is the same "interrupted".
@@ -52,21 +61,36 @@ def run_session(
                 own_browser.goto(url)
             elif headless not in (None, False):
                 headless.goto(url)  # type: ignore[union-attr]
-            elif open_browser and _has_display() and webbrowser.open(url):
-                print(f"Opened {session.app} in your browser; waiting for it (Ctrl-C to stop).",
+            elif open_browser and _has_display() and _open_in_browser(server):
+                print(f"Opened {session.app} in your browser; waiting for it (Ctrl-C to stop). "
+                      f"If it did not open, paste this URL into a browser:\n  {url}",
                       file=sys.stderr, flush=True)
             else:
                 # stderr, so that stdout stays clean for results (`calab tune f.npy > out.json`)
                 print(f"Open this URL in a browser to use {session.app} (Ctrl-C to stop):\n"
                       f"  {url}", file=sys.stderr, flush=True)
-            return session.wait(timeout=timeout, heartbeat_timeout=heartbeat_timeout)
+            outcome = session.wait(timeout=timeout, heartbeat_timeout=heartbeat_timeout)
         except KeyboardInterrupt:
-            print("calab: bridge session interrupted", file=sys.stderr)
-            return "interrupted"
+            outcome = "interrupted"
     finally:
+        # First end the session (an export that made it in before this line is kept, one after
+        # it is refused), then close every connection; both before anything that can block.
+        outcome = session.end(outcome)
+        server.close()
         if own_browser is not None:
             own_browser.close()
-        server.close()
+    if outcome == "interrupted":
+        print("calab: bridge session interrupted", file=sys.stderr)
+    return outcome
+
+
+def _open_in_browser(server: BridgeServer) -> bool:
+    """Open the app through a private redirect file, as Jupyter Server does."""
+    try:
+        path = server.write_redirect_file()
+    except OSError:
+        return False
+    return bool(webbrowser.open(path.as_uri()))
 
 
 def tune(
@@ -83,8 +107,11 @@ def tune(
 ) -> dict[str, Any] | None:
     """Open CaTune on ``traces`` and wait for the user to export parameters.
 
-    Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>`` (or
-    prints that URL when ``open_browser=False`` or there is no display) and blocks.
+    Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>``
+    (through a private redirect file, so the secret is not on the browser's command line), or
+    prints that URL when ``open_browser=False`` or there is no display, and blocks. When it
+    returns, for whatever reason, the server has closed every connection and serves nothing
+    more; an export sent after that is refused and the page says it was not received.
 
     Parameters
     ----------

@@ -170,6 +170,9 @@ def decon(
     session_config.update(config.model_dump(include=set(chosen), mode="json"))
     session = BridgeSession(traces, fs, app="cadecon", source="calab.decon",
                             config=session_config, on_progress=on_progress)
+    # Results that cannot be assembled are refused while the page can still save them.
+    session.check_results = lambda results, activity: result_from_bridge(
+        results, activity, session.fs, int(session.traces.shape[1]))
     outcome = run_session(
         session, timeout=timeout, port=port, app_url=app_url, open_browser=open_browser,
         headless=headless, heartbeat_timeout=heartbeat_timeout, on_ready=on_ready,

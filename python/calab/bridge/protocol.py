@@ -27,6 +27,12 @@ TOKEN_HEADER = "X-CaLab-Token"
 MAX_JSON_BYTES = 4 * 1024 * 1024
 #: Largest accepted .npy body (bytes).
 MAX_NPY_BYTES = 64 * 1024 * 1024
+#: Seconds a request may take to arrive whole (line, headers, body), counted from its first byte.
+REQUEST_TIMEOUT_S = 30.0
+#: Seconds a kept-alive connection may wait for its next request before it is closed.
+IDLE_TIMEOUT_S = 10.0
+#: Connections served at once; more are answered 503 TOO_MANY_CONNECTIONS and closed.
+MAX_CONNECTIONS = 32
 
 #: (method, path) -> body kind ("json", "npy", "none") and the $defs entry the body must match.
 ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {

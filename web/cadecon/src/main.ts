@@ -6,7 +6,7 @@ import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
 import './style.css';
 import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
-import { BridgeClient, bridgeFromLocation } from '../../shared/bridge';
+import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
 import { validateMatrix } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
@@ -57,7 +57,13 @@ function demoTruth(calab: Calab, d: Dataset): { trueTaus?: [number, number]; tru
 function refreshExports(): void {
   const done = screen?.controller.state === 'complete' && !!screen.controller.result;
   exportZip.disabled = !done;
-  exportPython.disabled = !done || !current?.bridge || sent;
+  exportPython.disabled = !done || !current?.bridge || current.bridge.ended || sent;
+}
+
+function setStatus(text: string, state: BridgeState | 'sent'): void {
+  bridgeStatus.textContent = text;
+  bridgeStatus.className = `bridge-status ${state === 'connected' || state === 'sent' ? 'ok' : 'err'}`;
+  bridgeStatus.dataset.state = state;
 }
 
 function startScreen(calab: Calab, s: Started): void {
@@ -105,13 +111,15 @@ async function sendToPython(stopped = false): Promise<void> {
     const { num_cells: n, num_timepoints: T } = c.result;
     await bridge.postBytes('activity', encodeNpy(c.activity, [n, T]));
     await bridge.postJson('results', resultsDocument(c.result, provenance(), 'POST /api/v1/activity'));
-    bridgeStatus.textContent = `${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`;
-    bridgeStatus.className = 'bridge-status ok';
+    setStatus(`${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`, 'sent');
     bridge.stopHeartbeat();
   } catch (e) {
     sent = false;
     refreshExports();
-    showBanner(`Sending to Python failed: ${e instanceof Error ? e.message : String(e)}`);
+    // Say plainly that Python did not get them; the results stay here and Export ZIP still saves them.
+    const { ended, text } = notReceived(e, 'Results');
+    setStatus(`${text} Use Export ZIP to keep them.`, ended ? 'ended' : 'unreachable');
+    showBanner(`${text} They are not lost: Export ZIP downloads them.`);
   }
 }
 
@@ -161,10 +169,10 @@ async function boot(): Promise<void> {
     validateMatrix(matrix);
     const { changes, autorun, ignored } = fromSessionConfig(session.config);
     if (ignored.length) showBanner(`Ignored settings from Python that CaDecon does not know: ${ignored.join(', ')}`);
-    bridge.startHeartbeat((ok) => {
+    bridge.startHeartbeat((state) => {
       if (sent) return;
-      bridgeStatus.textContent = ok ? 'Connected to Python' : 'Python session not reachable';
-      bridgeStatus.className = `bridge-status ${ok ? 'ok' : 'err'}`;
+      setStatus(BRIDGE_STATUS[state], state);
+      if (state === 'ended') refreshExports();
     });
     const dataset: Dataset = {
       matrix, fs: session.fs, sourceFilename: session.source ?? null, cellIds: session.cell_ids,

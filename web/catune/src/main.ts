@@ -7,6 +7,7 @@ import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/
 import type { CaTuneExport } from '../../shared/export';
 import { poolSize } from '../../shared/pool';
 import { Bridge, bridgeFromLocation } from './bridge';
+import { notReceived, type BridgeState } from '../../shared/bridge';
 import type { Dataset } from '../../shared/dataset';
 import { renderImport } from '../../shared/importer';
 import { Tuner } from './tuner';
@@ -33,7 +34,7 @@ function startTuning(calab: Calab, dataset: Dataset, bridge: Bridge | null): voi
   datasetLabel.textContent = dataset.label;
   tuner = new Tuner({ root: app, calab, dataset, createWorker, poolSize: workers, theme });
   exportJson.disabled = false;
-  exportPython.disabled = !bridge;
+  exportPython.disabled = !bridge || bridge.ended;
   loadNew.hidden = !!bridge;
 }
 
@@ -58,23 +59,35 @@ async function boot(): Promise<void> {
   });
 
   if (info) {
-    bridge = new Bridge(info, (text, ok) => {
+    let sent = false;
+    const setStatus = (text: string, state: BridgeState | 'sent'): void => {
+      if (sent) return; // the export arrived; a heartbeat answered after that changes nothing
+      sent = state === 'sent';
       bridgeStatus.textContent = text;
-      bridgeStatus.className = `bridge-status ${ok ? 'ok' : 'err'}`;
-    });
+      bridgeStatus.className = `bridge-status ${state === 'connected' || state === 'sent' ? 'ok' : 'err'}`;
+      bridgeStatus.dataset.state = state;
+      if (state === 'ended') {
+        exportPython.disabled = true;
+        exportPython.title = 'The Python session has ended; use Export JSON to save the parameters.';
+      }
+    };
+    bridge = new Bridge(info, setStatus);
     bridgeStatus.hidden = false;
     exportPython.hidden = false;
     exportPython.addEventListener('click', async () => {
       if (!tuner || !bridge) return;
       exportPython.disabled = true;
+      const doc = tuner.exportDoc();
       try {
-        await bridge.sendExport(tuner.exportDoc());
-        bridgeStatus.textContent = 'Parameters sent to Python. You can close this tab.';
-        bridgeStatus.className = 'bridge-status ok';
+        await bridge.sendExport(doc);
+        setStatus('Parameters sent to Python. You can close this tab.', 'sent');
         bridge.stop();
       } catch (e) {
-        showBanner(`Sending to Python failed: ${e instanceof Error ? e.message : String(e)}`);
-        exportPython.disabled = false;
+        // Say plainly that Python did not get them, and keep them: Export JSON still downloads this export.
+        const { ended, text } = notReceived(e, 'Parameters');
+        setStatus(`${text} Use Export JSON to keep them.`, ended ? 'ended' : 'unreachable');
+        showBanner(`${text} Your parameters are not lost: Export JSON downloads them.`);
+        exportPython.disabled = ended;
       }
     });
     app.textContent = 'Loading traces from Python…';
