@@ -169,8 +169,8 @@ pub(crate) fn render_calcium(
     let scale = alpha / kernel_peak(tau_rise, tau_decay);
     let mut spike_times = spike_times.peekable();
     let (mut slow, mut fast) = (0.0f64, 0.0f64);
-    for k in 0..frames {
-        calcium[k] = scale * (slow - fast);
+    for (k, ca) in calcium.iter_mut().enumerate() {
+        *ca = scale * (slow - fast);
         let next_frame = (k + 1) as f64;
         let (mut add_slow, mut add_fast) = (0.0, 0.0);
         while let Some(&u) = spike_times.peek() {

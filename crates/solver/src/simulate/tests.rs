@@ -262,7 +262,7 @@ fn render_calcium_on_grid_equals_discrete_convolution() {
         td,
         alpha,
         &mut edge,
-        &mut vec![0.0; 10],
+        &mut [0.0; 10],
     );
     assert_eq!(edge[3], 1.0);
     assert_eq!(edge[9], 1.0);
