@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -115,12 +116,16 @@ def ours_l1_auto(rec: Recording) -> Outcome:
     import calab
 
     t0 = time.perf_counter()
-    acts, taus = [], None
-    for idx in groups_by_length(rec):
-        res = calab.run_deconvolution_full(np.stack([rec.rows[i] for i in idx]), rec.fs)
+    acts, taus, notes, largest = [], None, [], 0
+    for idx in groups_by_length(rec):  # one call per group of equal-length rows (a matrix)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", calab.KineticsWarning)
+            res = calab.run_deconvolution_full(np.stack([rec.rows[i] for i in idx]), rec.fs)
+        notes.extend(str(w.message) for w in caught)
         acts.extend((i, a) for i, a in zip(idx, res.activity))
-        taus = (float(np.median(res.tau_rise)), float(np.median(res.tau_decay)))
-    return Outcome(_ordered(acts), time.perf_counter() - t0, taus)
+        if len(idx) > largest:  # the kernel learned from the most rows is the one shown
+            largest, taus = len(idx), (float(res.tau_rise[0]), float(res.tau_decay[0]))
+    return Outcome(_ordered(acts), time.perf_counter() - t0, taus, note="; ".join(notes))
 
 
 def ours_l1_literature(rec: Recording) -> Outcome:

@@ -60,6 +60,7 @@ from .io import (
     load_tuning_data,
     save_for_tuning,
 )
+from .kinetics import KineticsEstimate, KineticsWarning, estimate_kinetics
 from .l0 import L0Result, gamma_from_tau, l0_lambda_for_rate, run_l0
 from .loaders import load_caiman, load_minian, load_nwb, load_suite2p
 from .scale import MovieResult, deconvolve_movie
@@ -102,6 +103,8 @@ __all__ = [
     "InvalidParameterError",
     "InvalidStateError",
     "KernelConfig",
+    "KineticsEstimate",
+    "KineticsWarning",
     "L0Result",
     "MarkovConfig",
     "MovieResult",
@@ -140,6 +143,7 @@ __all__ = [
     "estimate_drift",
     "estimate_noise",
     "estimate_kernel",
+    "estimate_kinetics",
     "filter_cutoffs",
     "frame_centre_shift",
     "fit_biexponential",

@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
-from ._errors import from_code
+from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
 from ._validate import as_real, as_trace_1d, as_traces
+from .kinetics import KineticsEstimate, estimate_kinetics
 from .scale import is_dask_array, map_rows
 
 FloatArray = NDArray[np.float64]
@@ -48,6 +49,10 @@ class DeconvolutionResult(NamedTuple):
     noise: float | FloatArray = float("nan")
     #: The sparsity weight used per trace (the given ``lam``, or the one chosen from the noise).
     lam: float | FloatArray = float("nan")
+    #: The kinetics used per trace (s): the given ones, or those learned from the data (one
+    #: kernel for the whole input; :func:`estimate_kinetics` gives the details).
+    tau_rise: float | FloatArray = float("nan")
+    tau_decay: float | FloatArray = float("nan")
 
     @property
     def solver(self) -> str:
@@ -169,8 +174,8 @@ def estimate_noise(traces: ArrayLike) -> float | FloatArray:
 def run_deconvolution_full(
     traces: ArrayLike,
     fs: float,
-    tau_r: float,
-    tau_d: float,
+    tau_r: float | None = None,
+    tau_d: float | None = None,
     lam: float | None = None,
     max_iters: int = 2000,
     conv_mode: str = "fft",
@@ -189,8 +194,11 @@ def run_deconvolution_full(
         Shape ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``; any real dtype, finite values.
     fs : float
         Sampling rate in Hz.
-    tau_r, tau_d : float
-        Rise and decay time constants in seconds, ``0 < tau_r < tau_d``.
+    tau_r, tau_d : float or None
+        Rise and decay time constants in seconds, ``0 < tau_r < tau_d``. ``None`` for both (the
+        default) learns them from the recording (:func:`estimate_kinetics`: one kernel for all
+        its cells); what had to be corrected or is in doubt is issued as a
+        :class:`KineticsWarning`.
     lam : float or None
         Sparsity weight (>= 0), scaled internally by the kernel's DC gain. ``None`` (the
         default) chooses it per trace from the trace's noise sigma (:func:`estimate_noise`):
@@ -227,6 +235,13 @@ def run_deconvolution_full(
         For a ``dask.array.Array`` input, the same fields as lazy dask arrays solved per block
         of rows (see :func:`calab.scale.map_rows`).
     """
+    if (tau_r is None) != (tau_d is None):
+        raise InvalidParameterError(
+            "set both tau_r and tau_d, or neither to learn them from the data; got "
+            f"tau_r={tau_r!r}, tau_d={tau_d!r}", code="INVALID_PARAMETER")
+    if tau_r is None:
+        kinetics = _learn_kinetics(traces, fs)
+        tau_r, tau_d = kinetics.tau_rise, kinetics.tau_decay
     if is_dask_array(traces):
         return map_rows(run_deconvolution_full, traces, fs, tau_r, tau_d, lam, max_iters,  # type: ignore[no-any-return]
                         conv_mode, constraint, method=method, filter_enabled=filter_enabled,
@@ -245,17 +260,32 @@ def run_deconvolution_full(
             where = "" if was_1d else f"row {row}: "
             raise from_code(code, where + message)
     noise = input_noise(arr, was_1d)
+    tr, td = float(tau_r), float(tau_d)  # type: ignore[arg-type]
     if was_1d:
         return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]),
-                                   noise, float(lams[0]))
-    return DeconvolutionResult(act, base, rec, iters, conv, noise, lams)
+                                   noise, float(lams[0]), tr, td)
+    n = arr.shape[0]
+    return DeconvolutionResult(act, base, rec, iters, conv, noise, lams, np.full(n, tr),
+                               np.full(n, td))
+
+
+#: Rows of a Dask array the automatic kinetics are learned from (they are read into memory).
+DASK_KINETICS_ROWS = 64
+
+
+def _learn_kinetics(traces: ArrayLike, fs: float) -> KineticsEstimate:
+    """One kernel for the whole input; for a Dask array, from its first rows."""
+    if is_dask_array(traces):
+        sample = np.asarray(traces[:DASK_KINETICS_ROWS].compute())  # type: ignore[index,union-attr]
+        return estimate_kinetics(sample, fs, warn=True)
+    return estimate_kinetics(traces, fs, warn=True)
 
 
 def run_deconvolution(
     traces: ArrayLike,
     fs: float,
-    tau_r: float,
-    tau_d: float,
+    tau_r: float | None = None,
+    tau_d: float | None = None,
     lam: float | None = None,
     max_iters: int = 2000,
     conv_mode: str = "fft",

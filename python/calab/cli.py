@@ -120,6 +120,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
 
+    if args.params is None:
+        return _deconvolve_automatic(args)
+    if args.fs is not None:
+        raise UsageError("--fs is for the automatic path; with --params the export's rate is used")
     params = load_export_params(args.params)
     traces, file_fs, meta = _read(args)
     out = Path(args.output)
@@ -217,8 +221,54 @@ def _diagnostics(result: Any) -> dict[str, Any]:
         value = getattr(result, name)
         if value is result.activity or any(value is v for v in out.values()):
             continue  # an alias (L0 spikes/calcium, Convar rates): written once
+        if value is None or hasattr(value, "_fields"):
+            continue  # a record such as the learned kinetics, not an array (printed instead)
         out[name] = value
     return out
+
+
+def _deconvolve_automatic(args: argparse.Namespace) -> int:
+    """``calab deconvolve FILE --fs HZ``: kinetics learned, lambda from the noise, L1."""
+    import numpy as np
+
+    from ._compute import run_deconvolution_full
+    from .io import save_npy_atomic, save_npz_atomic
+    from .kinetics import estimate_kinetics
+
+    if args.scheduler:
+        raise UsageError("--scheduler needs --params (learn the parameters once, e.g. with "
+                         "calab deconvolve on a sample, then give them as an export)")
+    traces, file_fs, meta = _read(args)
+    fs = args.fs if args.fs is not None else file_fs
+    if fs is None:
+        raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ "
+                         "(or --params EXPORT.json)")
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    nwb = _nwb_target(args, out.with_suffix(".nwb"), meta)
+    kinetics = estimate_kinetics(traces, fs, warn=False)
+    for message in kinetics.warnings:
+        print(f"calab: warning: {message}", file=sys.stderr)
+    result = run_deconvolution_full(traces, fs, kinetics.tau_rise, kinetics.tau_decay)
+    save_npy_atomic(out, result.activity)
+    written = [str(out)]
+    if args.full:
+        diag = out.with_name(out.stem + "_diagnostics.npz")
+        save_npz_atomic(diag, **_diagnostics(result))
+        written.append(str(diag))
+    parameters = {"solver": "l1", "tau_rise_s": kinetics.tau_rise,
+                  "tau_decay_s": kinetics.tau_decay,
+                  "lambda": "per cell from the noise (2 sigma)", "sampling_rate_hz": fs,
+                  "kinetics": "learned from the data (InDeCa loop)"}
+    if nwb is not None:
+        written.append(_write_nwb(nwb, result, fs, parameters, args))
+    n_conv = int(sum(bool(c) for c in np.atleast_1d(result.converged)))
+    print(f"Learned tau_rise={kinetics.tau_rise:.4g} s, tau_decay={kinetics.tau_decay:.4g} s "
+          f"({kinetics.fit_quality} fit); lambda from "
+          f"each cell's noise. Deconvolved {traces.shape[0]} traces x {traces.shape[1]} frames "
+          f"({n_conv}/{traces.shape[0]} converged) -> {', '.join(written)}")
+    return 0
 
 
 def _cmd_cadecon(args: argparse.Namespace) -> int:
@@ -453,13 +503,18 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(func=_cmd_tune)
 
     dec = sub.add_parser(
-        "deconvolve", help="deconvolve a traces file with parameters from a CaTune export",
-        description="Apply a CaTune export (its solver, L1, L0 or Convar, with the filter and "
-                    "drift flags) to every row of FILE and write the activity as .npy (written "
-                    "atomically): L1 activity, L0 spikes or Convar rates.",
+        "deconvolve", help="deconvolve a traces file, automatically or with a CaTune export",
+        description="Without --params: learn the kernel from FILE, choose the sparsity from each "
+                    "cell's noise and deconvolve every row with L1 (needs the frame rate: "
+                    "--fs, or stored in FILE). With --params: apply a CaTune export (its solver, "
+                    "L1, L0 or Convar, with the filter and drift flags). The activity is written "
+                    "as .npy (atomically): L1 activity, L0 spikes or Convar rates.",
     )
     _add_file(dec)
-    dec.add_argument("--params", required=True, metavar="EXPORT.json", help="CaTune export JSON")
+    dec.add_argument("--params", metavar="EXPORT.json",
+                     help="CaTune export JSON (default: everything from the data)")
+    dec.add_argument("--fs", type=_positive_float,
+                     help="sampling rate, Hz, for the automatic path (default: from FILE)")
     dec.add_argument("-o", "--output", required=True, metavar="OUT",
                      help="activity output (.npy added if missing)")
     dec.add_argument("--full", action="store_true",

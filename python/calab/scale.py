@@ -590,6 +590,10 @@ def _solve_tile(job: _Job, tile: tuple[int, int, int, int]) -> dict[str, NDArray
     return {name: np.asarray(getattr(res, name)).reshape(th, tw) for name in job.pixel_fields}
 
 
+#: Per-trace fields that only repeat the given parameters: not written as per-pixel maps.
+_MOVIE_PARAMETERS = frozenset({"tau_rise", "tau_decay"})
+
+
 def _solver_args(method: str, fs: float, tau_rise: float | None, tau_decay: float | None,
                  gamma: float | None, lam: float | None,
                  extra: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -741,7 +745,7 @@ def deconvolve_movie(
     field = probe._fields[0]
     pixel_fields = tuple(
         name for name in probe._fields[1:]
-        if np.asarray(getattr(probe, name)).shape == (1,)
+        if np.asarray(getattr(probe, name)).shape == (1,) and name not in _MOVIE_PARAMETERS
     )
     pixel_dtypes = {name: np.asarray(getattr(probe, name)).dtype for name in pixel_fields}
     tile = _tile_shape(height, width, read_chunk, cp)

@@ -744,6 +744,34 @@ impl PyIndecaRun {
     }
 }
 
+/// Kinetics learned from a C-contiguous (cells, T) float64 recording ([`crate::auto`]), as the
+/// JSON of `KineticsEstimate`; GIL released.
+#[pyfunction]
+fn estimate_kinetics_json(
+    py: Python<'_>,
+    traces: PyReadonlyArray2<'_, f64>,
+    fs: f64,
+    config_json: &str,
+) -> PyResult<String> {
+    let shape = traces.shape();
+    let (rows, cols) = (shape[0], shape[1]);
+    let data = traces.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
+        )
+    })?;
+    let cfg = py_try!(
+        py,
+        crate::indeca::config::IndecaConfig::from_json(config_json)
+    );
+    let est = py_try!(
+        py,
+        py.allow_threads(|| crate::auto::estimate_kinetics(data, rows, cols, fs, &cfg))
+    );
+    serde_json::to_string(&est).map_err(|e| to_py(py, SolverError::InvalidState(e.to_string())))
+}
+
 /// The default IndecaConfig as JSON (the defaults of `calab.DeconConfig`).
 #[pyfunction]
 fn indeca_default_config_json(py: Python<'_>) -> PyResult<String> {
@@ -757,6 +785,7 @@ fn indeca_default_config_json(py: Python<'_>) -> PyResult<String> {
 fn register_indeca_run(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIndecaRun>()?;
     m.add_function(wrap_pyfunction!(indeca_default_config_json, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate_kinetics_json, m)?)?;
     Ok(())
 }
 

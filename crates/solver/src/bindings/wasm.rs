@@ -547,6 +547,23 @@ impl WasmIndecaRun {
     }
 }
 
+/// Kinetics learned from a cells x time recording (row-major), as the JSON of
+/// `KineticsEstimate` (`tau_rise`, `tau_decay`, `fit_quality`, `warnings`, ...). Runs the InDeCa
+/// loop: call it from a worker.
+#[wasm_bindgen]
+pub fn estimate_kinetics(
+    traces: &[f32],
+    n_cells: usize,
+    n_time: usize,
+    fs: f64,
+    config_json: &str,
+) -> Result<String, JsValue> {
+    let cfg = crate::indeca::config::IndecaConfig::from_json(config_json).map_err(js_error)?;
+    let est = crate::auto::estimate_kinetics(&to_f64(traces), n_cells, n_time, fs, &cfg)
+        .map_err(js_error)?;
+    serde_json::to_string(&est).map_err(|e| js_error(SolverError::InvalidState(e.to_string())))
+}
+
 /// The default IndecaConfig as JSON.
 #[wasm_bindgen]
 pub fn indeca_default_config_json() -> Result<String, JsValue> {
