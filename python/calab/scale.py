@@ -346,7 +346,10 @@ def solve_rows_on_cluster(
     try:
         step = max(1, int(chunk_rows))
         blocks = [arr[i:i + step] for i in range(0, arr.shape[0], step)]
-        futures = client.scatter(blocks)
+        # Unique keys (hash=False): content-hashed keys are shared by equal blocks of an earlier
+        # call, and the release of that call's futures can then drop this call's data on the
+        # scheduler ("lost dependencies").
+        futures = client.scatter(blocks, hash=False)
         x = da.concatenate([da.from_delayed(f, shape=b.shape, dtype=b.dtype)
                             for f, b in zip(futures, blocks)])
         return compute(map_rows(func, x, *args, **kwargs), progress=progress, client=client)

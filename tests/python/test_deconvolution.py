@@ -77,7 +77,8 @@ def test_remove_drift_improves_ground_truth_under_strong_drift() -> None:
     )
     sim = calab.simulate(cfg)
     fs, tr, td = kin(sim)
-    plain = truth_corr(calab.run_deconvolution(sim.traces, fs, tr, td, 0.01), sim)
+    plain = truth_corr(calab.run_deconvolution(sim.traces, fs, tr, td, 0.01, remove_drift=False),
+                       sim)
     fixed = truth_corr(
         calab.run_deconvolution(sim.traces, fs, tr, td, 0.01, remove_drift=True), sim
     )
@@ -89,12 +90,16 @@ def test_remove_drift_improves_ground_truth_under_strong_drift() -> None:
 def test_filter_and_drift_options_change_the_fitted_trace(sim_gcamp6f) -> None:
     fs, tr, td = kin(sim_gcamp6f)
     y = sim_gcamp6f.traces[0]
-    plain = calab.run_deconvolution_full(y, fs, tr, td, 0.01)
-    filt = calab.run_deconvolution_full(y, fs, tr, td, 0.01, filter_enabled=True)
-    drift = calab.run_deconvolution_full(y, fs, tr, td, 0.01, remove_drift=True)
+    plain = calab.run_deconvolution_full(y, fs, tr, td, 0.01, remove_drift=False)
+    filt = calab.run_deconvolution_full(y, fs, tr, td, 0.01, filter_enabled=True,
+                                        remove_drift=False)
+    drift = calab.run_deconvolution_full(y, fs, tr, td, 0.01)  # drift removal is the default
     expected = calab.bandpass_filter(y, tr, td, fs)
-    # The reconvolution models the preprocessed trace, so it follows the filtered one.
+    # With the bandpass the reconvolution models the filtered trace, so it follows that one.
     assert np.std(filt.reconvolution - expected) < np.std(filt.reconvolution - y)
+    # With drift removal it has the removed drift added back: it overlays the trace as given.
+    removed = y - calab.estimate_drift(y, td, fs)
+    assert np.std(drift.reconvolution - y) < np.std(drift.reconvolution - removed)
     assert not np.array_equal(plain.activity, filt.activity)
     assert not np.array_equal(plain.activity, drift.activity)
 

@@ -33,7 +33,8 @@ def _export(solver: str, **flags: bool) -> dict[str, Any]:
 def _direct(solver: str, traces: np.ndarray) -> Any:
     """The solver the export names, called directly with its parameters."""
     if solver == "l1":
-        return calab.run_deconvolution_full(traces, FS, TAU_R, TAU_D, 0.02)
+        # The export does not ask for drift removal (CaTune's default), so neither does this.
+        return calab.run_deconvolution_full(traces, FS, TAU_R, TAU_D, 0.02, remove_drift=False)
     if solver == "l0":
         return calab.run_l0(traces, GAMMA, 0.4, positive=True)
     return calab.run_convar(traces, GAMMA, 0.5)

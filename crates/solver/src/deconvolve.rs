@@ -100,7 +100,9 @@ pub struct DeconvOutput {
     pub activity: Vec<f64>,
     /// Scalar baseline b = mean(y - K s).
     pub baseline: f64,
-    /// K s + b, the model of the (preprocessed) trace.
+    /// K s + b, the model of the trace. With drift removal (and no bandpass) the removed drift
+    /// is added back, so it overlays the trace as given; with the bandpass it models the
+    /// filtered trace.
     pub reconvolution: Vec<f64>,
     pub iterations: u32,
     pub converged: bool,
@@ -154,7 +156,18 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
         }
         done
     };
-    let reconvolution = solver.reconvolution_with_baseline();
+    let mut reconvolution = solver.reconvolution_with_baseline();
+    if opts.remove_drift && !opts.bandpass {
+        let removed = solver
+            .raw_trace()
+            .iter()
+            .zip(solver.trace())
+            .map(|(r, t)| r - t);
+        reconvolution
+            .iter_mut()
+            .zip(removed)
+            .for_each(|(v, d)| *v += d);
+    }
     let baseline = solver.baseline();
     let activity = if opts.centre_on_frames {
         solver.solution_on_frames()
