@@ -67,6 +67,15 @@ export class IndecaRun {
     constructor(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string);
     resultJson(): string;
     /**
+     * Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
+     * the IterationReport JSON once the iteration is complete, `undefined` before.
+     */
+    stepPartial(max_units: number): string | undefined;
+    /**
+     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+     */
+    stepUnits(): Uint32Array;
+    /**
      * One outer iteration; returns the IterationReport JSON.
      */
     step(): string;
@@ -310,6 +319,8 @@ export interface InitOutput {
     readonly indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
     readonly indecarun_resultJson: (a: number) => [number, number, number, number];
     readonly indecarun_step: (a: number) => [number, number, number, number];
+    readonly indecarun_stepPartial: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_stepUnits: (a: number) => [number, number];
     readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
     readonly l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
     readonly l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
