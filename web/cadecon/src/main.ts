@@ -134,7 +134,7 @@ async function boot(): Promise<void> {
   if (!calab) return;
   exportZip.addEventListener('click', downloadZip);
   exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
-  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }));
+  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), { confirmLabel: 'Deconvolve these traces' });
   loadNew.addEventListener('click', () => {
     screen?.dispose();
     screen = null;

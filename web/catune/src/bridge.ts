@@ -1,6 +1,7 @@
 // Bridge mode (schemas/bridge-protocol.json): the app is opened with `#bridge=<base url>&token=<secret>`.
 // It loads the session and traces from the local calab server, sends a heartbeat every 5 s while open and
-// POSTs the export back. The token travels only in the X-CaLab-Token header.
+// POSTs the export back (after the activity of every cell when calab.tune asked for it with
+// return_activity). The token travels only in the X-CaLab-Token header.
 
 import { parseNpy } from '../../shared/npy';
 import { toMatrix, validateMatrix } from '../../shared/traces';
@@ -17,6 +18,8 @@ export interface BridgeSession {
   num_timepoints: number;
   cell_ids?: (number | string)[];
   source?: string | null;
+  /** From calab.tune: `return_activity: true` asks for every cell's activity with the export. */
+  config?: Record<string, unknown>;
 }
 
 /** Reads bridge settings from the fragment (preferred: never sent to servers) or the query string. */
@@ -50,8 +53,17 @@ export class Bridge {
     return res;
   }
 
+  /** The session's config once `load` has run. */
+  config: Record<string, unknown> = {};
+
+  /** Whether Python asked for the activity of every cell along with the parameters. */
+  get wantsActivity(): boolean {
+    return this.config.return_activity === true;
+  }
+
   async load(): Promise<Dataset> {
     const session = (await (await this.request('session')).json()) as BridgeSession;
+    this.config = session.config ?? {};
     const bytes = new Uint8Array(await (await this.request('traces?dtype=f4')).arrayBuffer());
     const arr = parseNpy(bytes, 'traces from Python');
     const matrix = toMatrix(arr);
@@ -78,6 +90,11 @@ export class Bridge {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** POST /api/v1/activity: the activity matrix as .npy bytes (rows are the cells in the session's order). */
+  async sendActivity(npy: Uint8Array): Promise<void> {
+    await this.request('activity', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: npy as BodyInit });
   }
 
   async sendExport(doc: unknown): Promise<void> {
