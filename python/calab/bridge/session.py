@@ -26,8 +26,9 @@ APPS = ("catune", "cadecon")
 class BridgeSession:
     """Traces and metadata served to the app, plus the messages it posted.
 
-    ``outcome`` becomes ``"export"`` (CaTune export received), ``"results"`` (CaDecon results and
-    activity received) or ``"cancel"``; :meth:`wait` adds ``"timeout"`` and ``"heartbeat_lost"``.
+    ``outcome`` becomes ``"export"`` (CaTune export received, and its activity too when the config
+    asks for it with ``return_activity``), ``"results"`` (CaDecon results and activity received)
+    or ``"cancel"``; :meth:`wait` adds ``"timeout"`` and ``"heartbeat_lost"``.
     """
 
     def __init__(
@@ -109,7 +110,8 @@ class BridgeSession:
                     self.params = params_from_export(msg, "export")
                 except FileFormatError as exc:
                     raise P.ProtocolError(400, "INVALID_MESSAGE", str(exc)) from None
-                self._finish("export")
+                if not self.wants_activity or self.activity is not None:
+                    self._finish("export")
             elif kind == "results" and not self.done.is_set():
                 self.results = msg
                 if self.activity is not None:
@@ -119,11 +121,29 @@ class BridgeSession:
         if kind == "progress" and self.on_progress is not None:
             self.on_progress(msg)
 
+    @property
+    def wants_activity(self) -> bool:
+        """CaTune session whose caller asked for every cell's activity with the export."""
+        return self.app == "catune" and self.config.get("return_activity") is True
+
     def receive_activity(self, activity: NDArray[np.float64]) -> None:
+        if self.app == "catune":
+            expected = self.traces.shape
+            got = activity.reshape(1, -1).shape if activity.ndim == 1 else activity.shape
+            if got != expected:
+                raise P.ProtocolError(400, "INVALID_MESSAGE", f"activity has shape {got}, "
+                                      f"expected {expected} (cells x frames of the traces)")
+            if not np.all(np.isfinite(activity)):
+                raise P.ProtocolError(400, "INVALID_MESSAGE", "activity contains NaN or Inf")
+            activity = activity.reshape(expected)
         with self._lock:
             self.activity = activity
-            if self.results is not None and not self.done.is_set():
+            if self.done.is_set():
+                return
+            if self.app == "cadecon" and self.results is not None:
                 self._finish("results")
+            elif self.wants_activity and self.params is not None:
+                self._finish("export")
 
     def _finish(self, outcome: str) -> None:
         self.outcome = outcome
