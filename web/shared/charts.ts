@@ -299,21 +299,25 @@ export function kernelSupport(kernel: ArrayLike<number>, frac = 0.01): number {
   return Math.min(kernel.length, Math.max(4, Math.ceil(last * 1.15) + 2));
 }
 
-/** The sampled kernel against time in seconds, cropped to where it is above 1 % of its peak. */
+/** The kernel's samples to plot: time in seconds and values, cropped to where it is above 1 % of its peak. */
+export function kernelData(kernel: Float32Array, fs: number): uPlot.AlignedData {
+  const n = kernelSupport(kernel);
+  return [Float64Array.from({ length: n }, (_v, i) => i / fs), Float64Array.from(kernel.subarray(0, n))] as unknown as uPlot.AlignedData;
+}
+
+/** The sampled kernel against time in seconds, cropped to where it is above 1 % of its peak (update with kernelData). */
 export function kernelPlot(el: HTMLElement, kernel: Float32Array, fs: number, theme: Theme, width = 240, height = 110): uPlot {
   const c = palette(theme);
-  const n = kernelSupport(kernel);
-  const x = Float64Array.from({ length: n }, (_v, i) => i / fs);
   const titles = ['Time after a spike (s)', 'kernel (peak 1)'];
   recordAxes(el, titles);
   return new uPlot(
     {
       width, height, legend: { show: false }, cursor: { show: false },
-      series: [{}, { stroke: c.fit, width: 2, fill: c.fit + '33', points: { show: n <= 40, size: 4 } }],
+      series: [{}, { stroke: c.fit, width: 2, fill: c.fit + '33', points: { show: (u) => (u.data[0]?.length ?? 0) <= 40, size: 4 } }],
       scales: { x: { time: false }, y: { range: [0, 1.05] } },
       axes: [axis(theme, { title: titles[0], size: 20, values: tickValues(3) }), axis(theme, { title: titles[1], size: 26, values: tickValues(2), space: 20 })],
     },
-    [x, Float64Array.from(kernel.subarray(0, n))] as unknown as uPlot.AlignedData,
+    kernelData(kernel, fs),
     el,
   );
 }
@@ -335,7 +339,7 @@ export class SpectrumChart {
       {
         width, height, legend: { show: false }, cursor: { show: false },
         series: [{}, { stroke: c.activity, width: 1.5 }],
-        scales: { x: { time: false, distr: 3 }, y: { range: (_u, lo) => [Math.max(-90, Math.floor(Math.min(lo, -10) / 10) * 10), 3] } },
+        scales: { x: { time: false, distr: 3, range: (_u, lo, hi) => [lo, hi] }, y: { range: (_u, lo) => [Math.max(-90, Math.floor(Math.min(lo, -10) / 10) * 10), 3] } },
         axes: [axis(theme, { title: titles[0], size: 22, values: tickValues(2) }), axis(theme, { title: titles[1], size: 34, values: tickValues(3), space: 22 })],
         hooks: {
           draw: [(u) => {
@@ -364,7 +368,8 @@ export class SpectrumChart {
                 ctx.moveTo(u.bbox.left, y);
                 ctx.lineTo(u.bbox.left + u.bbox.width, y);
                 ctx.stroke();
-                ctx.fillText('noise level', u.bbox.left + 4 * dpr, y - 3 * dpr);
+                const label = 'noise level';
+                ctx.fillText(label, u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4 * dpr, y - 3 * dpr);
               }
             }
             ctx.restore();

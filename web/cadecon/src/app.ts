@@ -116,6 +116,7 @@ export class DeconScreen {
     this.els.rasterBox = h('div', { class: 'raster', 'data-testid': 'raster' });
     this.els.convBox = h('div', { 'data-testid': 'convergence-chart', 'data-points': 0 });
     this.els.tauBox = h('div', { 'data-testid': 'tau-chart' });
+    this.els.kernelMode = h('span', { class: 'muted', 'data-testid': 'kernel-mode' });
     this.els.kernelBox = h('div', { 'data-testid': 'kernel-chart' }, h('p', { class: 'placeholder' }, 'Kernels appear after the first iteration.'));
     const hist = (id: string, label: string) => (this.els[id] = h('canvas', { 'data-testid': id, width: 190, height: 130, role: 'img', 'aria-label': `Histogram over cells of the ${label}` }));
     this.els.hists = h('div', { class: 'hists' }, hist('hist-amplitude', 'amplitude'), hist('hist-pve', 'proportion of variance explained'), hist('hist-rate', 'event rate'));
@@ -134,7 +135,7 @@ export class DeconScreen {
         ['Per iteration (integer axis). Left axis, log scale: how much the kernel shape and the activity changed since the previous iteration; the run converges once the kernel change stays below the tolerance. Right axis, 0 to 1: the R² of the kernel fit and the median proportion of variance the model explains.'], [this.els.convBox]),
       view('taus', ['Time constants ', h('span', { class: 'muted' }, 'line: merged; band: spread over subsets')],
         ['The rise and decay time constants of the merged kernel after each iteration (seconds, log scale); the shaded band spans the subsets’ own estimates. A narrow band that stops moving means the kernel is well determined.'], [this.els.tauBox]),
-      view('kernel', ['Kernel'],
+      view('kernel', ['Kernel ', this.els.kernelMode],
         ['During the run: the free-form kernel of each subset (thin), their median (blue) and the bi-exponential with the merged time constants (dashed). After the run: the final kernel the cells were deconvolved with. Time runs from the spike; cropped where the kernel is below 1 % of its peak.'], [this.els.kernelBox]),
       view('hists', ['Per cell'],
         ['Over all cells after the final pass: the amplitude (fluorescence per spike, in the data’s unit), the proportion of each trace’s variance the model explains (PVE), and the event rate (spikes per second). The dashed line is the median.'], [this.els.hists, this.els.histNote]),
@@ -307,6 +308,7 @@ export class DeconScreen {
     const width = Math.max(260, Math.floor((this.els.rasterBox.parentElement!.clientWidth - 30) / 2));
     const trueK = this.o.trueKernel ? Float64Array.from(this.o.trueKernel) : undefined;
     this.els.kernelBox.dataset.final = String(!!final);
+    this.els.kernelMode.textContent = final ? 'final, as in the results (move the iteration slider for earlier ones)' : rep ? `iteration ${rep.iteration}` : '';
     if (final) this.kernel = kernelChart(this.els.kernelBox, this.o.theme(), width, 190, null, -1, trueK, 1 / this.o.dataset.fs, final);
     if (!rep) {
       this.els.scrubLabel.textContent = 'No iterations yet';
@@ -314,7 +316,7 @@ export class DeconScreen {
       if (!final) this.els.kernelBox.append(h('p', { class: 'placeholder' }, 'Kernels appear after the first iteration.'));
       return;
     }
-    this.els.scrubLabel.textContent = `Iteration ${rep.iteration} of ${reports.length}${this.shown < 0 ? ' (latest)' : ''}${final ? '; the kernel view shows the final kernel (move the slider for an iteration\u2019s)' : ''}`;
+    this.els.scrubLabel.textContent = `Iteration ${rep.iteration} of ${reports.length}${this.shown < 0 ? ' (latest)' : ''}`;
     this.els.kernelBox.dataset.iteration = String(rep.iteration);
     if (!final) this.kernel = kernelChart(this.els.kernelBox, this.o.theme(), width, 190, rep, this.subset, trueK, 1 / this.o.dataset.fs);
     const rows: [string, string][] = [

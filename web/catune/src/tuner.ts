@@ -14,7 +14,7 @@
 import type { CellStats, SolveParams, SolveResult, SolverKind } from '../../shared/messages';
 import { paramsEqual, sameKernel } from '../../shared/messages';
 import { buildExport, type CaTuneExport } from '../../shared/export';
-import { kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/charts';
+import { kernelData, kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/charts';
 import { median, truthCorrelation } from '../../shared/metrics';
 import { SolverPool } from '../../shared/pool';
 import { noiseSigma, parseCellList, randomCells, rankByActivity, row } from '../../shared/traces';
@@ -698,7 +698,7 @@ export class Tuner {
           truthCalcium: d.truth ? offset(d.truth.calcium[card.cell].subarray(range[0], range[1]), sol ? sol.baseline : medianOf(raw)) : undefined,
           truthSpikes: d.truth?.spikes[card.cell].subarray(range[0], range[1]),
           pinnedFit: pin && covers(pin.range, range) ? pin.fit.subarray(range[0] - pin.range[0], range[1] - pin.range[0]) : undefined,
-        }, range[0], Math.max(1200, 2 * this.chartWidth(card)));
+        }, range[0], Math.max(600, 2 * this.chartWidth(card)));
         chart.setView(this.view[0], this.view[1]);
       });
     } finally {
@@ -762,6 +762,8 @@ export class Tuner {
       if (c.spectrumChart) { c.spectrumChart.destroy(); c.spectrumChart = null; c.spectrumBox.replaceChildren(); this.openSpectrum(c); }
     }
     this.renderLegend();
+    this.kernelChart?.destroy();
+    this.kernelChart = null;
     this.refreshKernel();
   }
 
@@ -1123,7 +1125,10 @@ export class Tuner {
       const gamma = c.l0_gamma_from_tau(p.tauDecay, p.fs);
       this.els.kernelInfo.textContent = `AR(1) γ = ${fmt(gamma, 5)} (τ_decay ${p.tauDecay} s at ${p.fs} Hz) · Peak at ${fmt(peak, 3)} s · FWHM ${fmt(fwhm, 3)} s`;
     }
-    this.kernelChart?.destroy();
+    if (this.kernelChart) {
+      this.kernelChart.setData(kernelData(kernel, p.fs));
+      return;
+    }
     this.els.kernelEl.replaceChildren();
     const width = Math.max(200, this.els.kernelEl.clientWidth || 262);
     this.kernelChart = kernelPlot(this.els.kernelEl, kernel, p.fs, this.o.theme(), width, 120);
