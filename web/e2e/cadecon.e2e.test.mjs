@@ -103,6 +103,7 @@ test('demo: run to completion, charts, ZIP export', async () => {
   }
 
   const files = await downloadZip(page);
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved cadecon_results\.zip: activity\.npy \(20 cells × \d+ frames\)/);
   assert.deepEqual(Object.keys(files).sort(), ['activity.npy', 'iterations.json', 'results.json']);
   const results = JSON.parse(strFromU8(files['results.json']));
   const validate = resultsValidator();

@@ -28,7 +28,8 @@ export function palette(theme: Theme) {
 export const MAX_POINTS = 20000;
 
 const FONT = '11px system-ui, sans-serif';
-const TITLE_FONT = '600 10px system-ui, sans-serif';
+// Titles in the same font as the tick values: switching the canvas font per axis costs a font parse each draw.
+const TITLE_FONT = FONT;
 /** Width of every y axis (tick values + title), so stacked panels line up. */
 const Y_AXIS = 58;
 const RIGHT_AXIS = 52;
@@ -158,10 +159,11 @@ export class TraceChart {
         axis(th, { side: 1, size: () => this.rightAxis(), values: (_u, v) => v.map(() => ''), grid: false }),
       ],
     }, this.emptyData(upperSeries.length, 0), upperEl);
+    // The residual first, thin and translucent, so the activity stays readable on top of it.
     const lowerSeries: uPlot.Series[] = [
       { label: 'time (s)' },
+      { label: 'residual', stroke: c.residual + '99', width: 0.75, scale: 'res', show: on('residual') },
       { label: 'activity', stroke: c.activity, width: 1, scale: 'act', fill: c.activity + '55', show: on('activity') },
-      { label: 'residual', stroke: c.residual, width: 1, scale: 'res', show: on('residual') },
     ];
     if (opts.hasTruth) {
       lowerSeries.push({ label: 'true spikes', stroke: c.truth, width: 0, scale: 'spk', show: on('true spikes'), points: { show: true, size: 4, fill: c.truth }, paths: () => null });
@@ -243,7 +245,7 @@ export class TraceChart {
     const blank = (present: unknown, y: Float64Array) => (present ? y : y.map(() => NaN));
     const upper: ArrayLike<number | null>[] = [d.x, d.ys[0], blank(s.filtered, d.ys[1]), blank(s.fit, d.ys[2]), blank(s.pinnedFit, d.ys[3])];
     if (this.hasTruth) upper.push(blank(s.truthCalcium, d.ys[6]));
-    const lower: ArrayLike<number | null>[] = [d.x, blank(s.activity, d.ys[4]), blank(s.fit, d.ys[5])];
+    const lower: ArrayLike<number | null>[] = [d.x, blank(s.fit, d.ys[5]), blank(s.activity, d.ys[4])];
     // Spikes draw as dots only where there is one.
     if (this.hasTruth) lower.push(Array.from(d.ys[7], (v) => (v > 0 ? v : null)));
     this.plot.setData(upper as unknown as uPlot.AlignedData, true);

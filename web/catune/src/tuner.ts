@@ -15,7 +15,7 @@ import type { CellStats, SolveParams, SolveResult, SolverKind } from '../../shar
 import { paramsEqual, sameKernel } from '../../shared/messages';
 import { buildExport, type CaTuneExport } from '../../shared/export';
 import { kernelData, kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/charts';
-import { median, truthCorrelation } from '../../shared/metrics';
+import { gaussianSmooth, median, smoothedCorrelation } from '../../shared/metrics';
 import { SolverPool } from '../../shared/pool';
 import { noiseSigma, parseCellList, randomCells, rankByActivity, row } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
@@ -83,6 +83,8 @@ interface Card {
   truthR?: number;
   /** The solution truthR was computed on (it covers the whole solution, so one per solution). */
   truthSol?: Solution;
+  /** The true spikes smoothed once over the whole recording (simulated data). */
+  smoothTruth?: Float64Array;
   /** Chart width in CSS pixels, measured when the grid resizes (reading layout per draw would force a reflow). */
   width: number;
   errEl: HTMLElement;
@@ -152,6 +154,8 @@ export class Tuner {
   /** Typical noise sigma of the recording (first-difference estimate over the most active cells). */
   private readonly sigmaRef: number;
   private exporting: ActivityExport | null = null;
+  /** r against the ground truth per solution (a card alternating between two solutions reuses both). */
+  private readonly truthR = new WeakMap<Solution, number>();
   private els!: {
     grid: HTMLElement; summary: HTMLElement; kernelInfo: HTMLElement; kernelEl: HTMLElement; paramErr: HTMLElement;
     inputs: Map<NumKey, ParamInputs>; cellCount: HTMLElement; cellErr: HTMLElement;
@@ -875,8 +879,14 @@ export class Tuner {
     const truth = this.o.dataset.truth;
     if (truth && card.truthSol !== sol) {
       card.truthSol = sol;
-      const [va, vb] = sol.valid;
-      card.truthR = truthCorrelation(sol.activity.subarray(va - sol.range[0], vb - sol.range[0]), truth.spikes[card.cell].subarray(va, vb), this.o.dataset.fs);
+      let r = this.truthR.get(sol);
+      if (r === undefined) {
+        const [va, vb] = sol.valid;
+        card.smoothTruth ??= gaussianSmooth(truth.spikes[card.cell], 0.1 * this.o.dataset.fs);
+        r = smoothedCorrelation(sol.activity.subarray(va - sol.range[0], vb - sol.range[0]), card.smoothTruth.subarray(va, vb), this.o.dataset.fs);
+        this.truthR.set(sol, r);
+      }
+      card.truthR = r;
       setText(card.truthEl, `r ${fmt(card.truthR, 2)}${sol.exact ? '' : ' ≈'}`);
     }
     const extra = sol.extra ? Object.entries(sol.extra).filter(([k]) => k !== 'gamma').map(([k, v]) => ` · ${k} ${fmt(v, 4)}`).join('') : '';
