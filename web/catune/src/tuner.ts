@@ -977,12 +977,14 @@ export class Tuner {
       for (const c of this.cards.values()) c.chart?.setShown('filtered', next.filterEnabled || next.removeDrift);
       this.renderLegend();
     }
+    // Whole-trace solves for older parameters are of no use now.
+    for (const c of this.shown) this.pool.cancel(`${c}:full`);
+    if (kernelChanged) this.margin = this.o.calab.build_kernel(next.tauRise, next.tauDecay, next.fs).length;
+    // The workers get their jobs first; the kernel plot and the panels are drawn while they solve.
+    this.refreshAll();
     if (kernelChanged) this.refreshKernel();
     this.refreshSolverWarning();
     this.els.undo.disabled = this.history.size === 0;
-    // Whole-trace solves for older parameters are of no use now.
-    for (const c of this.shown) this.pool.cancel(`${c}:full`);
-    this.refreshAll();
   }
 
   /** Puts every control back in line with the current parameters (after Undo or Reset). */
