@@ -548,8 +548,7 @@ export class Tuner {
     if (card.chart) return;
     const d = this.o.dataset;
     const shown = new Set(this.shownSeries);
-    if (this.params.filterEnabled || this.params.removeDrift) shown.add('filtered');
-    if (this.pinned?.fits.has(card.cell)) shown.add('pinned fit');
+    if (!this.pinned?.fits.has(card.cell)) shown.delete('pinned fit');
     card.chart = new TraceChart(card.chartEl, {
       width: this.chartWidth(card), height: CHART_HEIGHT, fs: d.fs, theme: this.o.theme(), hasTruth: !!d.truth,
       shown, syncKey: 'catune', unit: this.unit, activityTitle: this.unit.length <= 6 ? `activity (${this.unit})` : 'activity',
@@ -974,7 +973,11 @@ export class Tuner {
     const kernelChanged = !sameKernel(next, this.params) || next.solver !== this.params.solver;
     this.params = next;
     if (filterChanged) {
-      for (const c of this.cards.values()) c.chart?.setShown('filtered', next.filterEnabled || next.removeDrift);
+      // The filtered trace appears with the preprocessing (and the legend says so); the user may hide it again.
+      const pre = next.filterEnabled || next.removeDrift;
+      if (pre) this.shownSeries.add('filtered');
+      else this.shownSeries.delete('filtered');
+      for (const c of this.cards.values()) c.chart?.setShown('filtered', pre);
       this.renderLegend();
     }
     // Whole-trace solves for older parameters are of no use now.
