@@ -207,6 +207,11 @@ export function deconvolve_trace(trace: Float32Array | number[], tau_rise: numbe
 export function error_codes(): string[];
 
 /**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ */
+export function estimate_noise(trace: Float32Array | number[]): number;
+
+/**
  * [f_hp, f_lp] in Hz.
  */
 export function filter_cutoffs(tau_rise: number, tau_decay: number, fs: number): Float64Array;
@@ -304,6 +309,7 @@ export interface InitOutput {
     readonly deconvresult_activity: (a: number) => [number, number];
     readonly deconvresult_reconvolution: (a: number) => [number, number];
     readonly error_codes: () => [number, number];
+    readonly estimate_noise: (a: number, b: number) => [number, number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
     readonly indeca_default_config_json: () => [number, number, number, number];
     readonly indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];

@@ -863,6 +863,21 @@ export function error_codes() {
 }
 
 /**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ * @param {Float32Array | number[]} trace
+ * @returns {number}
+ */
+export function estimate_noise(trace) {
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.estimate_noise(ptr0, len0);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ret[0];
+}
+
+/**
  * [f_hp, f_lp] in Hz.
  * @param {number} tau_rise
  * @param {number} tau_decay
