@@ -43,7 +43,7 @@ export interface SolveRequest {
 
 /** Numbers of a cell's whole fitted trace, whatever window was solved. */
 export interface CellStats {
-  /** Noise standard deviation, in the trace's unit (from the spectrum; web/shared/noise.ts). */
+  /** Noise standard deviation, in the trace's unit (the core's estimate_noise, as Python's results report it). */
   noise: number;
   /** Peak signal-to-noise ratio: (99th percentile - median) / noise. */
   snr: number;

@@ -9,7 +9,7 @@
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
 import type { CellStats, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
-import { estimateNoiseSigma, peakSnr } from '../shared/noise';
+import { peakSnr } from '../shared/noise';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -94,15 +94,14 @@ function spectrumOf(cell: number, y: Float32Array, p: SolveParams): Spectrum {
   return { freqs: freqs.slice(), power: power.slice(), cutoffs: wasm.filter_cutoffs(p.tauRise, p.tauDecay, p.fs) };
 }
 
-/** Noise and SNR of each cell's whole fitted trace (cached: they change only with the preprocessing). */
+/** Noise (the core's estimate_noise) and SNR of each cell's whole fitted trace (cached: they change only with the preprocessing). */
 const statsCache = new Map<string, CellStats>();
 
 function statsOf(cell: number, y: Float32Array, p: SolveParams): CellStats {
   const key = fittedKey(cell, y.length, p);
   let st = statsCache.get(key);
   if (!st) {
-    const { freqs, power } = periodogram(cell, y, p);
-    const noise = estimateNoiseSigma(freqs, power, p.fs);
+    const noise = wasm.estimate_noise(y);
     st = { noise, snr: peakSnr(y, noise) };
     statsCache.set(key, st);
     if (statsCache.size > 4 * CACHE_ENTRIES) statsCache.delete(statsCache.keys().next().value as string);
