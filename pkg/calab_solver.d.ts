@@ -148,6 +148,9 @@ export class Solver {
     get_power_spectrum(): Float32Array;
     get_reconvolution(): Float32Array;
     get_reconvolution_with_baseline(): Float32Array;
+    /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
+     */
     get_solution(): Float32Array;
     get_spectrum_frequencies(): Float32Array;
     /**

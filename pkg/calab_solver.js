@@ -589,6 +589,7 @@ export class Solver {
         return v1;
     }
     /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
      * @returns {Float32Array}
      */
     get_solution() {
