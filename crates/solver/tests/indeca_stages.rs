@@ -12,7 +12,10 @@ use calab_solver::indeca::trace::{
     noise_floor_target, solve_trace, solve_trace_detailed, threshold_search, ThresholdMode,
     TraceParams,
 };
-use calab_solver::indeca::upsample::{compute_upsample_factor, downsample_counts};
+use calab_solver::indeca::upsample::{
+    compute_upsample_factor, counts_on_frames, downsample_counts,
+};
+use calab_solver::kernel::{frame_centre_shift, KernelParams};
 use calab_solver::simulate::{preset, simulate, DriftModel, SimulationResult};
 use calab_solver::SolverError;
 use std::time::Instant;
@@ -278,6 +281,10 @@ fn warm_start_needs_fewer_iterations() {
     }
 }
 
+fn n_of(v: &[f64]) -> f64 {
+    v.iter().sum()
+}
+
 #[test]
 fn upsampled_counts_sum_back_exactly() {
     let r = sim("gcamp6s", 1, 3000, 4, false);
@@ -290,7 +297,14 @@ fn upsampled_counts_sum_back_exactly() {
     assert_eq!(d.s_fine.len(), 3 * 3000);
     assert!(d.s_fine.iter().all(|v| *v == 0.0 || *v == 1.0));
     let counts: Vec<f64> = d.solution.s_counts.iter().map(|v| *v as f64).collect();
-    assert_eq!(counts, downsample_counts(&d.s_fine, k).unwrap());
+    // Reported on the nearest frame (counts_on_frames), with the fine kernel's own shift.
+    let fine = KernelParams::new(gt.tau_rise, gt.tau_decay, FS * k as f64).unwrap();
+    let want = counts_on_frames(&d.s_fine, k, frame_centre_shift(&fine)).unwrap();
+    assert_eq!(counts, want);
+    assert_eq!(
+        n_of(&counts),
+        n_of(&downsample_counts(&d.s_fine, k).unwrap())
+    );
     assert!(counts.iter().all(|c| c.fract() == 0.0 && *c <= k as f64));
     let n_true: f64 = gt.spikes.iter().sum();
     let n: f64 = counts.iter().sum();

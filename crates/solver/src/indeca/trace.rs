@@ -41,11 +41,11 @@
 //! fewer, larger events.
 
 use super::relax::{relax_box, RelaxWork};
-use super::upsample::{check_factor, downsample_counts, upsample_counts};
+use super::upsample::{check_factor, counts_on_frames, upsample_counts};
 use crate::baseline::{drift_window_samples, rolling_quantile};
 use crate::error::{check_finite, check_magnitude, Result, SolverError};
 use crate::filter::{band_filter, noise_power_gain};
-use crate::kernel::{build_kernel_validated, Ar2, KernelParams};
+use crate::kernel::{build_kernel_validated, frame_centre_shift, Ar2, KernelParams};
 
 /// Candidate thresholds tried per search.
 pub const N_THRESHOLDS: usize = 40;
@@ -660,7 +660,8 @@ pub fn solve_trace_detailed(
     let (sy, syy) = y.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
     let tss = (syy - sy * sy / tf).max(0.0);
     let pve = if tss > 0.0 { 1.0 - ch.rss / tss } else { 0.0 };
-    let counts = downsample_counts(&ch.s_fine, k)?;
+    let fine_kernel = KernelParams::new(p.tau_rise, p.tau_decay, p.fs * k as f64)?;
+    let counts = counts_on_frames(&ch.s_fine, k, frame_centre_shift(&fine_kernel))?;
     Ok(TraceDetail {
         solution: TraceSolution {
             s_counts: counts.iter().map(|v| *v as f32).collect(),

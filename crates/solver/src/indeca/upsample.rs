@@ -6,8 +6,9 @@
 //! over-trust. With observation, the fine grid only adds freedom where the data can support it
 //! (sub-frame spike timing, up to k spikes per frame under the [0, 1] box).
 //!
-//! A fine bin m belongs to frame floor(m / k), the simulator's convention (spikes with
-//! j/fs <= t < (j+1)/fs go to frame j), so summing the k fine bins of a frame gives its count.
+//! Inside the model a fine bin m belongs to frame floor(m / k) (spikes with j/fs <= t < (j+1)/fs),
+//! so summing the k fine bins of a frame gives its count; warm starts use that mapping both ways.
+//! What is reported to users ([`counts_on_frames`]) bins by the nearest frame time stamp instead.
 
 use crate::error::{Result, SolverError};
 
@@ -50,6 +51,33 @@ pub fn downsample_counts(fine: &[f64], k: usize) -> Result<Vec<f64>> {
         )));
     }
     Ok(fine.chunks_exact(k).map(|c| c.iter().sum()).collect())
+}
+
+/// Counts per frame as reported to users: each fine bin's count goes whole to the frame whose time
+/// stamp is nearest to where the bin's spikes happened, floor((m + shift) / k + 1/2) for fine bin m,
+/// `shift` being the fine kernel's [`crate::kernel::frame_centre_shift`] (the model puts a fine
+/// bin's spike at its start; with a rise within one fine bin the spike is on average `shift` bins
+/// later). The last half frame goes to the last frame, so totals are kept. With k = 1 and a slow
+/// rise this is `downsample_counts`; it is the binning of electrophysiological ground truth and of
+/// the L1 solver's reported activity.
+pub fn counts_on_frames(fine: &[f64], k: usize, shift: f64) -> Result<Vec<f64>> {
+    check_factor(k)?;
+    if !fine.len().is_multiple_of(k) {
+        return Err(SolverError::ShapeMismatch(format!(
+            "fine spike train of length {} is not a multiple of upsample_factor {k}",
+            fine.len()
+        )));
+    }
+    let frames = fine.len() / k;
+    let mut out = vec![0.0; frames];
+    let kf = k as f64;
+    for (m, &c) in fine.iter().enumerate() {
+        if c != 0.0 {
+            let j = ((m as f64 + shift) / kf + 0.5).floor() as usize;
+            out[j.min(frames - 1)] += c;
+        }
+    }
+    Ok(out)
 }
 
 /// Spread counts at the original rate onto the fine grid: a frame holding c spikes gets
@@ -105,6 +133,25 @@ mod tests {
             assert_eq!(downsample_counts(&fine, k).unwrap(), counts.to_vec());
         }
         assert!(downsample_counts(&[1.0, 2.0, 3.0], 2).is_err());
+    }
+
+    #[test]
+    fn reported_counts_go_to_the_nearest_frame() {
+        // k = 4: fine bins 2..=5 are nearest frame 1 (its time stamp is fine bin 4).
+        let fine = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0];
+        assert_eq!(
+            counts_on_frames(&fine, 4, 0.0).unwrap(),
+            vec![1.0, 2.0, 2.0]
+        );
+        // k = 1: a rise within the frame (shift 1/2) reads each bin as the next frame's.
+        assert_eq!(
+            counts_on_frames(&[3.0, 0.0, 1.0], 1, 0.5).unwrap(),
+            vec![0.0, 3.0, 1.0]
+        );
+        assert_eq!(
+            counts_on_frames(&[3.0, 0.0, 1.0], 1, 0.2).unwrap(),
+            vec![3.0, 0.0, 1.0]
+        );
         assert!(upsample_counts(&[1.0], 0).is_err());
     }
 }

@@ -146,7 +146,10 @@ impl CellParams {
 /// The calcium is the continuous-time response alpha * h(t - t_s) / h_peak to every spike, sampled
 /// exactly at t_k, so a spike late in its frame contributes less to the next sample than one early
 /// in it. Each exponential is carried as a running sum updated once per frame, which is O(frames +
-/// spikes). A spike counted in frame k first shows at sample k + 1 (h(0) = 0).
+/// spikes). Spikes are counted in the frame whose time stamp is nearest (t_s in
+/// [t_k - 1/(2 fs), t_k + 1/(2 fs)), the last half frame going to the last frame), the binning of
+/// electrophysiological ground truth and of the solvers' reported activity; a spike counted in
+/// frame k first shows at sample k (when it came before t_k) or k + 1.
 pub(crate) fn render_calcium(
     spike_times: impl Iterator<Item = f64>,
     fs: f64,
@@ -158,6 +161,7 @@ pub(crate) fn render_calcium(
 ) {
     let frames = spikes.len();
     debug_assert_eq!(frames, calcium.len());
+    spikes.fill(0.0);
     let inv_decay = 1.0 / (fs * tau_decay); // per frame
     let inv_rise = 1.0 / (fs * tau_rise);
     let d = (-inv_decay).exp();
@@ -165,22 +169,21 @@ pub(crate) fn render_calcium(
     let scale = alpha / kernel_peak(tau_rise, tau_decay);
     let mut spike_times = spike_times.peekable();
     let (mut slow, mut fast) = (0.0f64, 0.0f64);
-    for k in 0..frames {
-        calcium[k] = scale * (slow - fast);
+    for (k, ca) in calcium.iter_mut().enumerate() {
+        *ca = scale * (slow - fast);
         let next_frame = (k + 1) as f64;
         let (mut add_slow, mut add_fast) = (0.0, 0.0);
-        let mut count = 0.0;
         while let Some(&u) = spike_times.peek() {
             if u >= next_frame {
                 break;
             }
             spike_times.next();
-            count += 1.0;
+            let nearest = ((u + 0.5).floor().max(0.0) as usize).min(frames - 1);
+            spikes[nearest] += 1.0;
             let lag = next_frame - u; // frames until the next sample, in (0, 1]
             add_slow += (-lag * inv_decay).exp();
             add_fast += (-lag * inv_rise).exp();
         }
-        spikes[k] = count;
         slow = slow * d + add_slow;
         fast = fast * r + add_fast;
     }

@@ -253,6 +253,19 @@ fn render_calcium_on_grid_equals_discrete_convolution() {
         assert!((calcium[k] - expected).abs() < 1e-12, "frame {k}");
     }
     assert_eq!(spikes[3], 2.0);
+    // Spikes on the half-frame boundary go to the later frame, the last half frame to the last.
+    let mut edge = vec![0.0; 10];
+    render_calcium(
+        [2.5, 9.7].into_iter(),
+        fs,
+        tr,
+        td,
+        alpha,
+        &mut edge,
+        &mut [0.0; 10],
+    );
+    assert_eq!(edge[3], 1.0);
+    assert_eq!(edge[9], 1.0);
     assert_eq!(spikes.iter().sum::<f64>(), times.len() as f64);
 }
 
@@ -315,14 +328,16 @@ fn simulate_clean_calcium_is_alpha_times_kernel_at_spike_times() {
 
 #[test]
 fn simulate_sub_frame_timing_changes_calcium() {
-    // Same binned counts, different positions inside the frame, different calcium.
+    // Same binned counts (the nearest frame, 5), different positions around its time stamp,
+    // different calcium: a spike just before t_5 already shows at sample 5.
     let (mut s1, mut c1) = (vec![0.0; 20], vec![0.0; 20]);
     let (mut s2, mut c2) = (vec![0.0; 20], vec![0.0; 20]);
-    render_calcium([5.1].into_iter(), 30.0, 0.02, 0.4, 1.0, &mut s1, &mut c1);
-    render_calcium([5.9].into_iter(), 30.0, 0.02, 0.4, 1.0, &mut s2, &mut c2);
+    render_calcium([4.6].into_iter(), 30.0, 0.02, 0.4, 1.0, &mut s1, &mut c1);
+    render_calcium([5.4].into_iter(), 30.0, 0.02, 0.4, 1.0, &mut s2, &mut c2);
     assert_eq!(s1, s2);
+    assert_eq!(s1[5], 1.0);
+    assert!(c1[5] > 0.0 && c2[5] == 0.0);
     assert!(c1[6] > c2[6]);
-    assert_eq!(c1[5], 0.0);
 }
 
 #[test]
