@@ -67,6 +67,15 @@ export class IndecaRun {
     constructor(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string);
     resultJson(): string;
     /**
+     * Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
+     * the IterationReport JSON once the iteration is complete, `undefined` before.
+     */
+    stepPartial(max_units: number): string | undefined;
+    /**
+     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+     */
+    stepUnits(): Uint32Array;
+    /**
      * One outer iteration; returns the IterationReport JSON.
      */
     step(): string;
@@ -139,6 +148,9 @@ export class Solver {
     get_power_spectrum(): Float32Array;
     get_reconvolution(): Float32Array;
     get_reconvolution_with_baseline(): Float32Array;
+    /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
+     */
     get_solution(): Float32Array;
     get_spectrum_frequencies(): Float32Array;
     /**
@@ -196,6 +208,11 @@ export function deconvolve_trace(trace: Float32Array | number[], tau_rise: numbe
  * Every error code the module can throw.
  */
 export function error_codes(): string[];
+
+/**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ */
+export function estimate_noise(trace: Float32Array | number[]): number;
 
 /**
  * [f_hp, f_lp] in Hz.
@@ -295,6 +312,7 @@ export interface InitOutput {
     readonly deconvresult_activity: (a: number) => [number, number];
     readonly deconvresult_reconvolution: (a: number) => [number, number];
     readonly error_codes: () => [number, number];
+    readonly estimate_noise: (a: number, b: number) => [number, number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
     readonly indeca_default_config_json: () => [number, number, number, number];
     readonly indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];
@@ -310,6 +328,8 @@ export interface InitOutput {
     readonly indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
     readonly indecarun_resultJson: (a: number) => [number, number, number, number];
     readonly indecarun_step: (a: number) => [number, number, number, number];
+    readonly indecarun_stepPartial: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_stepUnits: (a: number) => [number, number];
     readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
     readonly l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
     readonly l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];

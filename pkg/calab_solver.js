@@ -296,6 +296,34 @@ export class IndecaRun {
         }
     }
     /**
+     * Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
+     * the IterationReport JSON once the iteration is complete, `undefined` before.
+     * @param {number} max_units
+     * @returns {string | undefined}
+     */
+    stepPartial(max_units) {
+        const ret = wasm.indecarun_stepPartial(this.__wbg_ptr, max_units);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
+     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+     * @returns {Uint32Array}
+     */
+    stepUnits() {
+        const ret = wasm.indecarun_stepUnits(this.__wbg_ptr);
+        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
+    /**
      * One outer iteration; returns the IterationReport JSON.
      * @returns {string}
      */
@@ -561,6 +589,7 @@ export class Solver {
         return v1;
     }
     /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
      * @returns {Float32Array}
      */
     get_solution() {
@@ -832,6 +861,21 @@ export function error_codes() {
     var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
     wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
     return v1;
+}
+
+/**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ * @param {Float32Array | number[]} trace
+ * @returns {number}
+ */
+export function estimate_noise(trace) {
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.estimate_noise(ptr0, len0);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ret[0];
 }
 
 /**
@@ -1260,6 +1304,11 @@ function getArrayJsValueFromWasm0(ptr, len) {
         result.push(takeObject(mem.getUint32(i, true)));
     }
     return result;
+}
+
+function getArrayU32FromWasm0(ptr, len) {
+    ptr = ptr >>> 0;
+    return getUint32ArrayMemory0().subarray(ptr / 4, ptr / 4 + len);
 }
 
 let cachedDataViewMemory0 = null;

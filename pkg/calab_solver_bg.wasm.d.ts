@@ -27,6 +27,7 @@ export const deconvolve_trace: (a: number, b: number, c: number, d: number, e: n
 export const deconvresult_activity: (a: number) => [number, number];
 export const deconvresult_reconvolution: (a: number) => [number, number];
 export const error_codes: () => [number, number];
+export const estimate_noise: (a: number, b: number) => [number, number, number];
 export const filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
 export const indeca_default_config_json: () => [number, number, number, number];
 export const indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];
@@ -42,6 +43,8 @@ export const indecarun_iteration: (a: number) => number;
 export const indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
 export const indecarun_resultJson: (a: number) => [number, number, number, number];
 export const indecarun_step: (a: number) => [number, number, number, number];
+export const indecarun_stepPartial: (a: number, b: number) => [number, number, number, number];
+export const indecarun_stepUnits: (a: number) => [number, number];
 export const kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
 export const l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
 export const l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];

@@ -13,11 +13,21 @@ const version = (JSON.parse(readFileSync(`${repo}package.json`, 'utf8')) as { ve
 
 const APPS = ['catune', 'cadecon'] as const;
 
+/** The file:// notice (web/shared/fileguard.js), inlined as a classic script so it runs where modules cannot. */
+const fileGuard = {
+  name: 'calab-file-guard',
+  transformIndexHtml(html: string) {
+    const js = readFileSync(`${web}shared/fileguard.js`, 'utf8');
+    return html.replace('</head>', `    <script>\n${js}    </script>\n  </head>`);
+  },
+};
+
 export default defineConfig(({ mode }) => {
   const app = APPS.find((a) => a === mode) ?? 'catune';
   return {
     root: `${web}${app}`,
     base: './',
+    plugins: [fileGuard],
     // Caches under the top-level node_modules (git-ignored), not web/node_modules.
     cacheDir: `${repo}node_modules/.vite`,
     define: { __APP_VERSION__: JSON.stringify(version) },

@@ -42,7 +42,7 @@ from ._headless import HeadlessBrowser
 from ._nwb import save_nwb
 from ._result import ActivityResult
 from ._solver import __version__ as _core_version
-from .bridge import decon, tune
+from .bridge import TuneResult, decon, tune
 from .cadecon import CaDeconResult, DeconConfig, run_indeca
 from .convar import ConvarLambdaSearch, ConvarResult, convar_lambda_search, run_convar
 from .indeca import (
@@ -125,6 +125,7 @@ __all__ = [
     "SolverError",
     "SpikeModel",
     "TraceTooShortError",
+    "TuneResult",
     "UnknownOptionError",
     "UnsupportedVersionError",
     "ValueOutOfRangeError",

@@ -117,6 +117,13 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_app(args: argparse.Namespace) -> int:
+    from ._appserver import serve_app
+
+    serve_app(args.app, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
 
@@ -501,6 +508,17 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--timeout", type=_positive_float, help="give up after this many seconds")
     tune.add_argument("--app-url", help="hosted CaTune URL to use instead of the bundled app")
     tune.set_defaults(func=_cmd_tune)
+
+    app = sub.add_parser(
+        "app", help="serve CaTune or CaDecon on 127.0.0.1 to open your own files, offline",
+        description="Serve the bundled app on http://127.0.0.1 (browsers do not run it from a "
+                    "file:// page) and open it; load .npy, .npz or .mat files in the page. "
+                    "Nothing is uploaded. Runs until Ctrl-C.",
+    )
+    app.add_argument("app", choices=["catune", "cadecon"], help="which app")
+    app.add_argument("--port", type=_port, help="port on 127.0.0.1 (default: any free port)")
+    app.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
+    app.set_defaults(func=_cmd_app)
 
     dec = sub.add_parser(
         "deconvolve", help="deconvolve a traces file, automatically or with a CaTune export",

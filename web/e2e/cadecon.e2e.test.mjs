@@ -60,6 +60,7 @@ async function loadDemo(page, cells = 20) {
   await page.fill('#demo-cells', String(cells));
   await page.click('[data-testid="demo-button"]');
   await page.waitForSelector('[data-testid="run-start"]');
+  await page.click('[data-testid="advanced-settings"] summary'); // subsets, convergence, seed
 }
 
 async function downloadZip(page) {
@@ -98,11 +99,12 @@ test('demo: run to completion, charts, ZIP export', async () => {
   // The scrubber revisits an earlier iteration.
   if (points > 1) {
     await page.$eval('[data-testid="scrubber"]', (el) => { el.value = '1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
-    assert.match(await page.textContent('[data-testid="scrubber-label"]'), /iteration 1 of/);
+    assert.match(await page.textContent('[data-testid="scrubber-label"]'), /Iteration 1 of/);
     assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-iteration'), '1');
   }
 
   const files = await downloadZip(page);
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved cadecon_results\.zip: activity\.npy \(20 cells × \d+ frames\)/);
   assert.deepEqual(Object.keys(files).sort(), ['activity.npy', 'iterations.json', 'results.json']);
   const results = JSON.parse(strFromU8(files['results.json']));
   const validate = resultsValidator();
@@ -155,6 +157,68 @@ test('pause, resume, stop: partial results', async () => {
   await context.close();
 });
 
+test('readable at a glance: titled axes, visible help, no internal jargon, the final kernel as the results give it', async () => {
+  const { page, context, check } = await openPage(base);
+  await loadDemo(page, 12);
+  // Every setting explains itself without a click, and nothing speaks of schemas or engines.
+  for (const id of ['upsample-target', 'max-iterations', 'hp-filter', 'lp-filter', 'num-subsets', 'seed']) {
+    assert.ok(await page.isVisible(`[data-testid="setting-${id}-help"]`), `help of ${id} is visible`);
+  }
+  const text = await page.textContent('body');
+  assert.doesNotMatch(text, /schemas\/|IndecaRun|Engine:/);
+  for (const id of ['run', 'result', 'settings', 'raster', 'convergence', 'taus', 'kernel', 'hists', 'trace']) {
+    await page.click(`[data-testid="help-${id}"]`);
+    assert.ok(await page.isVisible(`[data-testid="help-${id}-text"]`), `help for ${id} opens`);
+  }
+  await page.fill('[data-testid="setting-max-iterations"]', '3');
+  await page.click('[data-testid="run-start"]');
+  await waitState(page, 'complete');
+  assert.equal(await page.getAttribute('[data-testid="convergence-chart"]', 'data-axes'), 'Iteration | change (log scale) | R², PVE');
+  assert.equal(await page.getAttribute('[data-testid="tau-chart"]', 'data-axes'), 'Iteration | time constant (s, log scale)');
+  assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-axes'), 'Time after a spike (s) | kernel (peak 1)');
+  assert.equal(await page.getAttribute('[data-testid="hist-rate"]', 'data-axes'), 'Event rate (Hz) | cells');
+  assert.match(await page.getAttribute('[data-testid="trace-chart"]', 'data-axes'), /Time \(s\) \| F \(a\.u\.\) \| spikes \/ frame/);
+  assert.match(await page.textContent('[data-testid="trace-legend"]'), /fit \(upper panel\).*activity \(lower panel\)/);
+  // The Result panel and the kernel view show the final kernel exactly as results.json has it.
+  const files = await downloadZip(page);
+  const results = JSON.parse(strFromU8(files['results.json']));
+  assert.equal(Number(await page.getAttribute('[data-testid="final-kernel"]', 'data-tau-rise')), results.tau_rise);
+  assert.equal(Number(await page.getAttribute('[data-testid="final-kernel"]', 'data-tau-decay')), results.tau_decay);
+  assert.equal(await page.textContent('[data-testid="fit-quality"]'), results.fit_quality);
+  assert.match(await page.textContent('[data-testid="final-kernel"]'), new RegExp(`kernel R²${String(+results.kernel_r2.toFixed(4)).replace('.', '\\.')}`));
+  assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-final'), 'true');
+  check();
+  await context.close();
+});
+
+test('progress moves within the first iteration, and Stop ends a run at once', async () => {
+  const { page, context, check } = await openPage(base);
+  await loadDemo(page, 20);
+  await page.evaluate(() => {
+    window.__progress = [];
+    new MutationObserver(() => {
+      const conv = document.querySelector('[data-testid="convergence-chart"]');
+      window.__progress.push([Number(document.querySelector('[data-testid="progress"]').value), Number(conv.dataset.points)]);
+    }).observe(document.querySelector('[data-testid="progress-label"]'), { childList: true, characterData: true, subtree: true });
+  });
+  await page.fill('[data-testid="setting-max-iterations"]', '50');
+  await page.fill('[data-testid="setting-convergence-tol"]', '0.000001');
+  await page.click('[data-testid="run-start"]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1, null, { timeout: 60_000 });
+  const before = await page.evaluate(() => window.__progress.filter(([, pts]) => pts === 0).map(([v]) => v));
+  assert.ok(new Set(before).size >= 3 && before.some((v) => v > 0), `several progress steps before the first iteration ended: ${before}`);
+  // Stop while an iteration is being worked on: the run completes with the last finished iteration's kernel.
+  await page.waitForFunction(() => /Iteration \d+ of at most 50: [1-9]/.test(document.querySelector('[data-testid="progress-label"]').textContent), null, { timeout: 60_000 });
+  const done = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
+  await page.click('[data-testid="run-stop"]');
+  await waitState(page, 'complete', 10_000);
+  assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'true');
+  const results = JSON.parse(strFromU8((await downloadZip(page))['results.json']));
+  assert.ok(results.partial && results.iterations >= done && results.iterations <= done + 1, `stopped after ${results.iterations} iteration(s)`);
+  check();
+  await context.close();
+});
+
 test('settings are validated against the schema', async () => {
   const { page, context, check } = await openPage(base);
   await loadDemo(page, 4);
@@ -202,6 +266,7 @@ test('.mat input gives .mat activity', async () => {
   const { page, context, check } = await openPage(base);
   await page.setInputFiles('[data-testid="file-input"]', { name: 'rec.mat', mimeType: 'application/octet-stream', buffer: matV5('traces', rows, cols, traces.data) });
   await page.waitForSelector('[data-testid="import-confirm"]');
+  assert.equal(await page.textContent('[data-testid="import-confirm"]'), 'Deconvolve these traces');
   await page.fill('[data-testid="fs-input"]', '30');
   await page.click('[data-testid="import-confirm"]');
   await page.fill('[data-testid="setting-max-iterations"]', '2');

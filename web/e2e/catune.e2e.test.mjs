@@ -76,7 +76,7 @@ test('demo: solve, retune, export', async () => {
   await waitAllFresh(page, `[data-lambda="${lambda}"]`);
   await page.focus('[data-testid="param-tau-decay"]');
   await page.keyboard.press('ArrowUp');
-  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.816');
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.84');
   await page.keyboard.press('ArrowDown');
   assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.8');
   await waitAllFresh(page, '[data-tau-decay="0.8"]');
@@ -88,10 +88,13 @@ test('demo: solve, retune, export', async () => {
   assert.match(await page.textContent('[data-testid="pin-info"]'), /Pinned .*τ_decay 0\.8 s/);
   const second = await page.getAttribute('[data-testid="cell-card"] >> nth=1', 'data-cell-index');
   await page.click('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]');
-  await page.waitForFunction((c) => document.querySelector('[data-testid="spectrum-panel"] [data-cell]')?.dataset.cell === c, second);
+  // The spectrum opens under that card's chart, and the button says so.
+  await page.waitForFunction((c) => document.querySelector(`[data-cell-index="${c}"] [data-testid="spectrum-panel"]`)?.dataset.cell === c, second);
+  assert.ok(await page.isVisible(`[data-cell-index="${second}"] [data-testid="spectrum-panel"] canvas`));
+  assert.equal(await page.getAttribute('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]', 'aria-pressed'), 'true');
 
   // Dragging across one chart zooms every chart; Reset zoom undoes it.
-  const over = await page.locator('[data-testid="cell-card"] >> nth=0 >> .u-over').boundingBox();
+  const over = await page.locator('[data-testid="cell-card"] >> nth=0 >> .u-over >> nth=0').boundingBox();
   await page.mouse.move(over.x + over.width * 0.2, over.y + over.height / 2);
   await page.mouse.down();
   await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2, { steps: 5 });
@@ -147,7 +150,8 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
   const moved = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => Number(c.dataset.samples.split('-')[0])));
   for (const lo of moved) assert.ok(lo > 12000 && lo < 14000, `window moved to the middle (starts at sample ${lo})`);
 
-  // L0: cards go stale, then fresh with the L0 solution; drift removal is switched on (no baseline term).
+  // L0: cards go stale, then fresh with the L0 solution. Nothing else changes: L0 has no baseline term,
+  // so the app warns that drift removal is off instead of switching it on behind the user's back.
   await page.evaluate(() => {
     window.__seen = new Set();
     new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status)))
@@ -156,7 +160,10 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
   await page.selectOption('[data-testid="solver-select"]', 'l0');
   assert.ok(await page.isVisible('[data-testid="param-l0-lambda"]'));
   assert.ok(!(await page.isVisible('[data-testid="param-lambda"]')), 'L1 lambda hidden for L0');
-  assert.ok(await page.isChecked('[data-testid="drift-toggle"]'));
+  assert.ok(!(await page.isChecked('[data-testid="drift-toggle"]')), 'choosing L0 leaves drift removal alone');
+  assert.match(await page.textContent('[data-testid="solver-warning"]'), /no baseline/);
+  await page.check('[data-testid="drift-toggle"]');
+  assert.ok(!(await page.isVisible('[data-testid="solver-warning"]')), 'the warning goes once drift removal is on');
   await page.fill('[data-testid="param-l0-lambda"]', '0.05');
   await page.uncheck('[data-testid="param-l0-positive"]');
   await waitAllFresh(page, '[data-solver="l0"][data-l0-lambda="0.05"]');

@@ -13,4 +13,6 @@ export interface Dataset {
   truth?: { calcium: Float32Array[]; spikes: Float32Array[] };
   /** Row labels from the bridge session (cell_ids), when given. */
   cellIds?: (number | string)[];
+  /** Unit of the trace values for axis titles ("a.u." when unknown). */
+  unit?: string;
 }

@@ -15,7 +15,7 @@ export function minMaxDecimate(ys: ArrayLike<number>[], dt: number, maxPoints: n
   if (n <= maxPoints || maxPoints < 4) {
     const x = new Float64Array(n);
     for (let i = 0; i < n; i++) x[i] = i * dt;
-    return { x, ys: ys.map((y) => Float64Array.from(y as ArrayLike<number>)) };
+    return { x, ys: ys.map((y) => { const out = new Float64Array(n); for (let i = 0; i < n; i++) out[i] = y[i]; return out; }) };
   }
   const buckets = Math.floor(maxPoints / 2);
   const idx: number[] = [];
@@ -33,8 +33,18 @@ export function minMaxDecimate(ys: ArrayLike<number>[], dt: number, maxPoints: n
     else if (iMin < iMax) idx.push(iMin, iMax);
     else idx.push(iMax, iMin);
   }
-  const x = Float64Array.from(idx, (i) => i * dt);
-  return { x, ys: ys.map((y) => Float64Array.from(idx, (i) => y[i])) };
+  // Plain loops: typed-array `from` with a map callback is several times slower on long traces.
+  const m = idx.length;
+  const x = new Float64Array(m);
+  for (let k = 0; k < m; k++) x[k] = idx[k] * dt;
+  return {
+    x,
+    ys: ys.map((y) => {
+      const out = new Float64Array(m);
+      for (let k = 0; k < m; k++) out[k] = y[idx[k]];
+      return out;
+    }),
+  };
 }
 
 /** Per-bucket maximum of a sparse non-negative series, placed at the decimated sample times. */

@@ -35,7 +35,13 @@ export function demoConfig(presetJson: string, realism: Realism, numCells: numbe
   return JSON.stringify(cfg);
 }
 
-export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dataset) => void): void {
+export interface ImportOptions {
+  /** Text of the button that accepts a file (what the app will do with it). */
+  confirmLabel?: string;
+}
+
+export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dataset) => void, opts: ImportOptions = {}): void {
+  const confirmLabel = opts.confirmLabel ?? 'Use these traces';
   root.replaceChildren();
   const errorBox = h('p', { class: 'error', role: 'alert', 'data-testid': 'import-error', hidden: true });
   const confirmBox = h('section', { class: 'card-panel confirm', 'aria-label': 'Confirm import', hidden: true });
@@ -58,7 +64,7 @@ export function renderImport(root: HTMLElement, calab: Calab, onDataset: (d: Dat
         throw new ParseError('TOO_LARGE', `the file is ${mib(file.size)}, more than the ${mib(MAX_FILE_BYTES)} the browser reads, so it was not opened. Save fewer cells or a shorter stretch, or use calab in Python for the whole recording.`);
       }
       const parsed: ParsedFile = parseFile(file.name, new Uint8Array(await file.arrayBuffer()));
-      renderConfirm(confirmBox, parsed, onDataset, showError);
+      renderConfirm(confirmBox, parsed, onDataset, showError, confirmLabel);
     } catch (e) {
       refuse(file, e);
     }
@@ -133,7 +139,7 @@ function pickDefault(arrays: NamedArray[]): number {
   return best;
 }
 
-function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Dataset) => void, showError: (m: string, code?: string) => void): void {
+function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Dataset) => void, showError: (m: string, code?: string) => void, confirmLabel: string): void {
   box.replaceChildren();
   box.hidden = false;
   let chosen = pickDefault(parsed.arrays);
@@ -144,7 +150,9 @@ function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Data
   const presets = h('span', { class: 'row' }, ...FS_PRESETS.map((f) => h('button', { type: 'button', onclick: () => { fsIn.value = String(f); update(); } }, `${f} Hz`)));
   const shapeOut = h('p', { 'data-testid': 'import-shape', 'aria-live': 'polite' });
   const report = h('ul', { class: 'report', 'data-testid': 'import-report' });
-  const confirm = h('button', { type: 'button', class: 'primary', 'data-testid': 'import-confirm' }, 'Tune these traces');
+  const confirm = h('button', { type: 'button', class: 'primary', 'data-testid': 'import-confirm' }, confirmLabel);
+  const unitIn = h('input', { type: 'text', id: 'unit-input', 'data-testid': 'unit-input', value: 'a.u.', list: 'unit-choices', style: 'width:90px', 'aria-describedby': 'unit-help' });
+  const unitChoices = h('datalist', { id: 'unit-choices' }, ...['a.u.', 'ΔF/F', 'F', 'z-score'].map((u) => h('option', { value: u })));
 
   const build = () => {
     const arr = parsed.arrays[chosen];
@@ -176,7 +184,7 @@ function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Data
   confirm.addEventListener('click', () => {
     const fs = Number(fsIn.value);
     if (!(fs > 0)) { showError('The sampling rate must be a positive number of Hz.'); return; }
-    onDataset({ matrix: current.matrix, fs, sourceFilename: parsed.filename, label: `${parsed.filename}${parsed.arrays.length > 1 ? `:${parsed.arrays[chosen].name}` : ''} (${current.matrix.numCells} cells × ${current.matrix.numTimepoints} frames @ ${fs} Hz)` });
+    onDataset({ matrix: current.matrix, fs, unit: unitIn.value.trim() || 'a.u.', sourceFilename: parsed.filename, label: `${parsed.filename}${parsed.arrays.length > 1 ? `:${parsed.arrays[chosen].name}` : ''} (${current.matrix.numCells} cells × ${current.matrix.numTimepoints} frames @ ${fs} Hz)` });
   });
 
   box.append(
@@ -188,6 +196,8 @@ function renderConfirm(box: HTMLElement, parsed: ParsedFile, onDataset: (d: Data
     h('p', { class: 'muted', id: 'fs-help', 'data-testid': 'fs-help' }, parsed.fs
       ? `Read from the file's '${parsed.fs.name}' variable (${parsed.fs.value} Hz); change it if that is wrong. Time constants are in seconds.`
       : 'Frames per second of the recording; time constants are in seconds.'),
+    h('div', { class: 'row' }, h('label', { for: 'unit-input' }, 'Unit of the values'), unitIn, unitChoices),
+    h('p', { class: 'muted', id: 'unit-help' }, 'Shown on the fluorescence and activity axes (for example ΔF/F); the numbers are used as they are.'),
     h('h3', {}, 'Checks'), report,
     h('div', { class: 'row' }, confirm),
   );

@@ -35,6 +35,18 @@ export interface SolveRequest {
   maxIters: number;
   /** Also return the power spectrum of the (whole) fitted trace and the filter cutoffs. */
   wantSpectrum?: boolean;
+  /** Also return the noise level and SNR of the whole fitted trace (`stats`). */
+  wantStats?: boolean;
+  /** Only the activity is needed (export): `fitted` and `reconvolution` come back empty. */
+  activityOnly?: boolean;
+}
+
+/** Numbers of a cell's whole fitted trace, whatever window was solved. */
+export interface CellStats {
+  /** Noise standard deviation, in the trace's unit (the core's estimate_noise, as Python's results report it). */
+  noise: number;
+  /** Peak signal-to-noise ratio: (99th percentile - median) / noise. */
+  snr: number;
 }
 
 export interface Spectrum {
@@ -69,6 +81,7 @@ export interface SolveResult {
   elapsedMs: number;
   solveMs: number;
   spectrum?: Spectrum;
+  stats?: CellStats;
 }
 
 export interface SolveFailure {

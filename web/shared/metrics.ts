@@ -47,6 +47,14 @@ export function truthCorrelation(activity: ArrayLike<number>, spikes: ArrayLike<
   return pearson(gaussianSmooth(activity, sigma), gaussianSmooth(spikes, sigma));
 }
 
+/**
+ * The same correlation when the smoothed spikes are already known (`smoothedSpikes`, smoothed over the
+ * whole recording and cut to the activity's samples): the spikes never change, so callers smooth them once.
+ */
+export function smoothedCorrelation(activity: ArrayLike<number>, smoothedSpikes: ArrayLike<number>, fs: number, sigmaSeconds = 0.1): number {
+  return pearson(gaussianSmooth(activity, sigmaSeconds * fs), smoothedSpikes);
+}
+
 /** Standard deviation of the fit around its mean over the robust noise level of the residual. */
 export function fitSnr(fitted: ArrayLike<number>, reconvolution: ArrayLike<number>): number {
   const n = Math.min(fitted.length, reconvolution.length);

@@ -29,6 +29,8 @@ export interface JobSpec {
   background?: boolean;
   maxIters?: number;
   wantSpectrum?: boolean;
+  wantStats?: boolean;
+  activityOnly?: boolean;
 }
 
 export interface PoolEvents {
@@ -214,7 +216,7 @@ export class SolverPool {
       const trace = job.trace.slice();
       const msg: SolveRequest = {
         type: 'solve', jobId: job.jobId, cell: job.cell, trace, range: job.range, params: job.params, fixedBaseline: job.fixedBaseline,
-        maxIters: job.maxIters ?? 2000, wantSpectrum: job.wantSpectrum,
+        maxIters: job.maxIters ?? 2000, wantSpectrum: job.wantSpectrum, wantStats: job.wantStats, activityOnly: job.activityOnly,
       };
       slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
     }

@@ -41,4 +41,7 @@ test('fmt', () => {
   expect(fmt(0.123456)).toBe('0.123');
   expect(fmt(1234567)).toBe('1.23e+6');
   expect(fmt(0)).toBe('0');
+  // Undefined numbers (a correlation with no activity) never show as "NaN".
+  expect(fmt(NaN)).toBe('–');
+  expect(fmt(Infinity)).toBe('∞');
 });

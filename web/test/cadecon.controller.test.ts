@@ -135,6 +135,53 @@ describe('RunController', () => {
     expect(workers).toHaveLength(2);
   });
 
+  it('a stop the worker does not confirm in time ends the run from the last snapshot', () => {
+    const timers: (() => void)[] = [];
+    const workers: FakeWorker[] = [];
+    const done: [boolean, Float32Array][] = [];
+    const c = new RunController(() => { const w = new FakeWorker(); workers.push(w); return w; }, {
+      done: (_r, a, stopped) => done.push([stopped, a]),
+    }, { set: (f) => { timers.push(f); return timers.length as unknown as ReturnType<typeof setTimeout>; }, clear: () => {} });
+    c.start(input, 5);
+    const w = workers[0];
+    w.reply({ type: 'iteration', report: report(1) });
+    w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 0, cellEnd: 0, rows: new Float32Array(0) });
+    // The final pass has done cell 1 (rows are cells x 3 frames).
+    w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 1, cellEnd: 2, rows: Float32Array.from([4, 5, 6]) });
+    w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 0, cellEnd: 1, rows: Float32Array.from([1, 2]) }); // wrong size: ignored
+    c.stop();
+    expect(c.state).toBe('running');
+    expect(timers).toHaveLength(1);
+    timers[0](); // the deadline passes with the worker still inside a unit of work
+    expect(w.terminated).toBe(true);
+    expect(c.state).toBe('complete');
+    expect(c.stopped).toBe(true);
+    expect(c.result?.partial).toBe(true);
+    expect(Array.from(done[0][1])).toEqual([0, 0, 0, 4, 5, 6]);
+    // The terminated worker's late reply changes nothing; a new run gets a new worker.
+    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: true });
+    expect(done).toHaveLength(1);
+    c.start(input, 5);
+    expect(workers).toHaveLength(2);
+  });
+
+  it('a stop confirmed in time keeps the worker; one before any result is an error', () => {
+    const timers: (() => void)[] = [];
+    const workers: FakeWorker[] = [];
+    const c = new RunController(() => { const w = new FakeWorker(); workers.push(w); return w; }, {},
+      { set: (f) => { timers.push(f); return 0 as unknown as ReturnType<typeof setTimeout>; }, clear: () => { timers.length = 0; } });
+    c.start(input, 5);
+    c.stop();
+    workers[0].reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true });
+    expect(timers).toHaveLength(0); // the deadline was cleared
+    expect(workers[0].terminated).toBe(false);
+    c.start(input, 5);
+    c.stop();
+    timers[0]();
+    expect(c.state).toBe('error');
+    expect(c.error?.code).toBe('STOPPED');
+  });
+
   it('reports unparsable results and worker crashes as errors', () => {
     const { c, workers } = setup();
     c.start(input, 5);

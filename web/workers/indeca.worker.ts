@@ -1,7 +1,10 @@
 // Module worker that runs one InDeCa job with IndecaRun from pkg/ (the Rust core, the same loop Python's
-// calab.run_indeca runs), and says so in `ready`. One outer iteration per
-// step() with each IterationReport posted; pause and stop are honoured between steps and between final-pass
-// chunks; results and the activity matrix go back as transferables.
+// calab.run_indeca runs). The worker handles pause, stop and inspect messages only between calls into the
+// core, so it works in time slices: `stepPartial` does an iteration a few segment solves at a time and the
+// final pass goes one cell at a time, with a checkpoint (progress out, messages in) every SLICE_MS or so.
+// After every iteration and every final-pass slice it posts a snapshot (the results so far and the new
+// activity rows), so the page can end a stop without waiting for the unit in flight. Results and the
+// activity go back as transferables.
 
 /// <reference lib="webworker" />
 import init, * as wasm from '../../pkg/calab_solver.js';
@@ -9,6 +12,9 @@ import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
 import type { IndecaRequest, IndecaResponse, IndecaRunCtor, IndecaRunLike, IterationReport, Phase, StartRequest } from '../cadecon/src/protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
+
+/** Work between two checkpoints, ms (one unit may run over it). */
+const SLICE_MS = 150;
 
 let Engine: IndecaRunCtor | null = null;
 let run: IndecaRunLike | null = null;
@@ -55,13 +61,29 @@ function progress(phase: Phase, fraction: number, message: string): void {
   post({ type: 'progress', phase, fraction: Math.min(1, Math.max(0, fraction)), message });
 }
 
+/** One slice of the current iteration: units until SLICE_MS have passed; the report when it completed. */
+function iterationSlice(r: IndecaRunLike): IterationReport | null {
+  const t0 = performance.now();
+  if (!r.stepPartial) return JSON.parse(r.step()) as IterationReport; // a pkg/ without stepPartial: whole iterations
+  do {
+    const json = r.stepPartial(1);
+    if (json !== undefined) return JSON.parse(json) as IterationReport;
+  } while (performance.now() - t0 < SLICE_MS);
+  return null;
+}
+
+function snapshot(r: IndecaRunLike, cellStart: number, cellEnd: number, nTime: number): void {
+  const rows = r.activity().slice(cellStart * nTime, cellEnd * nTime);
+  post({ type: 'snapshot', resultJson: r.resultJson(), cellStart, cellEnd, rows }, [rows.buffer as ArrayBuffer]);
+}
+
 async function execute(req: StartRequest): Promise<void> {
   if (!(await ready) || !Engine) return;
   run?.free();
   run = null;
   paused = false;
   stopRequested = false;
-  progress('loading', 0, 'Preparing traces');
+  progress('loading', 0, 'Preparing the traces');
   try {
     run = new Engine(req.traces, req.nCells, req.nTime, req.fs, req.configJson);
   } catch (e) {
@@ -69,22 +91,37 @@ async function execute(req: StartRequest): Promise<void> {
     return;
   }
   const r = run;
+  const max = req.maxIterations;
   try {
-    while (r.iteration() < req.maxIterations && !r.isConverged()) {
+    snapshot(r, 0, 0, req.nTime);
+    while (r.iteration() < max && !r.isConverged()) {
       await checkpoint();
       if (stopRequested) break;
-      const report = JSON.parse(r.step()) as IterationReport;
-      post({ type: 'iteration', report });
-      progress('iterating', r.iteration() / req.maxIterations, `Iteration ${r.iteration()} of at most ${req.maxIterations}`);
+      const report = iterationSlice(r);
+      const [done, total] = r.stepUnits ? r.stepUnits() : [0, 1];
+      const k = r.iteration();
+      if (report) {
+        post({ type: 'iteration', report });
+        snapshot(r, 0, 0, req.nTime);
+        progress('iterating', k / max, `Iteration ${k} done (at most ${max})`);
+      } else {
+        progress('iterating', (k + done / Math.max(1, total)) / max, `Iteration ${k + 1} of at most ${max}: ${done} of ${total} steps`);
+      }
     }
-    const chunk = Math.max(1, req.chunk);
-    for (let a = 0; a < req.nCells && !stopRequested; a += chunk) {
-      progress('final-pass', a / req.nCells, `Cells ${a}-${Math.min(req.nCells, a + chunk) - 1} of ${req.nCells}`);
+    let next = 0;
+    while (next < req.nCells && !stopRequested) {
+      progress('final-pass', next / req.nCells, `Final pass: ${next} of ${req.nCells} cells`);
       await checkpoint();
       if (stopRequested) break;
-      r.finalPass(a, Math.min(req.nCells, a + chunk));
+      const from = next;
+      const t0 = performance.now();
+      do {
+        r.finalPass(next, next + 1);
+        next++;
+      } while (next < req.nCells && performance.now() - t0 < SLICE_MS);
+      snapshot(r, from, next, req.nTime);
     }
-    if (!stopRequested) progress('final-pass', 1, `All ${req.nCells} cells`);
+    if (!stopRequested) progress('final-pass', 1, `Final pass: all ${req.nCells} cells`);
     progress('collecting', 1, stopRequested ? 'Stopped early' : 'Done');
     const resultJson = r.resultJson();
     const activity = r.activity();

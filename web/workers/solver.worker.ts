@@ -8,7 +8,8 @@
 /// <reference lib="webworker" />
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
-import type { SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
+import type { CellStats, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
+import { peakSnr } from '../shared/noise';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -65,12 +66,16 @@ function fittedTrace(cell: number, raw: Float32Array, p: SolveParams): Float32Ar
   }
 }
 
+/** Which fitted trace a cell has: the raw one unless preprocessing is on, in which case it follows the kernel. */
+function fittedKey(cell: number, n: number, p: SolveParams): string {
+  return p.filterEnabled || p.removeDrift ? `${cell}|${n}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}` : `${cell}|${n}|raw`;
+}
+
 /** Power spectrum of the last fitted trace asked for; the cutoffs are cheap and follow the kernel. */
 let lastSpectrum: { key: string; freqs: Float32Array; power: Float32Array } | null = null;
 
-function spectrumOf(cell: number, y: Float32Array, p: SolveParams): Spectrum {
-  // The fitted trace is the raw one unless preprocessing is on, in which case it follows the kernel.
-  const key = p.filterEnabled || p.removeDrift ? `${cell}|${y.length}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}` : `${cell}|${y.length}|raw`;
+function periodogram(cell: number, y: Float32Array, p: SolveParams): { freqs: Float32Array; power: Float32Array } {
+  const key = fittedKey(cell, y.length, p);
   if (lastSpectrum?.key !== key) {
     const s = new wasm.Solver();
     try {
@@ -81,7 +86,27 @@ function spectrumOf(cell: number, y: Float32Array, p: SolveParams): Spectrum {
       s.free();
     }
   }
-  return { freqs: lastSpectrum.freqs.slice(), power: lastSpectrum.power.slice(), cutoffs: wasm.filter_cutoffs(p.tauRise, p.tauDecay, p.fs) };
+  return lastSpectrum;
+}
+
+function spectrumOf(cell: number, y: Float32Array, p: SolveParams): Spectrum {
+  const { freqs, power } = periodogram(cell, y, p);
+  return { freqs: freqs.slice(), power: power.slice(), cutoffs: wasm.filter_cutoffs(p.tauRise, p.tauDecay, p.fs) };
+}
+
+/** Noise (the core's estimate_noise) and SNR of each cell's whole fitted trace (cached: they change only with the preprocessing). */
+const statsCache = new Map<string, CellStats>();
+
+function statsOf(cell: number, y: Float32Array, p: SolveParams): CellStats {
+  const key = fittedKey(cell, y.length, p);
+  let st = statsCache.get(key);
+  if (!st) {
+    const noise = wasm.estimate_noise(y);
+    st = { noise, snr: peakSnr(y, noise) };
+    statsCache.set(key, st);
+    if (statsCache.size > 4 * CACHE_ENTRIES) statsCache.delete(statsCache.keys().next().value as string);
+  }
+  return { ...st };
 }
 
 // ------------------------------------------------------------------ solvers
@@ -166,15 +191,17 @@ self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
     const t1 = performance.now();
     const solved = p.solver === 'l0' ? solveL0(y, p) : p.solver === 'convar' ? solveConvar(y, p) : solveL1(solver, y, req);
     const solveMs = performance.now() - t1;
+    if (req.activityOnly) { solved.reconvolution = new Float32Array(0); }
     const result: SolveResult = {
       type: 'result', jobId: req.jobId, cell: req.cell, params: p, range: [lo, hi],
-      fitted: y.slice(), ...solved, elapsedMs: 0, solveMs,
+      fitted: req.activityOnly ? new Float32Array(0) : y.slice(), ...solved, elapsedMs: 0, solveMs,
     };
     const transfer: Transferable[] = [result.fitted.buffer, result.activity.buffer, result.reconvolution.buffer] as Transferable[];
     if (req.wantSpectrum) {
       result.spectrum = spectrumOf(req.cell, full, p);
       transfer.push(result.spectrum.freqs.buffer as ArrayBuffer, result.spectrum.power.buffer as ArrayBuffer, result.spectrum.cutoffs.buffer as ArrayBuffer);
     }
+    if (req.wantStats || req.wantSpectrum) result.stats = statsOf(req.cell, full, p);
     result.elapsedMs = performance.now() - t0;
     post(result, transfer);
   } catch (e) {

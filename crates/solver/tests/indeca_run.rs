@@ -149,6 +149,55 @@ fn same_seed_gives_bit_identical_results() {
     assert_ne!(a.0, c.0);
 }
 
+#[test]
+fn stepping_in_small_units_gives_the_same_run() {
+    // The browser worker drives `step_partial` a unit or two at a time so it can pause between
+    // units; the run must be the one `step` gives, report for report and bit for bit.
+    let data = sim("gcamp6f", 12, 2000, 3);
+    let cfg = IndecaConfig {
+        seed: 5,
+        max_iterations: 3,
+        ..IndecaConfig::default()
+    };
+    let mut whole = IndecaRun::new(&f32s(&data.traces), 12, 2000, 30.0, cfg.clone()).unwrap();
+    let mut units = IndecaRun::new(&f32s(&data.traces), 12, 2000, 30.0, cfg).unwrap();
+    assert_eq!(units.step_units(), (0, 0));
+    while !whole.is_done() {
+        let expected = whole.step().unwrap();
+        let mut calls = 0;
+        let mut last_done = 0;
+        let got = loop {
+            calls += 1;
+            let budget = 1 + calls % 2; // uneven cuts: 2, 1, 2, ...
+            if let Some(r) = units.step_partial(budget).unwrap() {
+                break r;
+            }
+            let (done, total) = units.step_units();
+            assert!(
+                done > last_done && done < total,
+                "progress {done}/{total} moves"
+            );
+            last_done = done;
+        };
+        assert!(
+            calls > 3,
+            "the iteration was cut into units ({calls} calls)"
+        );
+        assert_eq!(got, expected);
+        assert_eq!(units.step_units(), (0, 0));
+    }
+    assert!(units.is_done());
+    assert_eq!(units.step_partial(1).unwrap_err().code(), "NOT_READY");
+    let n = whole.num_cells();
+    whole.final_pass(0, n).unwrap();
+    units.final_pass(0, n).unwrap();
+    assert_eq!(
+        whole.result().to_json().unwrap(),
+        units.result().to_json().unwrap()
+    );
+    assert_eq!(whole.activity(), units.activity());
+}
+
 #[cfg(feature = "parallel")]
 #[test]
 fn thread_count_does_not_change_the_result() {

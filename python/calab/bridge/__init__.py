@@ -6,9 +6,9 @@ and :class:`BridgeSession` are the parts (protocol: ``schemas/bridge-protocol.js
 
 from __future__ import annotations
 
-from ._api import run_session, tune
+from ._api import TuneResult, run_session, tune
 from ._decon import decon
 from .server import BridgeServer
 from .session import BridgeSession
 
-__all__ = ["BridgeServer", "BridgeSession", "decon", "run_session", "tune"]
+__all__ = ["BridgeServer", "BridgeSession", "TuneResult", "decon", "run_session", "tune"]

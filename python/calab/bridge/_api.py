@@ -1,4 +1,5 @@
-"""``calab.tune``: open CaTune on local traces and block until the user exports parameters."""
+"""``calab.tune``: open CaTune on local traces and block until the user exports parameters
+(and, with ``return_activity=True``, the deconvolved activity of every cell)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import os
 import sys
 import webbrowser
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
-from numpy.typing import ArrayLike
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .server import BridgeServer
 from .session import BridgeSession
@@ -93,6 +95,32 @@ def _open_in_browser(server: BridgeServer) -> bool:
     return bool(webbrowser.open(path.as_uri()))
 
 
+class TuneResult(NamedTuple):
+    """What :func:`tune` returns with ``return_activity=True``."""
+
+    #: The same dict as without ``return_activity`` (see :func:`tune`).
+    params: dict[str, Any]
+    #: ``(n_cells, n_timepoints)`` float32: every cell's deconvolved activity, solved in the
+    #: browser over its whole trace with exactly ``params`` (rows in the order of ``traces``).
+    activity: NDArray[np.float32]
+
+
+@overload
+def tune(traces: ArrayLike, fs: float = ..., timeout: float | None = ..., port: int | None = ...,
+         app_url: str | None = ..., open_browser: bool = ..., *,
+         headless: HeadlessBrowser | bool | None = ..., heartbeat_timeout: float = ...,
+         on_ready: Callable[[str], None] | None = ...,
+         return_activity: Literal[False] = ...) -> dict[str, Any] | None: ...
+
+
+@overload
+def tune(traces: ArrayLike, fs: float = ..., timeout: float | None = ..., port: int | None = ...,
+         app_url: str | None = ..., open_browser: bool = ..., *,
+         headless: HeadlessBrowser | bool | None = ..., heartbeat_timeout: float = ...,
+         on_ready: Callable[[str], None] | None = ...,
+         return_activity: Literal[True]) -> TuneResult | None: ...
+
+
 def tune(
     traces: ArrayLike,
     fs: float = 30.0,
@@ -104,7 +132,8 @@ def tune(
     headless: HeadlessBrowser | bool | None = None,
     heartbeat_timeout: float = 15.0,
     on_ready: Callable[[str], None] | None = None,
-) -> dict[str, Any] | None:
+    return_activity: bool = False,
+) -> dict[str, Any] | TuneResult | None:
     """Open CaTune on ``traces`` and wait for the user to export parameters.
 
     Starts a bridge server on 127.0.0.1, opens the app with ``#bridge=<url>&token=<secret>``
@@ -133,17 +162,29 @@ def tune(
         Seconds without any message, after the first heartbeat, before giving up.
     on_ready : callable, optional
         Called with the launch URL once the server listens.
+    return_activity : bool
+        Also receive the activity: "Export to Python" then solves every cell over its whole
+        trace in the browser's workers (with progress) and sends the activity matrix before
+        the parameters.
 
     Returns
     -------
-    dict or None
+    dict, TuneResult or None
         The same dict as :func:`calab.load_export_params` (``tau_rise``, ``tau_decay``,
-        ``lambda_``, ``fs``, ``filter_enabled``, ``export``), or ``None`` on timeout, cancel,
-        Ctrl-C or lost heartbeat.
+        ``lambda_``, ``fs``, ``filter_enabled``, ``export``); with ``return_activity=True`` a
+        :class:`TuneResult` ``(params, activity)``. ``None`` on timeout, cancel, Ctrl-C or lost
+        heartbeat.
     """
-    session = BridgeSession(traces, fs, app="catune", source="calab.tune")
+    config = {"return_activity": True} if return_activity else None
+    session = BridgeSession(traces, fs, app="catune", source="calab.tune", config=config)
     outcome = run_session(
         session, timeout=timeout, port=port, app_url=app_url, open_browser=open_browser,
         headless=headless, heartbeat_timeout=heartbeat_timeout, on_ready=on_ready,
     )
-    return session.params if outcome == "export" else None
+    if outcome != "export" or session.params is None:
+        return None
+    if not return_activity:
+        return session.params
+    if session.activity is None:  # pragma: no cover - the session only finishes with both
+        return None
+    return TuneResult(session.params, session.activity.astype(np.float32))

@@ -27,10 +27,11 @@ APPS = ("catune", "cadecon")
 class BridgeSession:
     """Traces and metadata served to the app, plus the messages it posted.
 
-    ``outcome`` becomes ``"export"`` (CaTune export received), ``"results"`` (CaDecon results and
-    activity received) or ``"cancel"``; :meth:`wait` adds ``"timeout"`` and ``"heartbeat_lost"``,
-    and :meth:`end` whatever the caller gives (``"interrupted"``). Once it has an outcome, every
-    request is refused with 410 ``SESSION_ENDED``. ``check_results(results, activity)`` may raise
+    ``outcome`` becomes ``"export"`` (CaTune export received, and its activity too when the config
+    asks for it with ``return_activity``), ``"results"`` (CaDecon results and activity received)
+    or ``"cancel"``; :meth:`wait` adds ``"timeout"`` and ``"heartbeat_lost"``, and :meth:`end`
+    whatever the caller gives (``"interrupted"``). Once it has an outcome, every request is
+    refused with 410 ``SESSION_ENDED``. ``check_results(results, activity)`` may raise
     :class:`calab.BridgeError` or ``ValueError`` to refuse CaDecon results (400) that cannot be
     assembled, so the page hears about it while it can still save them.
     """
@@ -143,7 +144,8 @@ class BridgeSession:
                     self.params = params_from_export(msg, "export")
                 except FileFormatError as exc:
                     raise P.ProtocolError(400, "INVALID_MESSAGE", str(exc)) from None
-                self._finish("export")
+                if not self.wants_activity or self.activity is not None:
+                    self._finish("export")
             elif kind == "results":
                 self._check_results(msg, self.activity)
                 self.results = msg
@@ -154,24 +156,40 @@ class BridgeSession:
         if kind == "progress" and self.on_progress is not None:
             self.on_progress(msg)
 
+    @property
+    def wants_activity(self) -> bool:
+        """CaTune session whose caller asked for every cell's activity with the export."""
+        return self.app == "catune" and self.config.get("return_activity") is True
+
     def receive_array(self, name: str, array: NDArray[np.float64]) -> None:
         if name != "activity":
             raise P.ProtocolError(404, "NOT_FOUND", f"no such endpoint {name}")
         act = array.reshape(1, -1) if array.ndim == 1 else array
         num_cells, num_timepoints = self.traces.shape
-        if act.shape[1] != num_timepoints or not 1 <= act.shape[0] <= num_cells:
-            raise P.ProtocolError(
-                400, "BAD_NPY", f"activity has shape {act.shape}; expected (rows, "
-                f"{num_timepoints}) with 1 to {num_cells} rows (one per cell in cell_indices)")
-        if not np.all(np.isfinite(act)):
-            raise P.ProtocolError(400, "BAD_NPY", "activity contains NaN or infinite values")
+        if self.app == "catune":
+            # Every cell's activity, in the traces' row order: nothing else can be attributed.
+            if act.shape != self.traces.shape:
+                raise P.ProtocolError(
+                    400, "INVALID_MESSAGE", f"activity has shape {act.shape}, expected "
+                    f"{self.traces.shape} (cells x frames of the traces)")
+            if not np.all(np.isfinite(act)):
+                raise P.ProtocolError(400, "INVALID_MESSAGE", "activity contains NaN or Inf")
+        else:
+            if act.shape[1] != num_timepoints or not 1 <= act.shape[0] <= num_cells:
+                raise P.ProtocolError(
+                    400, "BAD_NPY", f"activity has shape {act.shape}; expected (rows, "
+                    f"{num_timepoints}) with 1 to {num_cells} rows (one per cell in cell_indices)")
+            if not np.all(np.isfinite(act)):
+                raise P.ProtocolError(400, "BAD_NPY", "activity contains NaN or infinite values")
         with self._lock:
             self._refuse_if_ended()
-            if self.results is not None:
+            if self.app == "cadecon" and self.results is not None:
                 self._check_results(self.results, act)
             self.activity = act
-            if self.results is not None:
+            if self.app == "cadecon" and self.results is not None:
                 self._finish("results")
+            elif self.wants_activity and self.params is not None:
+                self._finish("export")
 
     def _check_results(self, results: dict[str, Any],
                        activity: NDArray[np.float64] | None) -> None:

@@ -39,19 +39,21 @@ export interface SettingSpec {
   kind: SettingKind;
   step?: number;
   help: string;
+  /** Shown under "More settings" (folded by default). */
+  advanced?: boolean;
 }
 
 export const SETTINGS: SettingSpec[] = [
-  { key: 'num_subsets', id: 'num-subsets', label: 'Subsets', kind: 'int', step: 1, help: 'Rectangles of cells × time the kernel is estimated on.' },
-  { key: 'target_coverage', id: 'target-coverage', label: 'Coverage', kind: 'number', step: 0.05, help: 'Fraction of the recording the subsets cover together (0–1].' },
-  { key: 'aspect_ratio', id: 'aspect-ratio', label: 'Aspect ratio', kind: 'number', step: 0.1, help: 'Shape of each subset: larger is longer in time and fewer cells.' },
-  { key: 'seed', id: 'seed', label: 'Seed', kind: 'int', step: 1, help: 'Where the subsets fall; the same seed gives the same answer.' },
-  { key: 'upsample_target', id: 'upsample-target', label: 'Upsample to (Hz)', kind: 'optional-number', step: 10, help: 'Spike times are resolved at this rate; empty means no upsampling.' },
-  { key: 'max_iterations', id: 'max-iterations', label: 'Max iterations', kind: 'int', step: 1, help: 'Upper bound on outer iterations.' },
-  { key: 'convergence_tol', id: 'convergence-tol', label: 'Tolerance', kind: 'number', step: 0.001, help: 'Relative kernel change below which an iteration counts as converged.' },
-  { key: 'patience', id: 'patience', label: 'Patience', kind: 'int', step: 1, help: 'Converged iterations in a row needed to stop.' },
+  { key: 'upsample_target', id: 'upsample-target', label: 'Spike time resolution (Hz)', kind: 'optional-number', step: 10, help: 'Spikes are placed on a grid this fine (a whole multiple of the frame rate); empty: one per frame.' },
+  { key: 'max_iterations', id: 'max-iterations', label: 'Max iterations', kind: 'int', step: 1, help: 'The run stops after this many kernel updates even if the kernel still changes.' },
   { key: 'hp_filter_enabled', id: 'hp-filter', label: 'High-pass filter (remove drift)', kind: 'bool', help: 'Removes slow baseline drift before deconvolution.' },
   { key: 'lp_filter_enabled', id: 'lp-filter', label: 'Low-pass filter (denoise)', kind: 'bool', help: 'Removes noise faster than the kernel rise.' },
+  { key: 'num_subsets', id: 'num-subsets', label: 'Subsets', kind: 'int', step: 1, advanced: true, help: 'Blocks of cells × time the kernel is estimated on in each iteration.' },
+  { key: 'target_coverage', id: 'target-coverage', label: 'Coverage', kind: 'number', step: 0.05, advanced: true, help: 'Fraction of the recording the subsets cover together (0–1].' },
+  { key: 'aspect_ratio', id: 'aspect-ratio', label: 'Aspect ratio', kind: 'number', step: 0.1, advanced: true, help: 'Shape of each subset: larger is longer in time and fewer cells.' },
+  { key: 'convergence_tol', id: 'convergence-tol', label: 'Tolerance', kind: 'number', step: 0.001, advanced: true, help: 'An iteration counts as converged when the kernel shape changes by less than this (relative).' },
+  { key: 'patience', id: 'patience', label: 'Patience', kind: 'int', step: 1, advanced: true, help: 'Converged iterations in a row needed to stop.' },
+  { key: 'seed', id: 'seed', label: 'Seed', kind: 'int', step: 1, advanced: true, help: 'Where the subsets fall; the same data, settings and seed give the same answer.' },
 ];
 
 const typesOf = (p: PropSchema): string[] => (Array.isArray(p.type) ? p.type : p.type ? [p.type] : []);

@@ -1,7 +1,10 @@
 // The run state machine between the page and the InDeCa worker, DOM-free so unit tests drive it with a fake
 // worker. States (what `run-status` shows as data-state): idle -> running <-> paused -> complete | error.
-// Pause and stop are requests the worker honours between iterations (or final-pass chunks); the state
-// changes when the worker confirms. Reset terminates a busy worker (the only way to interrupt a step).
+// Pause and stop are requests the worker honours at its next checkpoint (it works in slices of a fraction of
+// a second); the state changes when the worker confirms. A stop the worker has not confirmed within
+// STOP_DEADLINE_MS ends anyway: the worker is terminated and the run completes with the last snapshot it
+// sent (the results as of its last finished iteration or final-pass slice), exactly what it would have
+// returned had it stopped there. Reset terminates a busy worker.
 
 import type { IndecaRequest, IndecaResponse, IndecaResult, IterationReport, Phase } from './protocol';
 
@@ -32,6 +35,9 @@ export interface RunEvents {
   cellError?(cell: number, code: string, message: string): void;
 }
 
+/** How long a stop waits for the worker before it ends the run from the last snapshot. */
+export const STOP_DEADLINE_MS = 800;
+
 export class RunController {
   state: RunState = 'idle';
   /** Set while a pause or stop has been asked for and the worker has not answered yet. */
@@ -45,8 +51,12 @@ export class RunController {
   phase: Phase | null = null;
   fraction = 0;
   private worker: WorkerLike | null = null;
+  /** The latest snapshot: results JSON so far and the activity rows received. */
+  private snap: { resultJson: string; activity: Float32Array; nTime: number } | null = null;
+  private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly createWorker: () => WorkerLike, private readonly on: RunEvents = {}) {}
+  constructor(private readonly createWorker: () => WorkerLike, private readonly on: RunEvents = {},
+    private readonly timers: { set: (f: () => void, ms: number) => ReturnType<typeof setTimeout>; clear: (t: ReturnType<typeof setTimeout>) => void } = { set: (f, ms) => setTimeout(f, ms), clear: (t) => clearTimeout(t) }) {}
 
   get busy(): boolean {
     return this.state === 'running' || this.state === 'paused';
@@ -70,14 +80,17 @@ export class RunController {
   }
 
   private fail(code: string, message: string): void {
+    this.clearStopTimer();
     this.error = { code, message };
     this.pending = null;
     this.setState('error');
     this.on.error?.(code, message);
   }
 
-  start(input: RunInput, maxIterations: number, chunk = Math.max(1, Math.ceil(input.nCells / 20))): void {
+  start(input: RunInput, maxIterations: number): void {
     if (this.busy) throw new Error(`cannot start while ${this.state}`);
+    this.clearStopTimer();
+    this.snap = { resultJson: '', activity: new Float32Array(input.nCells * input.nTime), nTime: input.nTime };
     this.reports = [];
     this.result = null;
     this.activity = null;
@@ -89,7 +102,7 @@ export class RunController {
     const w = this.ensureWorker();
     // A copy goes to the worker, so the page keeps its traces for plotting.
     const traces = input.traces.slice();
-    w.postMessage({ type: 'start', traces, nCells: input.nCells, nTime: input.nTime, fs: input.fs, configJson: JSON.stringify(input.config), maxIterations, chunk }, [traces.buffer]);
+    w.postMessage({ type: 'start', traces, nCells: input.nCells, nTime: input.nTime, fs: input.fs, configJson: JSON.stringify(input.config), maxIterations }, [traces.buffer]);
     this.setState('running');
   }
 
@@ -114,10 +127,52 @@ export class RunController {
     this.pending = 'stop';
     this.worker?.postMessage({ type: 'stop' });
     this.on.state?.(this.state, this);
+    this.stopTimer = this.timers.set(() => this.forceStop(), STOP_DEADLINE_MS);
+  }
+
+  private clearStopTimer(): void {
+    if (this.stopTimer !== null) this.timers.clear(this.stopTimer);
+    this.stopTimer = null;
+  }
+
+  /** The worker is still inside a unit of work: end the run now from the last snapshot. */
+  private forceStop(): void {
+    this.stopTimer = null;
+    if (!this.busy || this.pending !== 'stop') return;
+    const snap = this.snap;
+    this.worker?.terminate();
+    this.worker = null;
+    if (!snap || !snap.resultJson) {
+      this.fail('STOPPED', 'the run was stopped before it had any result');
+      return;
+    }
+    this.complete(snap.resultJson, snap.activity, true);
+  }
+
+  private complete(resultJson: string, activity: Float32Array, stopped: boolean): void {
+    this.clearStopTimer();
+    let result: IndecaResult;
+    try {
+      result = JSON.parse(resultJson) as IndecaResult;
+    } catch (e) {
+      this.fail('BAD_RESULT', `the worker's result is not JSON: ${String(e)}`);
+      return;
+    }
+    this.result = result;
+    this.activity = activity;
+    this.stopped = stopped;
+    this.pending = null;
+    this.phase = 'collecting';
+    this.fraction = 1;
+    this.snap = null;
+    this.setState('complete');
+    this.on.done?.(result, activity, stopped);
   }
 
   /** Back to idle; a busy worker is terminated (a step cannot be interrupted otherwise). */
   reset(): void {
+    this.clearStopTimer();
+    this.snap = null;
     if (this.busy && this.worker) {
       this.worker.terminate();
       this.worker = null;
@@ -139,6 +194,7 @@ export class RunController {
   }
 
   dispose(): void {
+    this.clearStopTimer();
     this.worker?.terminate();
     this.worker = null;
   }
@@ -169,25 +225,15 @@ export class RunController {
       case 'resumed':
         if (this.state === 'paused') this.setState('running');
         break;
-      case 'done': {
+      case 'done':
         if (!this.busy) return;
-        let result: IndecaResult;
-        try {
-          result = JSON.parse(m.resultJson) as IndecaResult;
-        } catch (e) {
-          this.fail('BAD_RESULT', `the worker's result is not JSON: ${String(e)}`);
-          return;
-        }
-        this.result = result;
-        this.activity = m.activity;
-        this.stopped = m.stopped;
-        this.pending = null;
-        this.phase = 'collecting';
-        this.fraction = 1;
-        this.setState('complete');
-        this.on.done?.(result, m.activity, m.stopped);
+        this.complete(m.resultJson, m.activity, m.stopped);
         break;
-      }
+      case 'snapshot':
+        if (!this.busy || !this.snap) return;
+        this.snap.resultJson = m.resultJson;
+        if (m.cellEnd > m.cellStart && m.rows.length === (m.cellEnd - m.cellStart) * this.snap.nTime) this.snap.activity.set(m.rows, m.cellStart * this.snap.nTime);
+        break;
       case 'error':
         if (this.state === 'idle') return;
         this.fail(m.code, m.message);

@@ -25,6 +25,15 @@ const exportPython = $<HTMLButtonElement>('#export-python');
 const loadNew = $<HTMLButtonElement>('#load-new');
 const datasetLabel = $('[data-testid="dataset-label"]');
 const bridgeStatus = $('[data-testid="bridge-status"]');
+const actionStatus = $('[data-testid="action-status"]');
+
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+/** A short message about what the last button did; it stays until replaced or for 8 s. */
+function notify(text: string): void {
+  actionStatus.textContent = text;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { actionStatus.textContent = ''; }, 8000);
+}
 
 const showBanner = installErrorBanner(banner);
 let screen: DeconScreen | null = null;
@@ -112,6 +121,7 @@ async function sendToPython(stopped = false): Promise<void> {
     await bridge.postBytes('activity', encodeNpy(c.activity, [n, T]));
     await bridge.postJson('results', resultsDocument(c.result, provenance(), 'POST /api/v1/activity'));
     setStatus(`${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`, 'sent');
+    notify('Sent to Python.');
     bridge.stopHeartbeat();
   } catch (e) {
     sent = false;
@@ -135,6 +145,7 @@ function downloadZip(): void {
     return;
   }
   downloadBlob(new Blob([bytes as BlobPart], { type: 'application/zip' }), 'cadecon_results.zip');
+  notify(`Saved cadecon_results.zip: activity.${fmtOut} (${c.result.num_cells} cells × ${c.result.num_timepoints} frames) and results.json${c.result.partial ? ' (partial run)' : ''}.`);
 }
 
 async function boot(): Promise<void> {
@@ -142,7 +153,7 @@ async function boot(): Promise<void> {
   if (!calab) return;
   exportZip.addEventListener('click', downloadZip);
   exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
-  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }));
+  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), { confirmLabel: 'Deconvolve these traces' });
   loadNew.addEventListener('click', () => {
     screen?.dispose();
     screen = null;

@@ -67,6 +67,10 @@ export interface IndecaResult {
 /** The JS face of the WASM class (pkg/calab_solver.d.ts once built; the contract until then). */
 export interface IndecaRunLike {
   step(): string;
+  /** Up to `maxUnits` work units of the current iteration; its report JSON once complete, else undefined. */
+  stepPartial?(maxUnits: number): string | undefined;
+  /** [units done, units in all] of the iteration in progress. */
+  stepUnits?(): Uint32Array | number[];
   isConverged(): boolean;
   iteration(): number;
   finalPass(cellStart: number, cellEnd: number): void;
@@ -98,8 +102,6 @@ export interface StartRequest {
   fs: number;
   configJson: string;
   maxIterations: number;
-  /** Cells per finalPass call (progress granularity). */
-  chunk: number;
 }
 
 export type ControlRequest = { type: 'pause' } | { type: 'resume' } | { type: 'stop' };
@@ -122,6 +124,8 @@ export type IndecaResponse =
   | { type: 'paused' }
   | { type: 'resumed' }
   | { type: 'done'; resultJson: string; activity: Float32Array; stopped: boolean }
+  /** The results so far (after an iteration or a final-pass slice) and the activity rows [cellStart, cellEnd) it finished. */
+  | { type: 'snapshot'; resultJson: string; cellStart: number; cellEnd: number; rows: Float32Array }
   | { type: 'error'; code: string; message: string }
   | { type: 'cell'; cell: number; trace: Float32Array; fit: Float32Array; activity: Float32Array }
   | { type: 'cell-error'; cell: number; code: string; message: string };

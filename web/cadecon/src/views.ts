@@ -3,13 +3,14 @@
 // canvas for the raster and histograms. Colours: Okabe-Ito (palette() in shared/charts) and viridis.
 
 import uPlot from 'uplot';
-import { palette, type Theme } from '../../shared/charts';
-import type { IterationReport, SubsetReport } from './protocol';
+import { axis, INTEGER_INCRS, integerValues, kernelSupport, palette, tickValues, type Theme } from '../../shared/charts';
+import type { IndecaResult, IterationReport, SubsetReport } from './protocol';
 
 type Data = uPlot.AlignedData;
-const axis = (stroke: string, grid: string, extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({
-  stroke, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 44, ...extra,
-});
+/** Log-axis ticks that fit their axis: 0.5, 0.01, 1e-4 (not "1e+0" clipped at the edge). */
+const logValues = (_u: uPlot, v: number[]): string[] => v.map((t) => (t == null ? '' : t >= 0.01 && t < 1e4 ? String(+t.toPrecision(2)) : t.toExponential(0).replace('e-', 'e−')));
+const sAxis = (_u: uPlot, v: number[]): string[] => v.map((t) => (t == null ? '' : String(+t.toPrecision(2))));
+const recordAxes = (el: HTMLElement, titles: string[]): void => { el.dataset.axes = titles.join(' | '); };
 const f64 = (x: ArrayLike<number>): Float64Array => Float64Array.from(x, (v) => (Number.isFinite(v) ? v : NaN));
 
 /** Viridis at 0..1 (coarse table, linear in between): readable in colour-blind vision and in grey. */
@@ -113,24 +114,29 @@ export class Raster {
   }
 }
 
-/** Kernel change, activity change (log), kernel fit R² and median PVE against iteration. */
+/** Kernel change and activity change (left, log) and kernel fit R² and median PVE (right, 0–1) against iteration. */
 export class ConvergenceChart {
   readonly plot: uPlot;
   constructor(el: HTMLElement, theme: Theme, width: number, height: number) {
     const c = palette(theme);
+    const titles = ['Iteration', 'change (log scale)', 'R², PVE'];
+    recordAxes(el, titles);
     this.plot = new uPlot({
       width, height, legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       series: [
         { label: 'iteration' },
-        { label: 'kernel change', stroke: c.activity, width: 2, scale: 'chg', points: { show: true, size: 5 } },
-        { label: 'activity change', stroke: c.fit, width: 2, dash: [6, 3], scale: 'chg', points: { show: true, size: 5 } },
-        { label: 'kernel R²', stroke: c.truth, width: 2, scale: 'unit', points: { show: true, size: 5 } },
-        { label: 'median PVE', stroke: c.pinned, width: 2, dash: [2, 3], scale: 'unit', points: { show: true, size: 5 } },
+        { label: 'kernel change (left)', stroke: c.activity, width: 2, scale: 'chg', points: { show: true, size: 5 } },
+        { label: 'activity change (left)', stroke: c.fit, width: 2, dash: [6, 3], scale: 'chg', points: { show: true, size: 5 } },
+        { label: 'kernel R² (right)', stroke: c.truth, width: 2, scale: 'unit', points: { show: true, size: 5 } },
+        { label: 'median PVE (right)', stroke: c.pinned, width: 2, dash: [2, 3], scale: 'unit', points: { show: true, size: 5 } },
       ],
-      scales: { x: { time: false }, chg: { distr: 3 }, unit: { range: [0, 1] } },
-      axes: [axis(c.axis, c.grid), axis(c.axis, c.grid, { scale: 'chg', values: (_u, v) => v.map((t) => (t == null ? '' : t.toExponential(0))) }),
-        axis(c.axis, c.grid, { scale: 'unit', side: 1, grid: { show: false } })],
+      scales: { x: { time: false, range: (_u, lo, hi) => [Math.min(1, lo), Math.max(lo + 1, hi)] }, chg: { distr: 3 }, unit: { range: [0, 1] } },
+      axes: [
+        axis(theme, { title: titles[0], size: 22, incrs: INTEGER_INCRS, values: integerValues }),
+        axis(theme, { title: titles[1], scale: 'chg', size: 40, values: logValues }),
+        axis(theme, { title: titles[2], scale: 'unit', side: 1, size: 32, grid: false, values: tickValues(2) }),
+      ],
     }, [[], [], [], [], []] as unknown as Data, el);
   }
 
@@ -150,6 +156,7 @@ export class TauChart {
   readonly plot: uPlot;
   constructor(el: HTMLElement, theme: Theme, width: number, height: number, private truth?: { tauRise: number; tauDecay: number }) {
     const c = palette(theme);
+    recordAxes(el, ['Iteration', 'time constant (s, log scale)']);
     const series: uPlot.Series[] = [
       { label: 'iteration' },
       { label: 'τ_decay', stroke: c.activity, width: 2, scale: 's', points: { show: true, size: 5 } },
@@ -164,13 +171,31 @@ export class TauChart {
       series.push({ label: 'true τ_rise', stroke: c.truth, width: 1, dash: [1, 3], scale: 's' });
     }
     this.plot = new uPlot({
-      width, height, legend: { show: true, live: false },
+      width, height, legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       series,
       bands: [{ series: [3, 2], fill: c.activity + '22' }, { series: [6, 5], fill: c.fit + '22' }],
-      scales: { x: { time: false }, s: { distr: 3 } },
-      axes: [axis(c.axis, c.grid), axis(c.axis, c.grid, { scale: 's', size: 50, values: (_u, v) => v.map((t) => (t == null ? '' : `${+t.toPrecision(2)} s`)) })],
+      scales: { x: { time: false, range: (_u, lo, hi) => [Math.min(1, lo), Math.max(lo + 1, hi)] }, s: { distr: 3 } },
+      axes: [
+        axis(theme, { title: 'Iteration', size: 22, incrs: INTEGER_INCRS, values: integerValues }),
+        axis(theme, { title: 'time constant (s, log scale)', scale: 's', size: 38, values: sAxis }),
+      ],
     }, (truth ? [[], [], [], [], [], [], [], [], []] : [[], [], [], [], [], [], []]) as unknown as Data, el);
+    // uPlot's legend would list the band edges as series of their own; this one says what is drawn.
+    const item = (color: string, text: string, kind = '') => {
+      const sw = document.createElement('span');
+      sw.className = `swatch ${kind}`;
+      sw.style.setProperty('--c', color);
+      sw.style.background = kind === 'band' ? color : '';
+      const span = document.createElement('span');
+      span.append(sw, text);
+      return span;
+    };
+    const legend = document.createElement('div');
+    legend.className = 'chart-legend';
+    legend.append(item(c.activity, 'τ_decay'), item(c.fit, 'τ_rise'), item(c.raw, 'subsets\u2019 range', 'band'));
+    if (truth) legend.append(item(c.truth, 'true τ (simulation)', 'dash'));
+    el.append(legend);
   }
 
   setData(reports: IterationReport[]): void {
@@ -190,36 +215,73 @@ export class TauChart {
   destroy(): void { this.plot.destroy(); }
 }
 
-/** Free-form kernels per subset (thin), their merge, the bi-exponential fit and (demo) the true kernel. */
-export function kernelChart(el: HTMLElement, theme: Theme, width: number, height: number, r: IterationReport, selected: number, truth?: Float64Array, truthDt?: number): uPlot {
+/**
+ * Free-form kernels per subset (thin), their merge and the bi-exponential fit of one iteration, or, once the
+ * run is complete, the final kernel exactly as the results report it (kernel_slow, plus kernel_fast when a
+ * fast component was fitted); (demo) the true kernel. Cropped to where the kernels are above 1 % of peak.
+ */
+export function kernelChart(el: HTMLElement, theme: Theme, width: number, height: number, r: IterationReport | null, selected: number,
+  truth?: Float64Array, truthDt?: number, final?: IndecaResult | null): uPlot {
   const c = palette(theme);
-  const n = Math.max(r.kernel_fit.length, r.kernel_free.length);
-  const x = Float64Array.from({ length: n }, (_v, i) => i * r.kernel_dt);
+  const dt = final ? final.kernel_dt : r!.kernel_dt;
+  const curves: number[][] = final ? [final.kernel_slow, final.kernel_fast ?? []] : [r!.kernel_fit, r!.kernel_free];
+  const full = Math.max(...curves.map((k) => k.length));
+  const n = Math.max(4, Math.min(full, Math.max(...curves.filter((k) => k.length).map((k) => kernelSupport(k)))));
+  const x = Float64Array.from({ length: n }, (_v, i) => i * dt);
   const series: uPlot.Series[] = [{ label: 't (s)' }];
   const cols: Float64Array[] = [x];
   const pad = (v: ArrayLike<number>) => Float64Array.from({ length: n }, (_z, i) => (i < v.length ? v[i] : NaN));
-  r.subsets.forEach((s, i) => {
-    series.push({ label: `subset ${i + 1}`, stroke: i === selected ? c.residual : c.raw + '99', width: i === selected ? 2 : 1, show: true });
-    cols.push(pad(s.kernel));
-  });
-  series.push({ label: 'merged free-form', stroke: c.activity, width: 2 });
-  cols.push(pad(r.kernel_free));
-  series.push({ label: 'bi-exp fit', stroke: c.fit, width: 2, dash: [6, 3] });
-  cols.push(pad(r.kernel_fit));
+  let peak = 1;
+  if (final) {
+    series.push({ label: `final kernel: τ_rise ${+final.tau_rise.toPrecision(3)} s, τ_decay ${+final.tau_decay.toPrecision(3)} s`, stroke: c.fit, width: 2.5 });
+    cols.push(pad(final.kernel_slow));
+    if (final.kernel_fast?.length) {
+      series.push({ label: 'fast component', stroke: c.residual, width: 1.5, dash: [4, 3] });
+      cols.push(pad(final.kernel_fast));
+    }
+    peak = Math.max(...final.kernel_slow.filter(Number.isFinite), 0) || 1;
+  } else {
+    const rep = r!;
+    rep.subsets.forEach((sub, i) => {
+      series.push({ label: `subset ${i + 1}`, stroke: i === selected ? c.residual : c.raw + '99', width: i === selected ? 2 : 1, show: true });
+      cols.push(pad(sub.kernel));
+    });
+    series.push({ label: 'merged free-form', stroke: c.activity, width: 2 });
+    cols.push(pad(rep.kernel_free));
+    series.push({ label: 'bi-exp fit', stroke: c.fit, width: 2, dash: [6, 3] });
+    cols.push(pad(rep.kernel_fit));
+    peak = Math.max(...rep.kernel_fit.filter(Number.isFinite), 0) || 1;
+  }
   if (truth && truthDt) {
-    // The true kernel on this time axis, scaled to the fit's peak (the simulator's amplitude is per cell).
-    const peak = Math.max(...r.kernel_fit.filter(Number.isFinite), 0) || 1;
+    // The true kernel on this time axis, scaled to the shown kernel's peak (the simulator's amplitude is per cell).
     series.push({ label: 'true kernel', stroke: c.truth, width: 2, dash: [2, 3] });
     cols.push(Float64Array.from(x, (t) => { const k = Math.round(t / truthDt); return k < truth.length ? truth[k] * peak : NaN; }));
   }
+  const titles = ['Time after a spike (s)', 'kernel (peak 1)'];
+  recordAxes(el, titles);
   return new uPlot({
     width, height, legend: { show: true, live: false }, cursor: { drag: { x: false, y: false } }, series,
     scales: { x: { time: false } },
-    axes: [axis(c.axis, c.grid, { size: 30 }), axis(c.axis, c.grid, { size: 50 })],
+    axes: [axis(theme, { title: titles[0], size: 22, values: tickValues(3) }), axis(theme, { title: titles[1], size: 36, values: tickValues(2) })],
   }, cols as unknown as Data, el);
 }
 
-/** A small histogram on a canvas; `values` skips nulls (failed cells). */
+/** About `count` round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 4): number[] {
+  const span = hi - lo;
+  if (!(span > 0) || !Number.isFinite(span)) return [lo];
+  const raw = span / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((k) => k * mag).find((k) => k >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9 * span; t += step) out.push(+t.toPrecision(12));
+  return out;
+}
+
+/**
+ * A histogram of a per-cell result on a canvas with titled axes: `title` (and unit) along x with round
+ * ticks, the number of cells up the y axis, and the median marked. `values` skips nulls (failed cells).
+ */
 export function drawHistogram(canvas: HTMLCanvasElement, values: (number | null)[], theme: Theme, title: string, unit = ''): void {
   const ctx = canvas.getContext('2d');
   if (!ctx) return;
@@ -228,24 +290,68 @@ export function drawHistogram(canvas: HTMLCanvasElement, values: (number | null)
   const W = canvas.width, H = canvas.height;
   ctx.clearRect(0, 0, W, H);
   ctx.fillStyle = c.axis;
-  ctx.font = '12px system-ui, sans-serif';
-  ctx.fillText(`${title} (n=${v.length})`, 6, 14);
+  ctx.font = '11px system-ui, sans-serif';
+  const xTitle = `${title}${unit ? ` (${unit.trim()})` : ''}`;
   canvas.dataset.count = String(v.length);
+  canvas.dataset.axes = `${xTitle} | cells`;
+  const x0 = 34, y0 = 16, w = W - x0 - 8, h = H - y0 - 34;
+  ctx.fillText(`n = ${v.length}`, x0, 11);
+  ctx.save();
+  ctx.font = '600 10px system-ui, sans-serif';
+  ctx.fillText(xTitle, x0 + (w - ctx.measureText(xTitle).width) / 2, H - 3);
+  ctx.translate(10, y0 + h / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText('cells', -ctx.measureText('cells').width / 2, 0);
+  ctx.restore();
   if (!v.length) return;
   let lo = Math.min(...v), hi = Math.max(...v);
   if (!(hi > lo)) { lo -= 0.5; hi += 0.5; }
+  const ticks = niceTicks(lo, hi, 4);
+  lo = Math.min(lo, ticks[0]);
+  hi = Math.max(hi, ticks[ticks.length - 1]);
   const bins = Math.max(5, Math.min(30, Math.ceil(Math.sqrt(v.length)) + 3));
   const counts = new Array<number>(bins).fill(0);
   for (const x of v) counts[Math.min(bins - 1, Math.floor(((x - lo) / (hi - lo)) * bins))]++;
   const top = Math.max(...counts);
-  const x0 = 8, y0 = 22, w = W - 16, h = H - y0 - 20;
+  const px = (x: number) => x0 + ((x - lo) / (hi - lo)) * w;
   ctx.fillStyle = c.activity;
   counts.forEach((k, i) => {
     const bh = (k / top) * h;
-    ctx.fillRect(x0 + (i * w) / bins + 1, y0 + h - bh, w / bins - 2, bh);
+    ctx.fillRect(x0 + (i * w) / bins + 0.5, y0 + h - bh, Math.max(1, w / bins - 1), bh);
   });
+  ctx.strokeStyle = c.axis;
   ctx.fillStyle = c.axis;
-  ctx.fillText(`${+lo.toPrecision(3)}${unit}`, x0, H - 4);
-  const hiText = `${+hi.toPrecision(3)}${unit}`;
-  ctx.fillText(hiText, W - 8 - ctx.measureText(hiText).width, H - 4);
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(x0, y0 + h + 0.5);
+  ctx.lineTo(x0 + w, y0 + h + 0.5);
+  ctx.moveTo(x0 - 0.5, y0);
+  ctx.lineTo(x0 - 0.5, y0 + h);
+  ctx.stroke();
+  for (const t of ticks) {
+    const x = px(t);
+    ctx.beginPath();
+    ctx.moveTo(x, y0 + h);
+    ctx.lineTo(x, y0 + h + 3);
+    ctx.stroke();
+    const label = String(+t.toPrecision(3));
+    ctx.fillText(label, Math.min(W - ctx.measureText(label).width, Math.max(0, x - ctx.measureText(label).width / 2)), y0 + h + 13);
+  }
+  for (const k of [0, top]) {
+    const y = y0 + h - (k / top) * h;
+    ctx.fillText(String(k), x0 - 4 - ctx.measureText(String(k)).width, y + 4);
+  }
+  const sorted = [...v].sort((a, b) => a - b);
+  const med = sorted[sorted.length >> 1];
+  ctx.strokeStyle = c.fit;
+  ctx.setLineDash([3, 2]);
+  ctx.beginPath();
+  ctx.moveTo(px(med), y0);
+  ctx.lineTo(px(med), y0 + h);
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.fillStyle = c.fit;
+  const mt = `median ${+med.toPrecision(3)}`;
+  ctx.fillText(mt, Math.min(W - ctx.measureText(mt).width - 2, px(med) + 3), y0 + 9);
+  canvas.dataset.median = String(med);
 }

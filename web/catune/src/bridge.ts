@@ -1,7 +1,7 @@
 // Bridge mode (schemas/bridge-protocol.json): the app is opened with `#bridge=<base url>&token=<secret>`.
 // CaTune's side of the shared client (../../shared/bridge): it loads the session and traces as a Dataset,
-// reports the heartbeat's findings in words, and POSTs the export back. The token travels only in the
-// X-CaLab-Token header.
+// reports the heartbeat's findings in words, and POSTs the export back (after the activity of every cell
+// when calab.tune asked for it with return_activity). The token travels only in the X-CaLab-Token header.
 
 import { BRIDGE_STATUS, BridgeClient, type BridgeInfo, type BridgeState } from '../../shared/bridge';
 import { validateMatrix } from '../../shared/traces';
@@ -14,8 +14,17 @@ export class Bridge extends BridgeClient {
     super(info);
   }
 
+  /** The session's config once `load` has run. */
+  config: Record<string, unknown> = {};
+
+  /** Whether Python asked for the activity of every cell along with the parameters. */
+  get wantsActivity(): boolean {
+    return this.config.return_activity === true;
+  }
+
   async load(): Promise<Dataset> {
     const session = await this.session();
+    this.config = session.config ?? {};
     const t = await this.traces();
     const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
     validateMatrix(matrix);
@@ -31,6 +40,11 @@ export class Bridge extends BridgeClient {
 
   stop(): void {
     this.stopHeartbeat();
+  }
+
+  /** POST /api/v1/activity: the activity matrix as .npy bytes (rows are the cells in the session's order). */
+  async sendActivity(npy: Uint8Array): Promise<void> {
+    await this.postBytes('activity', npy);
   }
 
   async sendExport(doc: unknown): Promise<void> {

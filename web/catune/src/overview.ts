@@ -48,7 +48,7 @@ export class Overview {
   private view: Range = [0, 0];
 
   constructor(private readonly o: OverviewOptions) {
-    this.height = o.height ?? 34;
+    this.height = o.height ?? 26;
     let mn = Infinity;
     let mx = -Infinity;
     for (const v of o.raw) { if (v < mn) mn = v; if (v > mx) mx = v; }

@@ -504,6 +504,25 @@ impl WasmIndecaRun {
             .map_err(|e| js_error(SolverError::InvalidState(format!("iteration report: {e}"))))
     }
 
+    /// Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
+    /// the IterationReport JSON once the iteration is complete, `undefined` before.
+    #[wasm_bindgen(js_name = stepPartial)]
+    pub fn step_partial(&mut self, max_units: usize) -> Result<Option<String>, JsValue> {
+        match self.inner.step_partial(max_units).map_err(js_error)? {
+            None => Ok(None),
+            Some(report) => serde_json::to_string(&report)
+                .map(Some)
+                .map_err(|e| js_error(SolverError::InvalidState(format!("iteration report: {e}")))),
+        }
+    }
+
+    /// [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+    #[wasm_bindgen(js_name = stepUnits)]
+    pub fn step_units(&self) -> Vec<u32> {
+        let (done, total) = self.inner.step_units();
+        vec![done as u32, total as u32]
+    }
+
     #[wasm_bindgen(js_name = isConverged)]
     pub fn is_converged(&self) -> bool {
         self.inner.is_converged()

@@ -19,6 +19,12 @@
 //! and [`IndecaRun::final_pass`] solves every cell over its whole trace with exactly that kernel,
 //! cold-started, so a cell's result can be reproduced with `solve_trace` and the reported taus.
 //!
+//! [`IndecaRun::step_partial`] does the same iteration a few work units at a time (a unit is one
+//! segment solve of step 2 or one subset's kernel of step 3) and returns the report once the last
+//! unit is done, so a caller that must stay responsive (the browser worker, which handles pause
+//! and stop only between calls) can yield every fraction of a second. The units are exactly those
+//! of `step`, done in the same order, so the result does not depend on how the work is cut.
+//!
 //! Determinism: all randomness comes from one PCG stream seeded by `seed` and drawn in a fixed
 //! order; parallel work (feature `parallel`) is computed per job and merged in job order, so the
 //! thread count never changes a result. Integer draws use a width-independent multiply-shift so
@@ -350,6 +356,31 @@ struct FinalKernel {
     kernel_r2: f64,
 }
 
+/// An outer iteration in progress (see [`IndecaRun::step_partial`]): its subsets, its segment
+/// jobs and the results of the units done so far.
+#[derive(Debug, Clone)]
+struct PendingStep {
+    iteration: usize,
+    rects: Vec<Rect>,
+    params: TraceParams,
+    /// (subset, cell) of every segment solve, in job order.
+    jobs: Vec<(usize, usize)>,
+    solutions: Vec<Result<TraceDetail>>,
+    /// Activity change and PVEs, merged once every segment is solved.
+    merged: Option<(f64, Vec<f64>)>,
+    fits: Vec<Result<(Vec<f32>, BiexpFit)>>,
+}
+
+impl PendingStep {
+    fn units(&self) -> usize {
+        self.jobs.len() + self.rects.len()
+    }
+
+    fn done(&self) -> usize {
+        self.solutions.len() + self.fits.len()
+    }
+}
+
 /// One InDeCa run over a recording (row-major `n_cells x n_time` f32 traces).
 #[derive(Debug, Clone)]
 pub struct IndecaRun {
@@ -376,6 +407,7 @@ pub struct IndecaRun {
     final_kernel: Option<FinalKernel>,
     activity: Vec<f32>,
     outcomes: Vec<CellOutcome>,
+    pending: Option<PendingStep>,
 }
 
 impl IndecaRun {
@@ -494,6 +526,7 @@ impl IndecaRun {
             final_kernel: None,
             activity: vec![0.0; expected],
             outcomes: vec![CellOutcome::Pending; n_cells],
+            pending: None,
             config,
         })
     }
@@ -598,6 +631,35 @@ impl IndecaRun {
     /// One outer iteration; see the module docs. Refused (`NOT_READY`) once the run is done or
     /// the final pass has started (the kernel is frozen then).
     pub fn step(&mut self) -> Result<IterationReport> {
+        loop {
+            if let Some(report) = self.step_partial(usize::MAX)? {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Up to `max_units` work units of the current outer iteration (starting one if none is in
+    /// progress); returns its report once the last unit is done, `None` before. Refused like
+    /// [`Self::step`]. After an error the iteration is abandoned (the next call starts a new one).
+    pub fn step_partial(&mut self, max_units: usize) -> Result<Option<IterationReport>> {
+        if self.pending.is_none() {
+            self.pending = Some(self.begin_step()?);
+        }
+        let out = self.advance_step(max_units.max(1));
+        if !matches!(out, Ok(None)) {
+            self.pending = None;
+        }
+        out
+    }
+
+    /// (units done, units in all) of the iteration in progress; (0, 0) between iterations.
+    pub fn step_units(&self) -> (usize, usize) {
+        self.pending
+            .as_ref()
+            .map_or((0, 0), |p| (p.done(), p.units()))
+    }
+
+    fn begin_step(&mut self) -> Result<PendingStep> {
         if self.final_kernel.is_some() {
             return Err(SolverError::NotReady(
                 "the final pass has started; the kernel is frozen and no more iterations run"
@@ -618,34 +680,105 @@ impl IndecaRun {
         let iteration = self.iteration() + 1;
         let rects = self.draw_subsets();
         let params = self.trace_params(self.tau_rise, self.tau_decay);
-
-        // Phase 1: every (subset, cell) segment, warm-started from the counts before this step.
+        // Phase 1 jobs: every (subset, cell) segment, warm-started from the counts before this step.
         let jobs: Vec<(usize, usize)> = rects
             .iter()
             .enumerate()
             .flat_map(|(s, r)| (r.cell_start..r.cell_end).map(move |c| (s, c)))
             .collect();
-        let solutions: Vec<Result<TraceDetail>> = {
-            let this = &*self;
-            map_jobs(&jobs, |&(s, c)| {
-                let r = rects[s];
-                let lo = c * this.n_time + r.t_start;
-                let hi = c * this.n_time + r.t_end;
-                let warm: Option<Vec<f64>> = this.solved[lo..hi]
-                    .iter()
-                    .any(|&b| b)
-                    .then(|| this.counts[lo..hi].iter().map(|&x| x as f64).collect());
-                solve_f32(&this.traces[lo..hi], &params, warm.as_deref())
-            })
-        };
+        Ok(PendingStep {
+            iteration,
+            solutions: Vec::with_capacity(jobs.len()),
+            fits: Vec::with_capacity(rects.len()),
+            rects,
+            params,
+            jobs,
+            merged: None,
+        })
+    }
 
-        // Merge in job order: activity change, PVEs and the stored counts.
+    fn advance_step(&mut self, mut budget: usize) -> Result<Option<IterationReport>> {
+        let Some(mut p) = self.pending.take() else {
+            return Err(SolverError::InvalidState(
+                "no iteration in progress to advance".into(),
+            ));
+        };
+        let out = self.advance_pending(&mut p, &mut budget);
+        self.pending = Some(p);
+        out
+    }
+
+    fn advance_pending(
+        &mut self,
+        p: &mut PendingStep,
+        budget: &mut usize,
+    ) -> Result<Option<IterationReport>> {
+        // Phase 1: segment solves, in job order.
+        if p.solutions.len() < p.jobs.len() {
+            let from = p.solutions.len();
+            let to = p.jobs.len().min(from.saturating_add(*budget));
+            let solved: Vec<Result<TraceDetail>> = {
+                let this = &*self;
+                let (rects, params) = (&p.rects, &p.params);
+                map_jobs(&p.jobs[from..to], |&(s, c)| {
+                    let r = rects[s];
+                    let lo = c * this.n_time + r.t_start;
+                    let hi = c * this.n_time + r.t_end;
+                    let warm: Option<Vec<f64>> = this.solved[lo..hi]
+                        .iter()
+                        .any(|&b| b)
+                        .then(|| this.counts[lo..hi].iter().map(|&x| x as f64).collect());
+                    solve_f32(&this.traces[lo..hi], params, warm.as_deref())
+                })
+            };
+            *budget -= to - from;
+            p.solutions.extend(solved);
+            if p.solutions.len() < p.jobs.len() || *budget == 0 {
+                return Ok(None);
+            }
+        }
+        if p.merged.is_none() {
+            p.merged = Some(self.merge_segments(p));
+        }
+
+        // Phase 2: kernel per subset.
+        if p.fits.len() < p.rects.len() {
+            let from = p.fits.len();
+            let to = p.rects.len().min(from.saturating_add(*budget));
+            let subset_ids: Vec<usize> = (from..to).collect();
+            let fits: Vec<Result<(Vec<f32>, BiexpFit)>> = {
+                let this = &*self;
+                let (jobs, solutions) = (&p.jobs, &p.solutions);
+                map_jobs(&subset_ids, |&s| {
+                    let segs: Vec<&TraceDetail> = jobs
+                        .iter()
+                        .zip(solutions)
+                        .filter(|((js, _), _)| *js == s)
+                        .filter_map(|(_, sol)| sol.as_ref().ok())
+                        .filter(|d| {
+                            d.solution.alpha > 0.0 && d.solution.s_counts.iter().any(|&x| x > 0.0)
+                        })
+                        .collect();
+                    this.subset_kernel(&segs)
+                })
+            };
+            *budget -= to - from;
+            p.fits.extend(fits);
+            if p.fits.len() < p.rects.len() {
+                return Ok(None);
+            }
+        }
+        self.finish_step(p).map(Some)
+    }
+
+    /// Merges the segment solutions in job order: activity change, PVEs and the stored counts.
+    fn merge_segments(&mut self, p: &PendingStep) -> (f64, Vec<f64>) {
         let (mut diff2, mut norm2) = (0.0f64, 0.0f64);
         let mut pves = Vec::new();
-        for (&(s, c), sol) in jobs.iter().zip(&solutions) {
+        for (&(s, c), sol) in p.jobs.iter().zip(&p.solutions) {
             let Ok(sol) = sol else { continue };
             let sol = &sol.solution;
-            let r = rects[s];
+            let r = p.rects[s];
             let lo = c * self.n_time + r.t_start;
             for (k, &x) in sol.s_counts.iter().enumerate() {
                 let old = self.counts[lo + k] as f64;
@@ -665,27 +798,15 @@ impl IndecaRun {
         } else {
             0.0
         };
+        (activity_change, pves)
+    }
 
-        // Phase 2: kernel per subset.
-        let subset_ids: Vec<usize> = (0..rects.len()).collect();
-        let fits: Vec<Result<(Vec<f32>, BiexpFit)>> = {
-            let this = &*self;
-            let jobs = &jobs;
-            let solutions = &solutions;
-            map_jobs(&subset_ids, |&s| {
-                let segs: Vec<&TraceDetail> = jobs
-                    .iter()
-                    .zip(solutions)
-                    .filter(|((js, _), _)| *js == s)
-                    .filter_map(|(_, sol)| sol.as_ref().ok())
-                    .filter(|d| {
-                        d.solution.alpha > 0.0 && d.solution.s_counts.iter().any(|&x| x > 0.0)
-                    })
-                    .collect();
-                this.subset_kernel(&segs)
-            })
-        };
-
+    /// Merges the subsets' kernels into the new kernel and records the iteration.
+    fn finish_step(&mut self, p: &mut PendingStep) -> Result<IterationReport> {
+        let iteration = p.iteration;
+        let (activity_change, pves) = p.merged.take().unwrap_or_default();
+        let fits = std::mem::take(&mut p.fits);
+        let rects = &p.rects;
         let mut subsets = Vec::new();
         let mut free = Vec::new();
         let mut rises = Vec::new();

@@ -1,0 +1,317 @@
+// CaTune's reading aids and controls in Debian's headless Chromium (same harness as catune.e2e.test.mjs; any
+// page or console error fails a test): every chart titles its axes, the panels that matter are in view at
+// 1280 x 720, each panel's help opens, no card shows NaN anywhere on the parameter ranges, choosing a
+// solver changes nothing else, keyboard steps / undo / reset / wheel zoom, the file:// notice, and "Export
+// activity": every cell's activity in a ZIP, checked with numpy against the native solver.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { unzipSync, strFromU8 } from 'fflate';
+import { repo, serveApp } from './harness.mjs';
+
+const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab, scipy.io'], { stdio: 'ignore' }).status === 0;
+
+let harness;
+before(async () => { harness = await serveApp('catune'); });
+after(async () => { await harness?.close(); });
+
+async function demo(page, cells, seconds) {
+  await page.fill('#demo-cells', String(cells));
+  await page.fill('[data-testid="demo-duration"]', String(seconds));
+  await page.click('[data-testid="demo-button"]');
+  await allFresh(page);
+}
+
+async function allFresh(page, sel = '') {
+  await page.waitForFunction((s) => {
+    const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
+    return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(s || '*'));
+  }, sel, { timeout: 60_000 });
+}
+
+/** Sets a control the way typing does (value + input event), visible or not. */
+const setValue = (page, testid, value) => page.$eval(`[data-testid="${testid}"]`, (el, v) => { el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); }, String(value));
+
+const controlState = (page) => page.evaluate(() => {
+  const v = (id) => document.querySelector(`[data-testid="${id}"]`);
+  return {
+    numbers: ['param-tau-rise', 'param-tau-decay', 'param-lambda', 'param-l0-lambda', 'param-convar-lambda'].map((id) => v(id).value),
+    checks: ['filter-toggle', 'drift-toggle', 'param-l0-positive', 'param-convar-auto'].map((id) => v(id).checked),
+  };
+});
+
+test('every chart titles its axes; parameters, kernel, cells and metrics fit 1280 x 720; help opens', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await demo(page, 12, 120);
+  const axes = await page.$$eval('[data-testid="cell-card"] .chart', (els) => els.map((e) => e.dataset.axes));
+  assert.equal(axes.length, 8);
+  for (const a of axes) {
+    for (const t of ['Time (s)', 'F (a.u.)', 'activity (a.u.)', 'residual (a.u.)']) assert.ok(a.includes(t), `card axes "${a}" name ${t}`);
+  }
+  assert.equal(await page.getAttribute('[data-testid="kernel-plot"]', 'data-axes'), 'Time after a spike (s) | kernel (peak 1)');
+  // The legend names the panel (and axis) of every series.
+  const legend = await page.textContent('[data-testid="legend"]');
+  assert.match(legend, /Upper panel, F \(a\.u\.\):.*raw.*fit.*Lower panel:.*activity.*residual/s);
+
+  // In view without scrolling at 1280 x 720.
+  for (const id of ['parameters-panel', 'param-lambda-range', 'kernel-plot', 'cells-panel', 'cell-count', 'metrics-panel', 'undo', 'reset-params']) {
+    const box = await page.locator(`[data-testid="${id}"]`).boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + Math.min(box.height, 40) <= 720 && box.x + box.width <= 1280, `${id} in view: ${JSON.stringify(box)}`);
+  }
+  // The λ slider spans at most 3 decades over at least 240 px.
+  const slider = await page.$eval('[data-testid="param-lambda-range"]', (el) => ({ decades: Number(el.max) - Number(el.min), width: el.getBoundingClientRect().width }));
+  assert.ok(slider.width / slider.decades >= 80, `λ slider: ${slider.width} px for ${slider.decades} decades`);
+
+  // "How to read this" for every panel.
+  for (const id of ['parameters', 'kernel', 'cards', 'metrics']) {
+    assert.ok(!(await page.isVisible(`[data-testid="help-${id}-text"]`)));
+    await page.click(`[data-testid="help-${id}"]`);
+    assert.ok(await page.isVisible(`[data-testid="help-${id}-text"]`), `help for ${id} shows`);
+    assert.equal(await page.getAttribute(`[data-testid="help-${id}"]`, 'aria-expanded'), 'true');
+    assert.ok((await page.textContent(`[data-testid="help-${id}-text"]`)).length > 80);
+    await page.click(`[data-testid="help-${id}"]`);
+  }
+  // The spectrum opens under its card, titled, with its own help.
+  await page.click('[data-testid="cell-card"] >> nth=0 >> [data-testid="inspect-button"]');
+  await page.waitForSelector('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"][data-cell]');
+  const spectrumAxes = await page.getAttribute('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"] [data-axes]', 'data-axes');
+  assert.equal(spectrumAxes, 'Frequency (Hz) | power (dB re peak)');
+  await page.click('[data-testid="help-spectrum"]');
+  assert.ok(await page.isVisible('[data-testid="help-spectrum-text"]'));
+  await page.click('[data-testid="cell-card"] >> nth=0 >> [data-testid="inspect-button"]');
+  assert.ok(!(await page.isVisible('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"]')), 'the button closes it again');
+
+  // Buttons say what they did.
+  await page.click('[data-testid="pin-button"]');
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Pinned the fits of 8 cards/);
+  assert.match(await page.textContent('[data-testid="legend"]'), /pinned fit/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
+  assert.equal(download.suggestedFilename(), 'catune_export.json');
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved catune_export\.json/);
+  // Whole-trace SNR and noise on every card.
+  const badges = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [Number(c.dataset.snr), Number(c.dataset.noise)]));
+  for (const [snr, noise] of badges) assert.ok(snr > 0 && noise > 0 && Number.isFinite(snr), `SNR ${snr}, σ ${noise}`);
+  check();
+  await context.close();
+});
+
+test('noise and SNR are those of the whole trace: panning a long recording leaves them alone', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await demo(page, 2, 600);
+  const read = () => page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [c.dataset.snr, c.dataset.noise]));
+  const first = await read();
+  const strip = await page.locator('[data-testid="overview"] >> nth=0').boundingBox();
+  await page.mouse.click(strip.x + strip.width * 0.8, strip.y + strip.height / 2);
+  await allFresh(page);
+  assert.notEqual(await page.getAttribute('[data-testid="cell-grid"]', 'data-view'), '0.00-30.00');
+  assert.deepEqual(await read(), first);
+  check();
+  await context.close();
+});
+
+test('no card shows NaN at the ends of any slider, for any solver', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await demo(page, 3, 60);
+  const available = (await page.getAttribute('[data-testid="solver-select"]', 'data-available')).split(' ');
+  const sliders = { l1: ['param-tau-rise', 'param-tau-decay', 'param-lambda'], l0: ['param-tau-decay', 'param-l0-lambda'], convar: ['param-tau-decay'] };
+  const problems = [];
+  for (const solver of ['l1', 'l0', 'convar'].filter((s) => available.includes(s))) {
+    await page.selectOption('[data-testid="solver-select"]', solver);
+    await allFresh(page, `[data-solver="${solver}"]`);
+    for (const id of sliders[solver]) {
+      for (const key of ['Home', 'End', 'Home']) {
+        await page.focus(`[data-testid="${id}-range"]`);
+        await page.keyboard.press(key);
+        const refused = await page.isVisible('[data-testid="param-error"]');
+        if (!refused) await allFresh(page, `[data-solver="${solver}"]`);
+        const texts = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => ({
+          text: c.querySelector('header').textContent, sum: c.dataset.activitySum, baseline: c.dataset.baseline, snr: c.dataset.snr,
+        })));
+        const panel = await page.textContent('[data-testid="metrics-panel"]');
+        for (const t of texts) {
+          if (/NaN|Infinity/.test(t.text) || !Number.isFinite(Number(t.sum)) || !Number.isFinite(Number(t.baseline))) problems.push(`${solver} ${id} ${key}: ${JSON.stringify(t)}`);
+        }
+        if (/NaN|Infinity/.test(panel)) problems.push(`${solver} ${id} ${key}: metrics ${panel}`);
+      }
+      // Back to the default so the next slider starts from a sensible place.
+      await page.click('[data-testid="reset-params"]');
+    }
+  }
+  assert.deepEqual(problems, []);
+  check();
+  await context.close();
+});
+
+test('choosing a solver changes nothing else, and Convar says what it is for', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await demo(page, 3, 60);
+  for (const [id, v] of [['param-tau-rise', '0.03'], ['param-tau-decay', '0.7'], ['param-lambda', '0.05'], ['param-l0-lambda', '0.1']]) await setValue(page, id, v);
+  await page.check('[data-testid="filter-toggle"]');
+  await allFresh(page, '[data-tau-decay="0.7"]');
+  const before = await controlState(page);
+  const available = (await page.getAttribute('[data-testid="solver-select"]', 'data-available')).split(' ');
+  for (const solver of ['l0', 'l1', 'convar', 'l0', 'l1'].filter((s) => available.includes(s))) {
+    await page.selectOption('[data-testid="solver-select"]', solver);
+    assert.deepEqual(await controlState(page), before, `switching to ${solver} left every other control as it was`);
+    if (solver === 'convar') assert.match(await page.textContent('[data-testid="solver-note"]'), /wide-field/);
+    await allFresh(page, `[data-solver="${solver}"]`);
+  }
+  assert.match(await page.textContent('[data-testid="solver-select"] option[value="convar"]'), /wide-field/);
+  // The export records exactly the settings left in place.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
+  const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.deepEqual([doc.parameters.tau_rise_s, doc.parameters.tau_decay_s, doc.parameters.lambda, doc.parameters.filter_enabled, doc.parameters.remove_drift], [0.03, 0.7, 0.05, true, false]);
+  check();
+  await context.close();
+});
+
+test('keyboard steps, undo, reset and wheel zoom', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await demo(page, 3, 60);
+  const lambda = () => page.inputValue('[data-testid="param-lambda"]').then(Number);
+  await page.focus('[data-testid="param-lambda-range"]');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await lambda(), 0.0105, 'an arrow key steps ~5 %');
+  await page.keyboard.press('PageUp');
+  assert.equal(await lambda(), 0.0166, 'Page Up steps ~58 %');
+  // A decade takes 50 arrow presses, 5 Page Up presses.
+  for (let i = 0; i < 5; i++) await page.keyboard.press('PageUp');
+  assert.ok(Math.abs(Math.log10(await lambda()) - Math.log10(0.166)) < 0.01, `five Page Ups make a decade (${await lambda()})`);
+  await allFresh(page, `[data-lambda="${await lambda()}"]`);
+  // The keyboard burst was one change: Undo goes back to where it started; Ctrl+Z too.
+  await page.click('[data-testid="undo"]');
+  assert.equal(await lambda(), 0.01);
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Undone: λ 0\.1\d+ → 0\.01\./);
+  assert.ok(await page.isDisabled('[data-testid="undo"]'));
+  await setValue(page, 'param-tau-decay', '0.9');
+  await page.waitForTimeout(900);
+  await setValue(page, 'param-lambda', '0.2');
+  await allFresh(page, '[data-lambda="0.2"]');
+  await page.focus('[data-testid="param-lambda-range"]');
+  await page.keyboard.press('Control+z');
+  assert.equal(await lambda(), 0.01);
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.9');
+  await page.click('[data-testid="reset-params"]');
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.4');
+  await allFresh(page, '[data-tau-decay="0.4"]');
+  await page.click('[data-testid="undo"]');
+  assert.equal(await page.inputValue('[data-testid="param-tau-decay"]'), '0.9', 'Reset is undoable');
+  await allFresh(page, '[data-tau-decay="0.9"]');
+
+  // Ctrl + wheel zooms every card around the pointer; plain wheel leaves the charts alone; Reset zoom.
+  const over = await page.locator('[data-testid="cell-card"] >> nth=0 >> .u-over >> nth=0').boundingBox();
+  await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2);
+  await page.mouse.wheel(0, 100);
+  assert.equal(await page.getAttribute('[data-testid="cell-grid"]', 'data-zoom'), '', 'plain wheel does not zoom');
+  await page.keyboard.down('Control');
+  await page.mouse.wheel(0, -100);
+  await page.keyboard.up('Control');
+  const zoom = await page.getAttribute('[data-testid="cell-grid"]', 'data-zoom');
+  const [a, b] = zoom.split('-').map(Number);
+  assert.ok(b - a < 59 && a > 0, `zoomed in around the middle: ${zoom}`);
+  assert.ok(!(await page.isDisabled('[data-testid="reset-zoom"]')));
+  await page.click('[data-testid="reset-zoom"]');
+  assert.equal(await page.getAttribute('[data-testid="cell-grid"]', 'data-zoom'), '');
+  check();
+  await context.close();
+});
+
+test('opened from file://, the page says how to start the app', async () => {
+  const { page, context } = await harness.openPage('about:blank');
+  for (const app of ['catune', 'cadecon']) {
+    await page.goto(pathToFileURL(path.join(repo, 'python', 'calab', '_webapp', app, 'index.html')).href);
+    await page.waitForSelector('[data-testid="file-warning"]');
+    assert.match(await page.textContent('[data-testid="file-warning"]'), new RegExp(`cannot run from a file:// page.*calab app ${app}.*http\\.server`, 's'));
+  }
+  await context.close();
+});
+
+/** Runs `code` with the venv's Python on `args`; returns its last stdout line parsed as JSON. */
+function py(code, ...args) {
+  const r = spawnSync(python, ['-c', code, ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+
+const COMPARE = `
+import json, sys, numpy as np, scipy.io, calab
+act_path, doc_path, traces_path = sys.argv[1:4]
+doc = json.load(open(doc_path))
+p = doc["parameters"]
+act = scipy.io.loadmat(act_path)["activity"] if act_path.endswith(".mat") else np.load(act_path)
+traces = scipy.io.loadmat(traces_path)["traces"] if traces_path.endswith(".mat") else np.load(traces_path)
+native = calab.run_deconvolution(traces.astype(np.float64), fs=p["sampling_rate_hz"], tau_r=p["tau_rise_s"], tau_d=p["tau_decay_s"],
+                                 lam=p["lambda"], filter_enabled=p["filter_enabled"], remove_drift=p["remove_drift"])
+scale = float(np.abs(native).max())
+print(json.dumps({"dtype": str(act.dtype), "shape": list(act.shape), "max_diff": float(np.abs(act - native).max()), "scale": scale,
+                  "sum_diff": float(np.abs(act.sum(axis=1) - native.sum(axis=1)).max())}))
+`;
+
+function unzipDownload(file) {
+  const files = unzipSync(new Uint8Array(readFileSync(file)));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-activity-'));
+  for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(dir, name), bytes);
+  return { dir, names: Object.keys(files).sort(), files };
+}
+
+test('Export activity: every cell (not only those shown), with progress, equal to the native solver', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-input-'));
+  const tracesPath = path.join(dir, 'rec.npy');
+  py(`import sys, numpy as np, calab, json
+sim = calab.simulate(calab.presets.gcamp6f(num_cells=10, num_timepoints=1800, seed=2))
+np.save(sys.argv[1], sim.traces.astype(np.float32)); print(json.dumps(1))`, tracesPath);
+  await page.setInputFiles('[data-testid="file-input"]', tracesPath);
+  await page.fill('[data-testid="fs-input"]', '30');
+  await page.click('[data-testid="import-confirm"]');
+  await allFresh(page);
+  await setValue(page, 'cell-count', '3');
+  await setValue(page, 'param-lambda', '0.02');
+  await page.check('[data-testid="drift-toggle"]');
+  await allFresh(page, '[data-lambda="0.02"]');
+  assert.equal(await page.locator('[data-testid="cell-card"]').count(), 3);
+  const seen = [];
+  await page.exposeFunction('__status', (t) => seen.push(t));
+  await page.evaluate(() => new MutationObserver(() => window.__status(document.querySelector('[data-testid="action-status"]').textContent))
+    .observe(document.querySelector('[data-testid="action-status"]'), { childList: true, characterData: true, subtree: true }));
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid="export-activity"]')]);
+  assert.equal(download.suggestedFilename(), 'catune_activity.zip');
+  const zip = unzipDownload(await download.path());
+  assert.deepEqual(zip.names, ['README.txt', 'activity.npy', 'catune_export.json']);
+  assert.ok(seen.some((t) => /solving every cell .* of 10 done/.test(t)), `progress shown: ${seen.join(' | ')}`);
+  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved catune_activity\.zip: activity\.npy \(10 cells × 1800 frames\)/);
+  const doc = JSON.parse(strFromU8(zip.files['catune_export.json']));
+  assert.equal(doc.parameters.lambda, 0.02);
+  assert.equal(doc.parameters.remove_drift, true);
+  const cmp = py(COMPARE, path.join(zip.dir, 'activity.npy'), path.join(zip.dir, 'catune_export.json'), tracesPath);
+  assert.deepEqual([cmp.dtype, cmp.shape], ['float32', [10, 1800]]);
+  assert.ok(cmp.max_diff <= 2e-3 * cmp.scale, `browser vs native: max |Δ| ${cmp.max_diff} (scale ${cmp.scale})`);
+  check();
+  await context.close();
+});
+
+test('Export activity of a .mat recording is a .mat file', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-input-'));
+  const matPath = path.join(dir, 'rec.mat');
+  py(`import sys, numpy as np, scipy.io, calab, json
+sim = calab.simulate(calab.presets.gcamp6f(num_cells=4, num_timepoints=900, seed=3))
+scipy.io.savemat(sys.argv[1], {"traces": sim.traces}); print(json.dumps(1))`, matPath);
+  await page.setInputFiles('[data-testid="file-input"]', matPath);
+  await page.fill('[data-testid="fs-input"]', '30');
+  await page.click('[data-testid="import-confirm"]');
+  await allFresh(page);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid="export-activity"]')]);
+  const zip = unzipDownload(await download.path());
+  assert.deepEqual(zip.names, ['README.txt', 'activity.mat', 'catune_export.json']);
+  const cmp = py(COMPARE, path.join(zip.dir, 'activity.mat'), path.join(zip.dir, 'catune_export.json'), matPath);
+  assert.deepEqual([cmp.dtype, cmp.shape], ['float32', [4, 900]]);
+  assert.ok(cmp.max_diff <= 2e-3 * cmp.scale, `browser vs native: max |Δ| ${cmp.max_diff} (scale ${cmp.scale})`);
+  check();
+  await context.close();
+});
