@@ -14,9 +14,11 @@
 //! odd/even lambda search, chunking).
 //! Bindings live under `bindings/` and only convert types and errors.
 
+pub mod alloc;
 pub mod auto;
 pub mod banded;
 pub mod baseline;
+pub mod cancel;
 pub mod convar;
 pub mod deconvolve;
 pub mod error;
