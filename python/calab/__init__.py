@@ -42,6 +42,7 @@ from ._errors import (
     UnsupportedVersionError,
     ValueOutOfRangeError,
 )
+from ._gaps import FilledFramesWarning, FilledTraces, fill_nan
 from ._headless import HeadlessBrowser
 from ._nwb import save_nwb
 from ._result import ActivityResult
@@ -102,6 +103,8 @@ __all__ = [
     "DeconvolutionResult",
     "DriftModel",
     "FileFormatError",
+    "FilledFramesWarning",
+    "FilledTraces",
     "HeadlessBrowser",
     "InternalError",
     "InvalidInputError",
@@ -148,6 +151,7 @@ __all__ = [
     "estimate_drift",
     "estimate_noise",
     "estimate_kernel",
+    "fill_nan",
     "filter_cutoffs",
     "frame_centre_shift",
     "fit_biexponential",

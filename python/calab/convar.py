@@ -27,7 +27,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _solver
+from . import _gaps, _solver
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
 from ._progress import native_bar
 from ._result import input_noise
@@ -202,6 +202,7 @@ def run_convar(
     overlap: int | None = None,
     blend: int | None = None,
     progress: bool | None = None,
+    nan_policy: str = "raise",
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
@@ -251,6 +252,11 @@ def run_convar(
         ``None`` (the search solves each trace many times) and the traces hold at least 100,000
         samples. Whatever the setting, Ctrl-C stops the solve within a fraction of a second and
         raises ``KeyboardInterrupt``.
+    nan_policy : {"raise", "interpolate"}
+        What to do with NaN / Inf samples (missing frames): refuse them
+        (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
+        line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
+        :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
 
     Returns
     -------
@@ -294,9 +300,9 @@ def run_convar(
         return map_rows(  # type: ignore[no-any-return]
             run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
             tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
-            chunk_size=chunk_size, overlap=overlap, blend=blend,
+            chunk_size=chunk_size, overlap=overlap, blend=blend, nan_policy=nan_policy,
         )
-    arr, was_1d = as_traces(traces)
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     long = lam_f is None and arr.size >= 100_000
     with native_bar(progress, arr.shape[0], "Convar", long=long) as report:
         rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(

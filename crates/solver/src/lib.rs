@@ -26,6 +26,7 @@ pub mod exact;
 pub mod fft;
 pub mod filter;
 pub mod fista;
+pub mod gaps;
 pub mod indeca;
 pub mod kernel;
 pub mod l0;
