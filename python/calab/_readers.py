@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +49,6 @@ MAX_NPY_HEADER = 65536
 
 _NPY_MAGIC = b"\x93NUMPY"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_NUMPY2 = int(np.__version__.split(".")[0]) >= 2
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -163,7 +162,7 @@ def read_npy_header(fh: IO[bytes], where: str) -> NpyHeader:
         raise FileFormatError(f"{where}: the .npy header's fortran_order is not true/false")
     try:
         dtype = np.lib.format.descr_to_dtype(header["descr"])
-    except (TypeError, ValueError, KeyError, IndexError, RecursionError):
+    except Exception:  # noqa: BLE001 - numpy's dtype parser raises SyntaxError, TypeError, ...
         raise FileFormatError(f"{where}: the .npy header's dtype {str(header['descr'])[:100]} "
                               "is not a valid numpy dtype") from None
     if dtype.hasobject:
@@ -187,13 +186,14 @@ def _read_body(fh: IO[bytes], head: NpyHeader, available: int, where: str) -> ND
     check_size(head.nbytes, where)
     count = head.nbytes // head.dtype.itemsize if head.dtype.itemsize else 0
     buf = bytearray(head.nbytes)
-    view = memoryview(buf)
     got = 0
-    while got < head.nbytes:
-        n = fh.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            raise FileFormatError(f"{where} ends inside its data (truncated file)")
-        got += n
+    with memoryview(buf) as view:
+        while got < head.nbytes:
+            with view[got:] as rest:
+                n = fh.readinto(rest)  # type: ignore[attr-defined]
+            if not n:
+                raise FileFormatError(f"{where} ends inside its data (truncated file)")
+            got += n
     arr: NDArray[Any] = np.frombuffer(buf, dtype=head.dtype, count=count)
     if head.fortran_order:
         return arr.reshape(head.shape[::-1]).transpose()
@@ -227,11 +227,6 @@ def _zip_error(where: str, exc: BaseException) -> FileFormatError:
     return FileFormatError(f"{where} is not a readable .npz (zip) file: {text}")
 
 
-def npz_names(zf: zipfile.ZipFile) -> list[str]:
-    return [i.filename[:-4] if i.filename.endswith(".npy") else i.filename
-            for i in zf.infolist() if not i.is_dir()]
-
-
 def read_npz(path: str | os.PathLike[str], key: str | None = None) -> tuple[NDArray[Any], str]:
     """One array of an ``.npz`` (``key`` picks it; the only one when omitted) and its name.
 
@@ -251,8 +246,8 @@ def read_npz(path: str | os.PathLike[str], key: str | None = None) -> tuple[NDAr
             NotImplementedError, OverflowError) as exc:
         raise _zip_error(where, exc) from None
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        names = npz_names(zf)
+        infos = [i for i in zf.infolist() if i.filename and not i.filename.endswith("/")]
+        names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
         if not infos:
             raise FileFormatError(f"{where} is an empty .npz (no arrays)")
         if key is None:
@@ -308,8 +303,8 @@ def _mat_fs(values: dict[str, Any], where: str) -> float | None:
     return None
 
 
-def _pick(candidates: dict[str, NDArray[Any]], key: str | None, where: str,
-          others: Iterable[str]) -> tuple[NDArray[Any], str]:
+def _pick(candidates: dict[str, Any], key: str | None, where: str,
+          others: Iterable[str]) -> tuple[Any, str]:
     if key is not None:
         if key not in candidates:
             raise FileFormatError(f"{where} has no numeric matrix {key!r}; numeric matrices: "
@@ -337,13 +332,16 @@ def read_mat(path: str | os.PathLike[str],
              key: str | None = None) -> tuple[NDArray[Any], str, float | None]:
     """One numeric matrix of a MATLAB file (``key`` picks it), its name and the stored rate.
 
-    v4 and v5 (``save -v7``, ``scipy.io.savemat``) files are read with ``scipy.io``, v7.3 files
-    (HDF5) with ``h5py``, both optional (``pip install 'calab[loaders]'``). A scalar variable
-    named like a sampling rate (:data:`MAT_FS_NAMES`) gives the rate.
+    Level-5 files (``save -v7``, ``scipy.io.savemat``) are parsed here, with every size checked
+    against the bytes present (the way ``web/shared/mat.ts`` reads them in the browser: numeric
+    and logical matrices, compressed or not; cells, structs, text and sparse matrices are
+    skipped); v7.3 files (HDF5) are read with ``h5py`` (``pip install 'calab[loaders]'``). A
+    scalar variable named like a sampling rate (:data:`MAT_FS_NAMES`) gives the rate.
     """
     p = Path(path)
     where = str(p)
     try:
+        size = p.stat().st_size
         with open(p, "rb") as fh:
             head = fh.read(528)
     except FileNotFoundError:
@@ -352,52 +350,151 @@ def read_mat(path: str | os.PathLike[str],
         raise FileFormatError(f"{where} is a folder, not a .mat file") from None
     if _is_mat73(head):
         return _read_mat73(p, key)
-    try:
-        import scipy.io
-    except ImportError:
-        raise ImportError("reading .mat files needs scipy: pip install 'calab[loaders]'") from None
-    try:
-        listing = scipy.io.whosmat(str(p))
-    except Exception as exc:  # noqa: BLE001 - scipy raises many types on a hostile file
-        raise FileFormatError(f"{where} is not a readable MATLAB file: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
-    numeric = {}
-    fs_vars = []
-    for name, shape, cls in listing:
-        if cls not in _MAT_ITEMSIZE:
-            continue
-        dims = [int(d) for d in shape]
+    if len(head) < 128:
+        raise FileFormatError(f"{where}: only {len(head)} bytes, too short for a .mat file")
+    endian = head[126:128]
+    if endian not in (b"IM", b"MI"):
+        raise FileFormatError(f"{where} is not a MATLAB level-5 file (perhaps a v4 file, or not "
+                              "a .mat at all); save it with save(..., '-v7') or '-v7.3', or "
+                              "scipy.io.savemat")
+    check_size(size, where, "a file of")
+    data = p.read_bytes()
+    arrays, skipped = _Mat5(data, endian == b"IM", where).variables()
+    numeric = {n: a for n, a in arrays.items() if a.size > 1}
+    scalars = {n: a for n, a in arrays.items() if a.size == 1}
+    others = list(scalars) + [f"{n} ({why})" for n, why in skipped]
+    arr, name = _pick(numeric, key, where, others)
+    return arr, name, _mat_fs(scalars, where)
+
+
+_MI = {1: "i1", 2: "u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<f4", 9: "<f8",
+       12: "<i8", 13: "<u8"}
+_MX_NUMERIC = {6: "double", 7: "single", 8: "int8", 9: "uint8", 10: "int16", 11: "uint16",
+               12: "int32", 13: "uint32", 14: "int64", 15: "uint64"}
+_MX_NAMES = {1: "cell", 2: "struct", 3: "object", 4: "char", 5: "sparse"}
+_MI_MATRIX, _MI_COMPRESSED = 14, 15
+
+
+class _Mat5:
+    """Level-5 MAT parser: tags and sizes checked against the bytes present, decompression
+    bounded by the size limit, no allocation larger than what the file holds."""
+
+    def __init__(self, data: bytes, little: bool, where: str) -> None:
+        self.data, self.where = data, where
+        self.order: Literal["<", ">"] = "<" if little else ">"
+
+    def _elements(self, buf: bytes | memoryview) -> Iterable[tuple[int, memoryview]]:
+        view = memoryview(buf)
+        p, n = 0, len(view)
+        while p + 8 <= n:
+            first, count = struct.unpack_from(self.order + "II", view, p)
+            small = first >> 16
+            if small:
+                if small > 4:
+                    raise FileFormatError(f"{self.where}: a small data element claims {small} "
+                                          "bytes (at most 4 fit)")
+                yield first & 0xFFFF, view[p + 4: p + 4 + small]
+                p += 8
+                continue
+            if p + 8 + count > n:
+                raise FileFormatError(f"{self.where}: an element at byte {p} needs {count} bytes "
+                                      "but the data ends first (truncated file)")
+            yield first, view[p + 8: p + 8 + count]
+            p += 8 + (count if first == _MI_COMPRESSED else -(-count // 8) * 8)
+
+    def _inflate(self, raw: memoryview) -> bytes:
+        limit = max_input_bytes()
+        d = zlib.decompressobj()
+        try:
+            out = d.decompress(raw, (limit + 1) if limit is not None else 0)
+        except zlib.error as exc:
+            raise FileFormatError(f"{self.where}: a compressed variable is corrupt ({exc})"
+                                  ) from None
+        if limit is not None and len(out) > limit:
+            check_size(len(out), self.where, "a compressed variable of at least")
+        if (not _explicit_limit() and len(out) > BOMB_MIN_BYTES
+                and len(out) > BOMB_RATIO * max(1, len(raw))):
+            raise TooLargeError(
+                f"{self.where}: a compressed variable expands from {_human(len(raw))} to "
+                f"{_human(len(out))}, more than calab inflates by default (a zip bomb?). If the "
+                f"file is genuine, set {ENV_LIMIT} explicitly and run again.")
+        return out
+
+    def variables(self) -> tuple[dict[str, NDArray[Any]], list[tuple[str, str]]]:
+        arrays: dict[str, NDArray[Any]] = {}
+        skipped: list[tuple[str, str]] = []
+
+        def visit(kind: int, body: memoryview, depth: int) -> None:
+            if kind == _MI_COMPRESSED and depth == 0:
+                for sub_kind, sub in self._elements(self._inflate(body)):
+                    visit(sub_kind, sub, depth + 1)
+            elif kind == _MI_MATRIX and len(body):
+                name, out = self._matrix(body)
+                if isinstance(out, str):
+                    skipped.append((name, out))
+                elif name not in arrays:
+                    arrays[name] = out
+
+        for kind, body in self._elements(memoryview(self.data)[128:]):
+            visit(kind, body, 0)
+        return arrays, skipped
+
+    def _matrix(self, body: memoryview) -> tuple[str, NDArray[Any] | str]:
+        parts = list(self._elements(body))
+        if len(parts) < 3:
+            raise FileFormatError(f"{self.where}: a matrix element is incomplete")
+        (ft, flags_b), (dt, dims_b), (_nt, name_b) = parts[:3]
+        if len(flags_b) < 4 or len(dims_b) % 4:
+            raise FileFormatError(f"{self.where}: a matrix element has a malformed header")
+        flags = struct.unpack_from(self.order + "I", flags_b, 0)[0]
+        cls, complex_, logical = flags & 0xFF, bool(flags & 0x0800), bool(flags & 0x0200)
+        dims = list(struct.unpack(self.order + f"{len(dims_b) // 4}i", dims_b))
+        name = bytes(name_b).decode("latin1", "replace") or "(unnamed)"
+        if cls not in _MX_NUMERIC:
+            return name, f"{_MX_NAMES.get(cls, f'class {cls}')} variables are not matrices"
+        if complex_:
+            return name, "complex values are not supported"
         if any(d < 0 for d in dims):
-            raise FileFormatError(f"{where}: variable {name!r} has negative dimensions {dims}")
+            raise FileFormatError(f"{self.where}: variable {name!r} has negative dimensions "
+                                  f"{dims}")
+        if len(parts) < 4:
+            raise FileFormatError(f"{self.where}: variable {name!r} has no data (truncated)")
+        kind, real = parts[3]
+        code = _MI.get(kind)
+        if code is None:
+            return name, f"storage type {kind} is not supported"
+        dtype = np.dtype(code).newbyteorder(self.order) if code[0] in "<>" else np.dtype(code)
         count = math.prod(dims)
-        check_size(count * _MAT_ITEMSIZE[cls], f"{where}:{name}")
-        if count > 1:
-            numeric[name] = dims
-        elif count == 1 and name.lower() in MAT_FS_NAMES:
-            fs_vars.append(name)
-    others = [name for name, _, _ in listing if name not in numeric]
-    if key is not None and key not in numeric:
-        raise FileFormatError(f"{where} has no numeric matrix {key!r}; numeric matrices: "
-                              f"{sorted(numeric)}; other variables: {sorted(others)}")
-    wanted = ([key] if key is not None else list(numeric)) + fs_vars
-    try:
-        values = scipy.io.loadmat(str(p), variable_names=wanted, squeeze_me=False,
-                                  struct_as_record=True, mat_dtype=False)
-    except MemoryError:
-        raise TooLargeError(f"{where}: not enough memory to read it") from None
-    except Exception as exc:  # noqa: BLE001 - as above
-        raise FileFormatError(f"{where} is not a readable MATLAB file: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
-    candidates = {}
-    for name in numeric:
-        v = values.get(name)
-        if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
-            candidates[name] = v
-    arr, name = _pick(candidates, key, where, others)
-    return arr, name, _mat_fs({k: values[k] for k in fs_vars if k in values}, where)
+        check_size(count * dtype.itemsize, f"{self.where}:{name}")
+        if len(real) < count * dtype.itemsize:
+            raise FileFormatError(f"{self.where}: variable {name!r} has fewer values than its size "
+                                  f"{'x'.join(map(str, dims))} (truncated file)")
+        values = np.frombuffer(real, dtype=dtype, count=count).astype(dtype.newbyteorder("="))
+        kept = dims if len(dims) <= 2 else [d for d in dims if d != 1] or [1]
+        if len(kept) > 2:
+            return name, f"size {'x'.join(map(str, dims))} is not 1-D or 2-D"
+        shape = kept if len(kept) == 2 else kept + [1]
+        out = values.reshape(shape, order="F")
+        if out.shape[0] == 1 or out.shape[1] == 1:
+            out = out.reshape(-1)  # a row or column vector is one trace
+        if logical:
+            out = out.astype(bool)
+        return name, out
 
 
 def _read_mat73(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
+    try:
+        return _read_mat73_unchecked(p, key)
+    except (FileFormatError, ImportError):
+        raise
+    except MemoryError:
+        raise TooLargeError(f"{p}: not enough memory to read it") from None
+    except Exception as exc:  # noqa: BLE001 - libhdf5 raises almost anything on a damaged file
+        raise FileFormatError(f"{p} is a damaged MATLAB v7.3 (HDF5) file: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _read_mat73_unchecked(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
     where = str(p)
     try:
         import h5py
@@ -524,32 +621,181 @@ def sniff(path: Path) -> str:
 # --------------------------------------------------------------------------- plain pickles
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Unpickler that builds only what a Suite2p ``ops`` dict is made of."""
+_SIMPLE_DTYPE = re.compile(r"[<>|=]?(?:[biufcOSUV]\d{0,3}|[Mm]8(?:\[\w+\])?|bool|object|"
+                           r"float\d{0,3}|u?int\d{0,2}|complex\d{0,3}|str|bytes)")
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "complex"),
-        ("builtins", "slice"),
-        ("builtins", "range"),
-        ("collections", "OrderedDict"),
-        ("datetime", "datetime"),  # Suite2p stores ops["date_proc"]
-        ("datetime", "date"),
-        ("datetime", "timedelta"),
-        ("pathlib", "PosixPath"),
-        ("pathlib", "PurePosixPath"),
-        ("pathlib", "PureWindowsPath"),
+
+class _DtypeSpec:
+    """Stands in for ``numpy.dtype`` while unpickling: numpy's own ``dtype.__setstate__``
+    trusts its state (a crafted one crashes the process), so the state is only read for the
+    byte order and the dtype is built from its type string."""
+
+    def __init__(self, obj: Any = None, align: Any = False, copy: Any = False) -> None:
+        if not isinstance(obj, str) or not _SIMPLE_DTYPE.fullmatch(obj):
+            raise pickle.UnpicklingError(f"dtype {str(obj)[:40]!r} is not a plain type")
+        self.obj, self.byteorder = obj, "="
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) < 2 or state[1] not in "<>|=" or \
+                not isinstance(state[1], str) or any(x is not None for x in state[2:5]):
+            raise pickle.UnpicklingError("a dtype with fields or subarrays is not plain data")
+        self.byteorder = state[1]
+
+    def get(self) -> np.dtype[Any]:
+        try:
+            d = np.dtype(self.obj)
+        except TypeError:
+            raise pickle.UnpicklingError(f"dtype {self.obj!r} is not valid") from None
+        if self.byteorder in "<>" and d.byteorder not in "|":
+            d = d.newbyteorder("<" if self.byteorder == "<" else ">")
+        if d.hasobject and d.kind != "O":
+            raise pickle.UnpicklingError("structured object dtypes are not plain data")
+        return d
+
+
+class _ArraySpec:
+    """Stands in for an ``ndarray`` while unpickling (``_reconstruct`` + ``__setstate__``);
+    checked and built afterwards by :func:`_materialize`."""
+
+    def __init__(self, *_args: Any) -> None:
+        self.state: tuple[Any, ...] | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("an ndarray state is malformed")
+        self.state = state[-4:]
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, tuple) or len(value) > 32 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**62 for d in value):
+        raise pickle.UnpicklingError(f"shape {str(value)[:60]} is not a tuple of sizes")
+    return value
+
+
+def _buffer_array(data: Any, dtype: np.dtype[Any], shape: tuple[int, ...],
+                  fortran: bool) -> NDArray[Any]:
+    if isinstance(data, pickle.PickleBuffer):
+        data = bytes(data.raw())
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("array data is not bytes")
+    count = math.prod(shape)
+    if dtype.itemsize == 0 or len(data) != count * dtype.itemsize:
+        raise pickle.UnpicklingError(f"array data of {len(data)} bytes does not fit shape "
+                                     f"{shape} of {dtype}")
+    arr = np.frombuffer(bytes(data), dtype=dtype, count=count)
+    return arr.reshape(shape[::-1]).T.copy() if fortran else arr.reshape(shape).copy()
+
+
+def _materialize(obj: Any, depth: int = 0) -> Any:
+    """Replace the stand-ins by real numpy objects, checking every array's state."""
+    if depth > 200:
+        raise pickle.UnpicklingError("the object is nested too deeply")
+    if isinstance(obj, _ArraySpec):
+        if obj.state is None:
+            raise pickle.UnpicklingError("an ndarray without state")
+        shape, spec, fortran, raw = obj.state
+        shape = _shape(shape)
+        if not isinstance(spec, _DtypeSpec) or not isinstance(fortran, bool):
+            raise pickle.UnpicklingError("an ndarray state is malformed")
+        dtype = spec.get()
+        if dtype.kind == "O":
+            if not isinstance(raw, list) or len(raw) != math.prod(shape):
+                raise pickle.UnpicklingError("an object array's items do not fit its shape")
+            out = np.empty(len(raw), dtype=object)
+            for i, item in enumerate(raw):
+                out[i] = _materialize(item, depth + 1)
+            return out.reshape(shape[::-1]).T if fortran else out.reshape(shape)
+        return _buffer_array(raw, dtype, shape, fortran)
+    if isinstance(obj, _DtypeSpec):
+        return obj.get()
+    if isinstance(obj, dict):
+        return type(obj)((_materialize(k, depth + 1), _materialize(v, depth + 1))
+                         for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_materialize(v, depth + 1) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_materialize(v, depth + 1) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(_materialize(v, depth + 1) for v in obj)
+    return obj
+
+
+def _np_scalar(spec: Any, data: Any = None) -> Any:
+    if not isinstance(spec, _DtypeSpec):
+        raise pickle.UnpicklingError("a numpy scalar without a dtype")
+    dtype = spec.get()
+    if dtype.kind == "O":
+        return data
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError("a numpy scalar's bytes do not fit its dtype")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _np_frombuffer(buf: Any, spec: Any, shape: Any, order: Any) -> NDArray[Any]:
+    if not isinstance(spec, _DtypeSpec) or order not in ("C", "F"):
+        raise pickle.UnpicklingError("an array buffer is malformed")
+    dtype = spec.get()
+    if dtype.kind == "O":
+        raise pickle.UnpicklingError("object arrays cannot come from a buffer")
+    return _buffer_array(buf, dtype, _shape(shape), order == "F")
+
+
+def _from_items(kind: type) -> Any:
+    def make(items: Any = ()) -> Any:
+        if not isinstance(items, (list, tuple)):
+            raise pickle.UnpicklingError(f"{kind.__name__} from {type(items).__name__} is not "
+                                         "plain data")
+        return kind(items)
+
+    return make
+
+
+def _bytearray(data: Any = b"", encoding: Any = None) -> bytearray:
+    if isinstance(data, (bytes, bytearray)) and encoding is None:
+        return bytearray(data)
+    if isinstance(data, str) and encoding in ("latin1", "latin-1"):
+        return bytearray(data, "latin1")
+    raise pickle.UnpicklingError("a bytearray from anything but bytes is not plain data")
+
+
+def _latin1(text: Any, encoding: Any = "utf-8") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("only latin-1 text encodes to bytes here")
+    return text.encode("latin1")
+
+
+class _PlainUnpickler(pickle._Unpickler):
+    """Unpickler that builds only what a Suite2p ``ops`` dict is made of. numpy objects are
+    built by stand-ins (see :class:`_DtypeSpec`) so that no numpy ``__setstate__`` ever sees a
+    state from the file. It is pickle's pure-Python unpickler: its memo is a dict, so a
+    ``LONG_BINPUT`` of index 2**32 costs one entry (the C unpickler grows an array to that
+    index: tens of GB), and lengths are read from an in-memory copy of a size-checked file."""
+
+    _NUMPY = {
+        "_reconstruct": _ArraySpec,
+        "scalar": _np_scalar,
+        "_frombuffer": _np_frombuffer,
+        "dtype": _DtypeSpec,
+        "ndarray": _ArraySpec,
     }
+    _PLAIN: dict[tuple[str, str], Any] = {
+        ("_codecs", "encode"): _latin1,
+        ("builtins", "set"): _from_items(set),
+        ("builtins", "frozenset"): _from_items(frozenset),
+        ("builtins", "complex"): complex,
+        ("builtins", "bytearray"): _bytearray,
+        ("collections", "OrderedDict"): _from_items(__import__("collections").OrderedDict),
+        ("datetime", "datetime"): __import__("datetime").datetime,  # Suite2p's date_proc
+        ("datetime", "date"): __import__("datetime").date,
+        ("datetime", "timedelta"): __import__("datetime").timedelta,
+        ("pathlib", "PosixPath"): __import__("pathlib").PurePosixPath,
+        ("pathlib", "PurePosixPath"): __import__("pathlib").PurePosixPath,
+        ("pathlib", "WindowsPath"): __import__("pathlib").PureWindowsPath,
+        ("pathlib", "PureWindowsPath"): __import__("pathlib").PureWindowsPath,
+    }
+    _NUMPY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
+                      "numpy.core.numeric", "numpy._core.numeric")
 
     def find_class(self, module: str, name: str) -> Any:
         import _compat_pickle
@@ -559,13 +805,11 @@ class _PlainUnpickler(pickle.Unpickler):
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         elif module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"{module}.{name} is not a plain data type")
-        if module.startswith("numpy.core.") and _NUMPY2:
-            module = "numpy._core." + module[len("numpy.core."):]  # numpy 1 pickles, no shim
-        elif module.startswith("numpy._core.") and not _NUMPY2:
-            module = "numpy.core." + module[len("numpy._core."):]
-        return super().find_class(module, name)
+        if module in self._NUMPY_MODULES and name in self._NUMPY:
+            return self._NUMPY[name]
+        if (module, name) in self._PLAIN:
+            return self._PLAIN[(module, name)]
+        raise pickle.UnpicklingError(f"{module}.{name} is not a plain data type")
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError("persistent ids are not plain data")
@@ -595,7 +839,7 @@ def load_plain_pickle(path: str | os.PathLike[str]) -> Any:
         header = ast.literal_eval(fh.read(hlen).decode("utf8" if major == 3 else "latin1"))
         if not isinstance(header, dict) or not str(header.get("descr", "")).startswith("|O"):
             raise FileFormatError(f"{where} does not hold a pickled object (header {header})")
-        obj = _PlainUnpickler(fh, encoding="latin1").load()
+        obj = _materialize(_PlainUnpickler(fh, encoding="latin1").load())
     except FileFormatError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,

@@ -10,9 +10,11 @@ error lists what the file does contain.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,28 @@ def _h5_keys(h5: Any) -> list[str]:
     return names
 
 
+class _MissingDataset(KeyError):
+    """The dataset asked for is not in the file (a KeyError, as documented)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@contextlib.contextmanager
+def _h5_damage(path: Path) -> Iterator[None]:
+    """Errors libhdf5 raises while walking a damaged file (RuntimeError, OSError, KeyError, ...)
+    become FileFormatError; calab's own errors pass through."""
+    try:
+        yield
+    except (FileFormatError, _MissingDataset):
+        raise
+    except MemoryError:
+        raise FileFormatError(f"{path}: not enough memory to read it") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged HDF5 file can raise almost anything
+        raise FileFormatError(f"{path} is a damaged HDF5 file: {type(exc).__name__}: "
+                              f"{str(exc)[:200]}") from None
+
+
 def _h5_read(h5py: Any, fh: Any, key: str, where: str, required: bool = True) -> Any:
     """Dataset ``key`` of an open HDF5 file, checked (a dataset, numeric, within the size
     limit) before it is read; ``None`` when absent and not ``required``."""
@@ -93,7 +117,7 @@ def _h5_read(h5py: Any, fh: Any, key: str, where: str, required: bool = True) ->
         if not required:
             return None
         data = [k for k in _h5_keys(fh) if isinstance(fh.get(k), h5py.Dataset)]
-        raise KeyError(f"{where}: no dataset {key!r}; datasets in the file: {data}")
+        raise _MissingDataset(f"{where}: no dataset {key!r}; datasets in the file: {data}")
     if not isinstance(node, h5py.Dataset):
         raise FileFormatError(f"{where}: {key!r} is a group, not a dataset; its members: "
                               f"{sorted(node.keys())[:20]}")
@@ -129,9 +153,9 @@ def load_caiman(path: str | os.PathLike[str], trace_key: str = "estimates/C",
     p = _exists(path)
     try:
         fh = h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(f"{p} is not a readable HDF5 file: {exc}") from None
-    with fh:
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError and others on damage
+        raise FileFormatError(f"{p} is not a readable HDF5 file: {str(exc)[:200]}") from None
+    with _h5_damage(p), fh:
         traces = _h5_read(h5py, fh, trace_key, str(p))
         rate: float | None
         if fs is not None:
@@ -244,7 +268,8 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
         fneu = np.asarray(npy("Fneu.npy"), dtype=np.float64)
         if fneu.shape != traces.shape:
             raise FileFormatError(f"{p}: Fneu.npy shape {fneu.shape} != F.npy shape {traces.shape}")
-        traces = traces - float(neuropil_coefficient) * fneu
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: kept, reported
+            traces = traces - float(neuropil_coefficient) * fneu
     ids = np.arange(traces.shape[0])
     if only_cells:
         iscell = np.asarray(npy("iscell.npy"))
