@@ -59,10 +59,11 @@ def _conventions() -> dict[str, Any]:
 
 
 _CONV = _conventions()
-#: Scalar ``.mat`` variables giving the sampling rate (schemas/trace-files.json).
-MAT_FS_NAMES: tuple[str, ...] = tuple(_CONV["mat_sampling_rate_names"]["value"])
+#: Names of a scalar ``.mat`` variable or ``.npz`` member giving the sampling rate, first valid
+#: one in this order (schemas/trace-files.json ``fs_variable_names``, as the browser reads them).
+FS_NAMES: tuple[str, ...] = tuple(_CONV["fs_variable_names"])
 #: Largest sampling rate a file may declare, Hz (schemas/trace-files.json).
-MAX_FILE_FS_HZ = float(_CONV["max_sampling_rate_hz"]["value"])
+MAX_FILE_FS_HZ = float(_CONV["max_sampling_rate_hz"])
 
 
 # --------------------------------------------------------------------------- limits
@@ -227,13 +228,44 @@ def _zip_error(where: str, exc: BaseException) -> FileFormatError:
     return FileFormatError(f"{where} is not a readable .npz (zip) file: {text}")
 
 
-def read_npz(path: str | os.PathLike[str], key: str | None = None) -> tuple[NDArray[Any], str]:
-    """One array of an ``.npz`` (``key`` picks it; the only one when omitted) and its name.
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> NDArray[Any]:
+    """One .npz member, its declared size checked against the limit (and the bomb ratio)
+    before it is opened; zipfile stops at the declared size and checks the CRC, which is
+    verified here by reading the member to its end."""
+    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+    member = f"{where}[{name}]"
+    check_size(info.file_size, member, "a member of")
+    if (info.compress_type != zipfile.ZIP_STORED and not _explicit_limit()
+            and info.file_size > BOMB_MIN_BYTES
+            and info.file_size > BOMB_RATIO * max(1, info.compress_size)):
+        raise TooLargeError(
+            f"{member} expands from {_human(info.compress_size)} to "
+            f"{_human(info.file_size)} ({info.file_size // max(1, info.compress_size)}x), "
+            f"more than calab inflates by default (a zip bomb?). If the file is genuine, set "
+            f"{ENV_LIMIT} explicitly (e.g. {ENV_LIMIT}="
+            f"{max(1, -(-info.file_size // (1 << 30)))}G) and run again."
+        )
+    try:
+        with zf.open(info) as fh:
+            head = read_npy_header(fh, member)
+            arr = _read_body(fh, head, info.file_size - fh.tell(), member)
+            while fh.read(1 << 20):  # the rest (normally nothing): zipfile checks the CRC
+                pass
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            ValueError, NotImplementedError, RuntimeError, OverflowError) as exc:
+        if isinstance(exc, FileFormatError):
+            raise
+        raise _zip_error(member, exc) from None
+    except MemoryError:
+        raise TooLargeError(f"{member}: not enough memory to read it") from None
+    return arr
 
-    The member's declared size is checked against the limit (and the bomb ratio) before it is
-    opened; zipfile stops at the declared size and checks the CRC, which is verified here by
-    reading the member to its end.
-    """
+
+def read_npz(path: str | os.PathLike[str],
+             key: str | None = None) -> tuple[NDArray[Any], str, float | None]:
+    """One array of an ``.npz`` (``key`` picks it; without a key, the only member that is not
+    a stored sampling rate), its name and the rate stored in a member named as in
+    :data:`FS_NAMES` (as the browser reads it), or None."""
     p = Path(path)
     where = str(p)
     try:
@@ -250,56 +282,40 @@ def read_npz(path: str | os.PathLike[str], key: str | None = None) -> tuple[NDAr
         names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
         if not infos:
             raise FileFormatError(f"{where} is an empty .npz (no arrays)")
+        rates = {n: i for i, n in zip(infos, names) if n in FS_NAMES and i.file_size <= 4096}
         if key is None:
-            if len(infos) != 1:
+            rest = [i for i, n in zip(infos, names) if n not in rates]
+            if len(rest) != 1:
                 raise FileFormatError(f"{where} holds arrays {names}; choose one with --key / "
                                       "key=")
-            info = infos[0]
+            info = rest[0]
         else:
             matches = [i for i, n in zip(infos, names) if n == key or i.filename == key]
             if not matches:
                 raise FileFormatError(f"{where} has no array {key!r}; it holds {names}")
             info = matches[0]
         name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-        member = f"{where}[{name}]"
-        check_size(info.file_size, member, "a member of")
-        if (info.compress_type != zipfile.ZIP_STORED and not _explicit_limit()
-                and info.file_size > BOMB_MIN_BYTES
-                and info.file_size > BOMB_RATIO * max(1, info.compress_size)):
-            raise TooLargeError(
-                f"{member} expands from {_human(info.compress_size)} to "
-                f"{_human(info.file_size)} ({info.file_size // max(1, info.compress_size)}x), "
-                f"more than calab inflates by default (a zip bomb?). If the file is genuine, set "
-                f"{ENV_LIMIT} explicitly (e.g. {ENV_LIMIT}="
-                f"{max(1, -(-info.file_size // (1 << 30)))}G) and run again."
-            )
-        try:
-            with zf.open(info) as fh:
-                head = read_npy_header(fh, member)
-                arr = _read_body(fh, head, info.file_size - fh.tell(), member)
-                while fh.read(1 << 20):  # the rest (normally nothing): zipfile checks the CRC
-                    pass
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-                ValueError, NotImplementedError, RuntimeError, OverflowError) as exc:
-            if isinstance(exc, FileFormatError):
-                raise
-            raise _zip_error(member, exc) from None
-        except MemoryError:
-            raise TooLargeError(f"{member}: not enough memory to read it") from None
-    return arr, name
+        arr = _read_member(zf, info, where)
+        fs = stored_fs({n: _read_member(zf, i, where) for n, i in rates.items()
+                        if i is not info})
+    return arr, name, fs
 
 
 # --------------------------------------------------------------------------- .mat
 
 
-def _mat_fs(values: dict[str, Any], where: str) -> float | None:
-    """The sampling rate stored in a .mat file, from the first MAT_FS_NAMES scalar present."""
-    lower = {k.lower(): k for k in values}
-    for name in MAT_FS_NAMES:
-        if name in lower:
-            value = np.asarray(values[lower[name]])
-            if value.size == 1 and value.dtype.kind in "iuf":
-                return check_file_fs(float(value.reshape(-1)[0]), f"{where}:{lower[name]}")
+def stored_fs(values: dict[str, Any]) -> float | None:
+    """The sampling rate stored next to the traces (a .mat scalar, an .npz member): the first
+    :data:`FS_NAMES` entry, in that order, holding one real number in (0, MAX_FILE_FS_HZ] (the
+    rule of ``storedFs`` in ``web/shared/parse.ts``)."""
+    for name in FS_NAMES:
+        if name not in values:
+            continue
+        value = np.asarray(values[name])
+        if value.size == 1 and value.dtype.kind in "iuf":
+            rate = float(value.reshape(-1)[0])
+            if math.isfinite(rate) and 0 < rate <= MAX_FILE_FS_HZ:
+                return rate
     return None
 
 
@@ -336,7 +352,7 @@ def read_mat(path: str | os.PathLike[str],
     against the bytes present (the way ``web/shared/mat.ts`` reads them in the browser: numeric
     and logical matrices, compressed or not; cells, structs, text and sparse matrices are
     skipped); v7.3 files (HDF5) are read with ``h5py`` (``pip install 'calab[loaders]'``). A
-    scalar variable named like a sampling rate (:data:`MAT_FS_NAMES`) gives the rate.
+    scalar variable named like a sampling rate (:data:`FS_NAMES`) gives the rate.
     """
     p = Path(path)
     where = str(p)
@@ -364,7 +380,7 @@ def read_mat(path: str | os.PathLike[str],
     scalars = {n: a for n, a in arrays.items() if a.size == 1}
     others = list(scalars) + [f"{n} ({why})" for n, why in skipped]
     arr, name = _pick(numeric, key, where, others)
-    return arr, name, _mat_fs(scalars, where)
+    return arr, name, stored_fs(scalars)
 
 
 _MI = {1: "i1", 2: "u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<f4", 9: "<f8",
@@ -532,14 +548,13 @@ def _read_mat73_unchecked(p: Path, key: str | None) -> tuple[NDArray[Any], str, 
         try:
             # MATLAB stores column-major: h5py sees the dimensions reversed.
             arr = np.asarray(arr_node[()]).T
-            fs_vals = {n: np.asarray(v[()]) for n, v in scalars.items()
-                       if n.lower() in MAT_FS_NAMES}
+            fs_vals = {n: np.asarray(v[()]) for n, v in scalars.items() if n in FS_NAMES}
         except MemoryError:
             raise TooLargeError(f"{where}:{name}: not enough memory to read it") from None
         except Exception as exc:  # noqa: BLE001 - corrupt chunks, filters, ...
             raise FileFormatError(f"{where}:{name} could not be read: {str(exc)[:200]}"
                                   ) from None
-    return arr, name, _mat_fs(fs_vals, where)
+    return arr, name, stored_fs(fs_vals)
 
 
 # --------------------------------------------------------------------------- JSON

@@ -240,10 +240,11 @@ def load_traces_file(
     stem (``save_for_tuning``).
 
     Returns ``(traces 2-D float64, fs or None, metadata)``: the rate comes from a stem's sidecar
-    or from a ``.mat`` file's scalar ``fs`` (or ``Fs``, ``fps``, ``frame_rate``, ...: the names
-    in ``schemas/trace-files.json``). Non-finite values are kept. This is the reader of every
-    CLI command; a file is never unpickled, and arrays larger than ``CALAB_MAX_INPUT_BYTES``
-    (default 4 GiB) are refused before anything is allocated (:class:`calab.TooLargeError`).
+    or from a ``.mat`` file's scalar (an ``.npz`` file's member) ``fs`` (or ``Fs``, ``fps``,
+    ``frame_rate``, ...: the names in ``schemas/trace-files.json``, as the browser reads them).
+    Non-finite values are kept. This is the reader of every CLI command; a file is never
+    unpickled, and arrays larger than ``CALAB_MAX_INPUT_BYTES`` (default 4 GiB) are refused
+    before anything is allocated (:class:`calab.TooLargeError`).
     """
     p = Path(path)
     stem = _stem(p)
@@ -261,7 +262,7 @@ def load_traces_file(
     fs: float | None = None
     name = None
     if kind == "npz":
-        arr, name = _readers.read_npz(p, key)
+        arr, name, fs = _readers.read_npz(p, key)
     elif kind == "mat":
         arr, name, fs = _readers.read_mat(p, key)
     elif kind == "npy":

@@ -138,7 +138,7 @@ def test_npz_bombs_lies_and_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(calab.TooLargeError, match=r"zip bomb\?.*CALAB_MAX_INPUT_BYTES"):
         _readers.read_npz(bomb)
     monkeypatch.setenv(_readers.ENV_LIMIT, "16M")
-    arr, name = _readers.read_npz(bomb)
+    arr, name, _fs = _readers.read_npz(bomb)
     assert name == "traces" and arr.shape == (1, 2 << 20) and not arr.any()
     monkeypatch.setenv(_readers.ENV_LIMIT, "4M")
     with pytest.raises(calab.TooLargeError, match="member"):
@@ -159,7 +159,7 @@ def test_mat_v5_v4_and_v73(tmp_path: Path) -> None:
     h5py = pytest.importorskip("h5py")
     x = np.random.default_rng(0).random((3, 50))
     sio.savemat(tmp_path / "a.mat", {"traces": x, "fs": 20.0, "label": "m1", "cfg": {"a": 1}})
-    sio.savemat(tmp_path / "b.mat", {"traces": x, "Frame_Rate": np.array([[15.0]])},
+    sio.savemat(tmp_path / "b.mat", {"traces": x, "frame_rate": np.array([[15.0]])},
                 do_compression=True)
     sio.savemat(tmp_path / "c.mat", {"traces": x.astype(np.float32), "flags": x > 0.5},
                 do_compression=True)
@@ -201,8 +201,7 @@ def test_mat_refusals(tmp_path: Path) -> None:
     with pytest.raises(calab.FileFormatError, match="no numeric matrix"):
         load_traces_file(tmp_path / "text.mat")
     sio.savemat(tmp_path / "fs.mat", {"traces": x, "fs": -3.0})
-    with pytest.raises(calab.FileFormatError, match="sampling rate"):
-        load_traces_file(tmp_path / "fs.mat")
+    assert load_traces_file(tmp_path / "fs.mat")[1] is None  # not a rate: ignored, as in the app
     # A matrix declared 10^5 x 10^5 is checked against the limit from the header alone.
     sio.savemat(tmp_path / "neg.mat", {"traces": np.ones((3, 4))})
     data = bytearray((tmp_path / "neg.mat").read_bytes())
@@ -217,11 +216,29 @@ def test_mat_refusals(tmp_path: Path) -> None:
         load_traces_file(tmp_path / "neg.mat")
 
 
-def test_mat_fs_names_come_from_the_shared_conventions() -> None:
+def test_fs_names_come_from_the_shared_conventions() -> None:
     conv = json.loads((Path(calab.__file__).parent / "_schemas" / "trace-files.json").read_text())
-    assert list(_readers.MAT_FS_NAMES) == conv["mat_sampling_rate_names"]["value"]
-    assert all(n == n.lower() for n in _readers.MAT_FS_NAMES)
-    assert _readers.MAX_FILE_FS_HZ == conv["max_sampling_rate_hz"]["value"]
+    assert list(_readers.FS_NAMES) == conv["fs_variable_names"]
+    assert _readers.MAX_FILE_FS_HZ == conv["max_sampling_rate_hz"]
+    assert conv["properties"]["max_sampling_rate_hz"]["const"] == conv["max_sampling_rate_hz"]
+    # The browser's rule (web/shared/parse.ts storedFs): names in order, exact case, the first
+    # one holding a valid rate wins; an invalid one is skipped, not an error.
+    assert _readers.stored_fs({"fps": 20.0, "fs": 30.0}) == 30.0
+    assert _readers.stored_fs({"fs": -1.0, "fps": 20.0}) == 20.0
+    assert _readers.stored_fs({"FS": 30.0}) is None
+    assert _readers.stored_fs({"fs": 1e308}) is None
+    assert _readers.stored_fs({"fs": np.array([1.0, 2.0])}) is None
+
+
+def test_npz_with_a_stored_rate(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).random((3, 40))
+    np.savez(tmp_path / "r.npz", traces=x, fs=np.float64(12.5))
+    arr, fs, meta = load_traces_file(tmp_path / "r.npz")
+    assert np.array_equal(arr, x) and fs == 12.5 and meta["key"] == "traces"
+    np.savez(tmp_path / "two.npz", a=x, b=x, fs=12.5)
+    with pytest.raises(calab.FileFormatError, match="--key"):
+        load_traces_file(tmp_path / "two.npz")
+    assert load_traces_file(tmp_path / "two.npz", key="b")[1] == 12.5
 
 
 def test_content_decides_when_the_suffix_does_not(tmp_path: Path) -> None:
@@ -286,7 +303,7 @@ def _ops() -> dict[str, object]:
     return {"fs": 30.0, "meanImg": np.ones((3, 3), np.float32), "tau": np.float64(1.25),
             "filelist": ["a.tif", "b.tif"], "nested": {"x": [1, (2, 3)], "s": {1, 2}},
             "flag": True, "none": None, "c": 1 + 2j, "n": np.int32(4),
-            "date_proc": datetime.datetime(2024, 5, 6, 7, 8, 9), "r": range(3)}
+            "date_proc": datetime.datetime(2024, 5, 6, 7, 8, 9)}
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
@@ -418,3 +435,20 @@ def test_pickles_that_crash_numpy_or_exhaust_memory_are_refused(tmp_path: Path) 
         (tmp_path / "b.npy").write_bytes(data[:head_len] + b"\x80\x02" + payload)
         with pytest.raises(calab.FileFormatError, match="not plain data"):
             _readers.load_plain_pickle(tmp_path / "b.npy")
+
+
+def test_the_browsers_mat_fixtures_read_the_same_here() -> None:
+    # web/test/parsers.test.ts reads these files with web/shared/mat.ts; both sides must agree
+    # on the arrays and on the stored sampling rate.
+    fixtures = Path(__file__).resolve().parents[2] / "web" / "test" / "fixtures"
+    expected = json.loads((fixtures / "expected.json").read_text())
+    for name in ("v5.mat", "v5_compressed.mat"):
+        for key in ("traces", "counts"):
+            arr, fs, _ = load_traces_file(fixtures / name, key=key)
+            want = expected[f"v5.mat:{key}"]
+            assert list(arr.shape) == want["shape"] and arr.ravel().tolist() == want["values"]
+            assert fs == 30.0
+    with pytest.raises(calab.FileFormatError, match="level-5"):
+        load_traces_file(fixtures / "v4.mat")
+    with pytest.raises(calab.FileFormatError, match="truncated"):
+        load_traces_file(fixtures / "truncated.mat", key="traces")
