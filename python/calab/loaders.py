@@ -241,7 +241,10 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
 
     Returns ``F - neuropil_coefficient * Fneu`` (``None`` skips the correction), restricted to
     ROIs classified as cells when ``only_cells``. The rate comes from ``ops['fs']`` unless ``fs``
-    is given. Cell ids are the ROI indices in Suite2p's numbering.
+    is given (then ``ops.npy`` is not read). Suite2p pickles ``ops``; it is read with an
+    unpickler that builds only plain data (containers, numbers, strings, numpy arrays, dates),
+    so a crafted ``ops.npy`` is refused (:class:`calab.FileFormatError`) and never runs code.
+    Cell ids are the ROI indices in Suite2p's numbering.
     """
     p = _exists(path)
     if p.is_file():
