@@ -279,7 +279,7 @@ CASES = [
     (["info", "trunc.npz"], ["truncated"]),
     (["info", "obj.npy"], ["Python objects", "never unpickles"]),
     (["info", "garbage.npy"], ["not a .npy file"]),
-    (["info", "garbage.mat"], ["not a readable MATLAB file"]),
+    (["info", "garbage.mat"], ["not a MATLAB level-5 file"]),
     (["info", "deep"], ["nested too deeply"]),
     (["info", "shape_int"], ["shape must be a list"]),
     (["info", "fs_true"], ["sampling rate must be a number"]),

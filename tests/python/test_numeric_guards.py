@@ -157,8 +157,9 @@ def test_arguments_are_named_when_they_are_wrong() -> None:
         with pytest.raises(calab.InvalidParameterError, match="fs must be"):
             calab.run_indeca(y, fs)  # type: ignore[arg-type]
     assert calab.run_deconvolution(y, np.float32(30.0), 0.02, 0.4, np.array(0.1)).shape == y.shape
-    with pytest.raises(calab.InvalidParameterError, match="lam must be a real number"):
-        calab.run_deconvolution(y, 30.0, 0.02, 0.4, None)  # type: ignore[arg-type]
+    with pytest.raises(calab.InvalidParameterError, match="lam must be a single real number"):
+        calab.run_deconvolution(y, 30.0, 0.02, 0.4, np.array([0.1, 0.2]))  # type: ignore[arg-type]
+    assert calab.run_deconvolution(y, 30.0, 0.02, 0.4, None).shape == y.shape  # automatic lam
     with pytest.raises(calab.InvalidParameterError, match="spikes_flat"):
         calab.estimate_kernel(y[0].astype(np.float32), np.zeros(300), [300], [1.0], [0.0], 30)
     with pytest.raises(calab.ShapeMismatchError, match="traces is None"):
