@@ -139,6 +139,9 @@ export class Solver {
     get_power_spectrum(): Float32Array;
     get_reconvolution(): Float32Array;
     get_reconvolution_with_baseline(): Float32Array;
+    /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
+     */
     get_solution(): Float32Array;
     get_spectrum_frequencies(): Float32Array;
     /**
@@ -177,6 +180,14 @@ export class Solver {
     step_batch(n_steps: number): boolean;
 }
 
+/**
+ * Test hook: panics on purpose. The wasm build aborts on panic (`-Zbuild-std=std,panic_abort`),
+ * so no `catch_unwind` here could catch it: it reaches JavaScript as a `WebAssembly.RuntimeError`
+ * (a trap), which the workers report as code `INTERNAL` (`web/shared/solvererror.ts`). The tests
+ * use this to prove that path.
+ */
+export function __test_panic(): void;
+
 export function build_kernel(tau_rise: number, tau_decay: number, fs: number): Float32Array;
 
 /**
@@ -196,6 +207,11 @@ export function deconvolve_trace(trace: Float32Array | number[], tau_rise: numbe
  * Every error code the module can throw.
  */
 export function error_codes(): string[];
+
+/**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ */
+export function estimate_noise(trace: Float32Array | number[]): number;
 
 /**
  * [f_hp, f_lp] in Hz.
@@ -269,6 +285,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
+    readonly __test_panic: () => void;
     readonly __wbg_convarsolution_free: (a: number, b: number) => void;
     readonly __wbg_deconvresult_free: (a: number, b: number) => void;
     readonly __wbg_get_deconvresult_baseline: (a: number) => number;
@@ -295,6 +312,7 @@ export interface InitOutput {
     readonly deconvresult_activity: (a: number) => [number, number];
     readonly deconvresult_reconvolution: (a: number) => [number, number];
     readonly error_codes: () => [number, number];
+    readonly estimate_noise: (a: number, b: number) => [number, number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
     readonly indeca_default_config_json: () => [number, number, number, number];
     readonly indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];

@@ -561,6 +561,7 @@ export class Solver {
         return v1;
     }
     /**
+     * The activity on frame centres (what `deconvolve_trace` and Python report).
      * @returns {Float32Array}
      */
     get_solution() {
@@ -726,6 +727,16 @@ export class Solver {
 if (Symbol.dispose) Solver.prototype[Symbol.dispose] = Solver.prototype.free;
 
 /**
+ * Test hook: panics on purpose. The wasm build aborts on panic (`-Zbuild-std=std,panic_abort`),
+ * so no `catch_unwind` here could catch it: it reaches JavaScript as a `WebAssembly.RuntimeError`
+ * (a trap), which the workers report as code `INTERNAL` (`web/shared/solvererror.ts`). The tests
+ * use this to prove that path.
+ */
+export function __test_panic() {
+    wasm.__test_panic();
+}
+
+/**
  * @param {number} tau_rise
  * @param {number} tau_decay
  * @param {number} fs
@@ -832,6 +843,21 @@ export function error_codes() {
     var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
     wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
     return v1;
+}
+
+/**
+ * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
+ * @param {Float32Array | number[]} trace
+ * @returns {number}
+ */
+export function estimate_noise(trace) {
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.estimate_noise(ptr0, len0);
+    if (ret[2]) {
+        throw takeObject(ret[1]);
+    }
+    return ret[0];
 }
 
 /**

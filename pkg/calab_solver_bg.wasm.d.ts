@@ -1,6 +1,7 @@
 /* tslint:disable */
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
+export const __test_panic: () => void;
 export const __wbg_convarsolution_free: (a: number, b: number) => void;
 export const __wbg_deconvresult_free: (a: number, b: number) => void;
 export const __wbg_get_deconvresult_baseline: (a: number) => number;
@@ -27,6 +28,7 @@ export const deconvolve_trace: (a: number, b: number, c: number, d: number, e: n
 export const deconvresult_activity: (a: number) => [number, number];
 export const deconvresult_reconvolution: (a: number) => [number, number];
 export const error_codes: () => [number, number];
+export const estimate_noise: (a: number, b: number) => [number, number, number];
 export const filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
 export const indeca_default_config_json: () => [number, number, number, number];
 export const indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];
