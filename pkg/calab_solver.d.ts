@@ -189,6 +189,14 @@ export class Solver {
     step_batch(n_steps: number): boolean;
 }
 
+/**
+ * Test hook: panics on purpose. The wasm build aborts on panic (`-Zbuild-std=std,panic_abort`),
+ * so no `catch_unwind` here could catch it: it reaches JavaScript as a `WebAssembly.RuntimeError`
+ * (a trap), which the workers report as code `INTERNAL` (`web/shared/solvererror.ts`). The tests
+ * use this to prove that path.
+ */
+export function __test_panic(): void;
+
 export function build_kernel(tau_rise: number, tau_decay: number, fs: number): Float32Array;
 
 /**
@@ -286,6 +294,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
+    readonly __test_panic: () => void;
     readonly __wbg_convarsolution_free: (a: number, b: number) => void;
     readonly __wbg_deconvresult_free: (a: number, b: number) => void;
     readonly __wbg_get_deconvresult_baseline: (a: number) => number;

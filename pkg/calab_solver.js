@@ -755,6 +755,16 @@ export class Solver {
 if (Symbol.dispose) Solver.prototype[Symbol.dispose] = Solver.prototype.free;
 
 /**
+ * Test hook: panics on purpose. The wasm build aborts on panic (`-Zbuild-std=std,panic_abort`),
+ * so no `catch_unwind` here could catch it: it reaches JavaScript as a `WebAssembly.RuntimeError`
+ * (a trap), which the workers report as code `INTERNAL` (`web/shared/solvererror.ts`). The tests
+ * use this to prove that path.
+ */
+export function __test_panic() {
+    wasm.__test_panic();
+}
+
+/**
  * @param {number} tau_rise
  * @param {number} tau_decay
  * @param {number} fs

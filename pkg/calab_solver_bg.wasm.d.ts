@@ -1,6 +1,7 @@
 /* tslint:disable */
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
+export const __test_panic: () => void;
 export const __wbg_convarsolution_free: (a: number, b: number) => void;
 export const __wbg_deconvresult_free: (a: number, b: number) => void;
 export const __wbg_get_deconvresult_baseline: (a: number) => number;

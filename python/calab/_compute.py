@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _solver
+from . import _gaps, _solver
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
 from ._validate import as_real, as_trace_1d, as_traces
@@ -185,6 +185,7 @@ def run_deconvolution_full(
     filter_enabled: bool = False,
     remove_drift: bool = True,
     centre_on_frames: bool = True,
+    nan_policy: str = "raise",
 ) -> DeconvolutionResult:
     """Deconvolve one or more traces and return activity, baseline, fit and diagnostics.
 
@@ -231,6 +232,11 @@ def run_deconvolution_full(
         frame later: ``activity[n] = (1 - delta) s[n] + delta s[n - 1]``, with ``delta`` between
         0 (rise spread over frames) and 1/2 (rise within a frame) computed from the kernel.
         ``False`` returns ``s`` itself.
+    nan_policy : {"raise", "interpolate"}
+        What to do with NaN / Inf samples (missing frames): refuse them
+        (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
+        line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
+        :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
 
     Returns
     -------
@@ -248,8 +254,9 @@ def run_deconvolution_full(
     if is_dask_array(traces):
         return map_rows(run_deconvolution_full, traces, fs, tau_r, tau_d, lam, max_iters,  # type: ignore[no-any-return]
                         conv_mode, constraint, method=method, filter_enabled=filter_enabled,
-                        remove_drift=remove_drift, centre_on_frames=centre_on_frames)
-    arr, was_1d = as_traces(traces)
+                        remove_drift=remove_drift, centre_on_frames=centre_on_frames,
+                        nan_policy=nan_policy)
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
     act, base, rec, iters, conv, lams, errors = _solver.deconvolve_batch(
         arr, as_real("tau_r", tau_r), as_real("tau_d", tau_d),
@@ -298,6 +305,7 @@ def run_deconvolution(
     filter_enabled: bool = False,
     remove_drift: bool = True,
     centre_on_frames: bool = True,
+    nan_policy: str = "raise",
 ) -> FloatArray:
     """Deconvolve and return only the activity, same shape as ``traces``.
 
@@ -316,4 +324,5 @@ def run_deconvolution(
         traces, fs, tau_r, tau_d, lam, max_iters, conv_mode, constraint,
         method=method, filter_enabled=filter_enabled, remove_drift=remove_drift,
         centre_on_frames=centre_on_frames,
+        nan_policy=nan_policy,
     ).activity

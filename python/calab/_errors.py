@@ -75,6 +75,35 @@ class UnsupportedVersionError(FileFormatError):
     code = "UNSUPPORTED_VERSION"
 
 
+class TooLargeError(FileFormatError):
+    """A file declares more data than calab reads by default (``CALAB_MAX_INPUT_BYTES``), or a
+    compressed member expands suspiciously far (a zip bomb?); the message says how to allow it."""
+
+    code = "TOO_LARGE"
+
+
+class OutOfMemoryError(SolverError, MemoryError):
+    """The memory the work needs could not be allocated; raised instead of aborting the process.
+    Also a :class:`MemoryError`."""
+
+    code = "OUT_OF_MEMORY"
+
+
+class InternalError(SolverError):
+    """A bug in calab: the Rust core panicked. The panic is caught at the boundary and reported
+    with this code; the process (a Jupyter kernel, a browser tab) keeps running."""
+
+    code = "INTERNAL"
+
+
+class CancelledError(SolverError):
+    """The work was stopped before it finished (the caller gave up, e.g. Ctrl-C). A batch call
+    interrupted from Python raises ``KeyboardInterrupt`` itself; this code is what the core
+    reports for the rows it did not finish."""
+
+    code = "CANCELLED"
+
+
 class BridgeError(SolverError):
     """The browser bridge could not start or serve (port in use, server failure)."""
 
@@ -101,6 +130,10 @@ _BY_CODE: dict[str, type[SolverError]] = {
         NumericalFailureError,
         FileFormatError,
         UnsupportedVersionError,
+        TooLargeError,
+        OutOfMemoryError,
+        InternalError,
+        CancelledError,
         BridgeError,
         BrowserUnavailableError,
     )

@@ -1,5 +1,6 @@
 # Type stubs for the native extension built from crates/solver (feature "python").
 # Keep in step with crates/solver/src/bindings/python.rs.
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,10 @@ ERROR_CODES: list[str]
 PRESET_NAMES: list[str]
 KERNEL_TAIL_TOL: float
 
+def _test_panic(place: str) -> None: ...
+def fill_non_finite(
+    traces: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.uint64]]: ...
 def build_kernel(tau_rise: float, tau_decay: float, fs: float) -> NDArray[np.float64]: ...
 def compute_lipschitz(kernel: NDArray[np.float64]) -> float: ...
 def tau_to_ar2(
@@ -80,6 +85,7 @@ def convar_batch(
     chunk_size: int | None,
     overlap: int | None,
     blend: int | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[
     NDArray[np.float64],
     NDArray[np.float64],

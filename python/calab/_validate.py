@@ -16,7 +16,17 @@ from ._errors import (
 
 def as_traces(traces: ArrayLike, name: str = "traces") -> tuple[NDArray[np.float64], bool]:
     """Return (C-contiguous float64 2-D array, was_1d). Raises on bad shape, dtype or values."""
-    arr = np.asarray(traces)
+    if traces is None:
+        raise ShapeMismatchError(f"{name} is None; give a 1-D or 2-D array of samples",
+                                 code="SHAPE_MISMATCH")
+    try:
+        arr = np.asarray(traces)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeMismatchError(
+            f"{name} is ragged (rows of different lengths?): numpy cannot make one array of it "
+            f"({exc}); give a 1-D trace or a 2-D (cells x time) array",
+            code="SHAPE_MISMATCH",
+        ) from None
     kind = arr.dtype.kind
     if kind == "O" or np.issubdtype(arr.dtype, np.complexfloating) or kind in "USV":
         raise ShapeMismatchError(
@@ -42,7 +52,8 @@ def as_traces(traces: ArrayLike, name: str = "traces") -> tuple[NDArray[np.float
         extra = "" if was_1d or len(bad_rows) == 1 else f" ({len(bad_rows)} rows affected)"
         raise NonFiniteInputError(
             f"{name} {where}contains {len(bad)} non-finite sample(s) (NaN/Inf), first at index "
-            f"{int(bad[0])}{extra}; interpolate or drop them before deconvolving",
+            f"{int(bad[0])}{extra}; drop them, or fill them as CaTune does with "
+            "nan_policy='interpolate' (CLI: --nan-policy interpolate; calab.fill_nan)",
             code="NON_FINITE_INPUT",
         )
     return arr2, was_1d
@@ -60,7 +71,19 @@ def as_trace_1d(trace: ArrayLike, name: str = "trace") -> NDArray[np.float64]:
 
 
 def as_real(name: str, value: object) -> float:
-    """``value`` as a float, or INVALID_PARAMETER naming ``name`` (range checks: the caller)."""
+    """``value`` as a float, or INVALID_PARAMETER naming ``name`` (range checks: the caller).
+
+    One number only: arrays with a dimension (``np.array([30.0])``), strings, None and bools are
+    refused rather than converted.
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)) or (
+            isinstance(value, np.ndarray) and value.ndim > 0):
+        shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
+        raise InvalidParameterError(
+            f"{name} must be a single real number, got {type(value).__name__}{shape}: "
+            f"{str(value)[:60]}",
+            code="INVALID_PARAMETER",
+        )
     try:
         out = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

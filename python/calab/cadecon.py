@@ -19,10 +19,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import _solver
+from . import _gaps, _solver
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
-from ._validate import as_traces
+from ._validate import as_real, as_traces
 
 __all__ = ["CaDeconResult", "DeconConfig", "run_indeca"]
 
@@ -296,6 +296,7 @@ def run_indeca(
     *,
     progress: None | bool | ProgressFn = None,
     chunk_cells: int | None = None,
+    nan_policy: str = "raise",
     **overrides: Any,
 ) -> CaDeconResult:
     """Learn the calcium kernel of a recording with InDeCa and deconvolve every cell with it.
@@ -326,6 +327,11 @@ def run_indeca(
     chunk_cells : int, optional
         Cells per final-pass call (progress granularity and interrupt latency); automatic when
         omitted.
+    nan_policy : {"raise", "interpolate"}
+        What to do with NaN / Inf samples (missing frames): refuse them
+        (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
+        line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
+        :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
     **overrides
         Config fields to replace, e.g. ``seed=1, max_iterations=10`` (``lambda_`` for
         ``lambda``).
@@ -367,17 +373,13 @@ def run_indeca(
     (8, 1500)
     """
     cfg = _resolve_config(config, dict(overrides))
-    try:
-        fs_f = float(fs)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"fs must be a number in Hz, got {fs!r}",
-                                    code="INVALID_PARAMETER") from None
+    fs_f = as_real("fs", fs)
     if not (math.isfinite(fs_f) and fs_f > 0):
         raise InvalidParameterError(
             f"invalid parameter `fs` = {fs}: must be a finite number > 0 (Hz)",
             code="INVALID_PARAMETER",
         )
-    arr, was_1d = as_traces(traces)
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     data = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(data).all():
         raise from_code("VALUE_OUT_OF_RANGE",

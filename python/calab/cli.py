@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -95,9 +106,67 @@ def _port(text: str) -> int:
 
 
 def _read(args: argparse.Namespace) -> tuple[Any, float | None, dict[str, Any]]:
+    from ._outputs import recover
     from .io import load_traces_file
 
+    recover(Path(args.file).parent)  # finish the commit of a run killed mid-way, if any
     return load_traces_file(args.file, key=getattr(args, "key", None))
+
+
+def _apply_nan_policy(args: argparse.Namespace, traces: Any) -> Any:
+    """--nan-policy: refuse non-finite samples (raise) or fill them as CaTune does and say how
+    many frames per cell (interpolate)."""
+    import numpy as np
+
+    from ._gaps import fill_nan
+    from ._validate import as_traces
+
+    if args.nan_policy == "raise" or np.isfinite(traces).all():
+        as_traces(traces)  # NON_FINITE_INPUT names the row and the first frame
+        return traces
+    out = fill_nan(traces)
+    filled = np.atleast_1d(out.filled)
+    hit = np.flatnonzero(filled)
+    listing = ", ".join(f"{int(i)}: {int(filled[i])}" for i in hit[:20])
+    more = f", ... ({len(hit) - 20} more cells)" if len(hit) > 20 else ""
+    empty = int((filled == traces.shape[1]).sum())
+    print(f"calab: filled {int(filled.sum())} missing frame(s) in {len(hit)} of {len(filled)} "
+          f"cells by linear interpolation (cell: frames {listing}{more})"
+          + (f"; {empty} cell(s) had no finite value and are zeros" if empty else ""),
+          file=sys.stderr)
+    return out.traces
+
+
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """Every file this command reads (so no output can overwrite one of them)."""
+    found: list[Path] = []
+    for name in ("file", "params"):
+        value = getattr(args, name, None)
+        if not value:
+            continue
+        p = Path(value)
+        stem = p.with_suffix("") if p.suffix in (".npy", ".json") else p
+        if stem.name.endswith("_metadata"):
+            stem = stem.with_name(stem.name[: -len("_metadata")])
+        found += [p, p.with_name(p.name + ".npy"), stem.with_name(stem.name + ".npy"),
+                  stem.with_name(stem.name + "_metadata.json")]
+        if p.is_dir():  # a pipeline's output folder (convert): everything in it, and plane0/
+            for folder in (p, p / "plane0"):
+                with contextlib.suppress(OSError):
+                    found += [c for c in folder.iterdir() if c.is_file()]
+    return found
+
+
+def _output_set(args: argparse.Namespace, *paths: Path) -> Any:
+    from ._outputs import OutputSet
+
+    return OutputSet(paths, inputs=_inputs(args))
+
+
+def _stem_arg(args: argparse.Namespace) -> Path:
+    from ._outputs import output_path
+
+    return output_path(args.output, "output (-o)")
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -125,17 +194,20 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
-    from .io import deconvolve_from_export, load_export_params, save_npy_atomic, save_npz_atomic
+    from .io import deconvolve_from_export, load_export_params
 
     if args.params is None:
         return _deconvolve_automatic(args)
     if args.fs is not None:
         raise UsageError("--fs is for the automatic path; with --params the export's rate is used")
-    params = load_export_params(args.params)
-    traces, file_fs, meta = _read(args)
-    out = Path(args.output)
+    out = _stem_arg(args)  # a bad -o is refused before the work, not after it
     if out.suffix != ".npy":
         out = out.with_name(out.name + ".npy")
+    diag = out.with_name(out.stem + "_diagnostics.npz")
+    _output_set(args, *([out, diag] if args.full else [out]))
+    params = load_export_params(args.params)
+    traces, file_fs, meta = _read(args)
+    traces = _apply_nan_policy(args, traces)
     nwb = _nwb_target(args, out.with_suffix(".nwb"), meta)  # refuse before solving, not after
     if file_fs is not None and abs(file_fs - params["fs"]) > 1e-9 * file_fs:
         print(f"calab: warning: {args.file} was recorded at {file_fs} Hz but the export was tuned "
@@ -150,12 +222,12 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
         result = deconvolve_from_export(traces, params, return_full=True,
                                         chunk_size=args.chunk_size,
                                         progress=False if args.no_progress else None)
-    save_npy_atomic(out, result.activity)
-    written = [str(out)]
-    if args.full:
-        diag = out.with_name(out.stem + "_diagnostics.npz")
-        save_npz_atomic(diag, **_diagnostics(result))
-        written.append(str(diag))
+    paths = [out, diag] if args.full else [out]
+    with _output_set(args, *paths) as files:  # the outputs of one run, committed together
+        files.npy(out, result.activity)
+        if args.full:
+            files.npz(diag, **_diagnostics(result))
+    written = [str(p) for p in paths]
     if nwb is not None:
         written.append(_write_nwb(nwb, result, params["fs"], params["export"], args))
     n_conv = int(sum(bool(c) for c in result.converged))
@@ -239,31 +311,33 @@ def _deconvolve_automatic(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ._compute import run_deconvolution_full
-    from .io import save_npy_atomic, save_npz_atomic
     from .kinetics import estimate_kinetics
 
     if args.scheduler:
         raise UsageError("--scheduler needs --params (learn the parameters once, e.g. with "
                          "calab deconvolve on a sample, then give them as an export)")
+    out = _stem_arg(args)  # a bad -o is refused before the work, not after it
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    diag = out.with_name(out.stem + "_diagnostics.npz")
+    paths = [out, diag] if args.full else [out]
+    _output_set(args, *paths)
     traces, file_fs, meta = _read(args)
     fs = args.fs if args.fs is not None else file_fs
     if fs is None:
         raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ "
                          "(or --params EXPORT.json)")
-    out = Path(args.output)
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
+    traces = _apply_nan_policy(args, traces)
     nwb = _nwb_target(args, out.with_suffix(".nwb"), meta)
     kinetics = estimate_kinetics(traces, fs, warn=False)
     for message in kinetics.warnings:
         print(f"calab: warning: {message}", file=sys.stderr)
     result = run_deconvolution_full(traces, fs, kinetics.tau_rise, kinetics.tau_decay)
-    save_npy_atomic(out, result.activity)
-    written = [str(out)]
-    if args.full:
-        diag = out.with_name(out.stem + "_diagnostics.npz")
-        save_npz_atomic(diag, **_diagnostics(result))
-        written.append(str(diag))
+    with _output_set(args, *paths) as files:  # the outputs of one run, committed together
+        files.npy(out, result.activity)
+        if args.full:
+            files.npz(diag, **_diagnostics(result))
+    written = [str(p) for p in paths]
     parameters = {"solver": "l1", "tau_rise_s": kinetics.tau_rise,
                   "tau_decay_s": kinetics.tau_decay,
                   "lambda": "per cell from the noise (2 sigma)", "sampling_rate_hz": fs,
@@ -279,13 +353,17 @@ def _deconvolve_automatic(args: argparse.Namespace) -> int:
 
 
 def _cmd_cadecon(args: argparse.Namespace) -> int:
-    from .io import save_npy_atomic, write_json_atomic
+    from .io import _json_default
 
+    stem = _stem_arg(args)
+    activity_path = stem.with_name(stem.name + "_activity.npy")
+    results_path = stem.with_name(stem.name + "_results.json")
+    _output_set(args, activity_path, results_path)  # refuse a bad -o before the work
     traces, file_fs, meta = _read(args)
+    traces = _apply_nan_policy(args, traces)
     fs = args.fs if args.fs is not None else file_fs
     if fs is None:
         raise UsageError(f"the sampling rate of {args.file} is unknown; pass --fs HZ")
-    stem = Path(args.output)
     nwb = _nwb_target(args, stem.with_name(stem.name + ".nwb"), meta)
     settings = {
         "upsample_target": args.upsample_target, "hp_filter_enabled": args.hp_filter,
@@ -311,10 +389,9 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
         print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
               file=sys.stderr)
         return 1
-    activity_path = stem.with_name(stem.name + "_activity.npy")
-    results_path = stem.with_name(stem.name + "_results.json")
-    save_npy_atomic(activity_path, result.activity)
-    write_json_atomic(results_path, result.metadata)
+    with _output_set(args, activity_path, results_path) as files:
+        files.npy(activity_path, result.activity)
+        files.json(results_path, result.metadata, default=_json_default)
     res_meta = result.metadata
     written = [str(activity_path), str(results_path)]
     if nwb is not None:
@@ -337,6 +414,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from . import loaders
     from .io import save_for_tuning
 
+    if args.output:
+        _stem_arg(args)
     fmt = args.format
     if fmt == "caiman":
         traces, meta = loaders.load_caiman(args.file, trace_key=args.trace_key or "estimates/C",
@@ -364,8 +443,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                        "baseline": "running percentile" + (" + CaImAn background"
                                                            if background is not None else "")}
     src = Path(args.file)
-    stem = Path(args.output) if args.output else Path(src.stem if src.suffix else src.name)
-    save_for_tuning(traces, fs, stem, metadata=meta)
+    stem = _stem_arg(args) if args.output else Path(src.stem if src.suffix else src.name)
+    save_for_tuning(traces, fs, stem, metadata=meta, inputs=_inputs(args))
     what = "dF/F traces" if args.dff else "traces"
     print(f"Wrote {traces.shape[0]} {what} x {traces.shape[1]} frames at {fs} Hz to "
           f"{stem}.npy and {stem}_metadata.json")
@@ -423,17 +502,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from . import simulation
-    from .io import save_for_tuning, save_npy_atomic
+    from .io import _tuning_files, _tuning_payload
 
+    stem = _stem_arg(args)
     config = getattr(simulation.presets, args.preset)(
         num_cells=args.cells, num_timepoints=args.frames, fs=args.fs, seed=args.seed
     )
     sim = simulation.simulate(config)
-    stem = Path(args.output)
-    save_for_tuning(sim.traces, args.fs, stem,
-                    metadata={"source": "calab simulate", "preset": args.preset,
-                              "seed": args.seed, "simulation_config": config.model_dump()})
-    save_npy_atomic(stem.with_name(stem.name + "_spikes.npy"), sim.spikes)
+    arr, text = _tuning_payload(sim.traces, args.fs,
+                                {"source": "calab simulate", "preset": args.preset,
+                                 "seed": args.seed, "simulation_config": config.model_dump()})
+    npy, side = _tuning_files(stem)
+    spikes = stem.with_name(stem.name + "_spikes.npy")
+    with _output_set(args, npy, side, spikes) as files:
+        files.npy(npy, arr)
+        with files.open(side, "w") as fh:
+            fh.write(text)
+        files.npy(spikes, sim.spikes)
     print(f"Simulated {args.cells} {args.preset} cells x {args.frames} frames at {args.fs} Hz -> "
           f"{stem}.npy, {stem}_metadata.json, {stem}_spikes.npy (ground truth)")
     return 0
@@ -463,8 +548,15 @@ def _cmd_movie(args: argparse.Namespace) -> int:
 
 def _add_file(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE",
-                   help="traces: .npy (cells x time), .npz (with --key) or a save_for_tuning stem")
-    p.add_argument("--key", help="array name inside a .npz file")
+                   help="traces: .npy (cells x time), .npz or .mat (with --key when it holds "
+                        "several arrays) or a save_for_tuning stem")
+    p.add_argument("--key", help="array / variable name inside a .npz or .mat file")
+
+
+def _add_nan_policy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nan-policy", choices=["raise", "interpolate"], default="raise",
+                   help="NaN/Inf samples (missing frames): refuse them (raise, default) or fill "
+                        "them as CaTune does, a line across each gap (interpolate)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -481,18 +573,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     demo.add_argument("--preset", default="gcamp6f",
                       choices=["gcamp6f", "gcamp6m", "gcamp6s", "jgcamp8f", "ogb1", "clean"])
-    demo.add_argument("--cells", type=int, default=30, help="number of cells (default 30)")
-    demo.add_argument("--duration", type=float, default=300.0, help="seconds (default 300)")
-    demo.add_argument("--fs", type=float, default=30.0, help="sampling rate, Hz (default 30)")
-    demo.add_argument("--lam", type=float, default=0.02, help="sparsity lambda (default 0.02)")
+    demo.add_argument("--cells", type=_positive_int, default=30,
+                      help="number of cells (default 30)")
+    demo.add_argument("--duration", type=_positive_float, default=300.0,
+                      help="seconds (default 300)")
+    demo.add_argument("--fs", type=_positive_float, default=30.0,
+                      help="sampling rate, Hz (default 30)")
+    demo.add_argument("--lam", type=_non_negative_float, default=0.02,
+                      help="sparsity lambda (default 0.02)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
     demo.add_argument("--headless", action="store_true",
                       help="no browser: deconvolve with the true kinetics and --lam at once")
     demo.add_argument("--no-browser", action="store_true",
                       help="print the CaTune URL instead of opening a browser")
-    demo.add_argument("--port", type=int, default=None, help="bridge port (default: any free)")
-    demo.add_argument("--timeout", type=float, default=None,
+    demo.add_argument("--port", type=_port, default=None, help="bridge port (default: any free)")
+    demo.add_argument("--timeout", type=_positive_float, default=None,
                       help="seconds to wait for an export (default: no limit)")
     demo.set_defaults(func=_cmd_demo)
 
@@ -541,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--chunk-size", type=_positive_int, default=64,
                      help="rows per solver call (default 64)")
     dec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_nan_policy(dec)
     dec.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the batch on this Dask scheduler (e.g. tcp://host:8786), "
                           "--chunk-size rows per task; needs pip install 'calab[dask]'")
@@ -602,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     cad.add_argument("--timeout", type=_positive_float, help="give up after this many seconds")
     cad.add_argument("--app-url", help="hosted CaDecon URL to use instead of the bundled app")
     cad.add_argument("--no-progress", action="store_true", help="do not print progress")
+    _add_nan_policy(cad)
     cad.add_argument("--upsample-target", type=_positive_float, metavar="HZ",
                      help="infer spikes on a grid of about this rate "
                           "(default 90; at or below the frame rate: none)")
@@ -669,24 +767,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_message(exc: OSError) -> str:
+    """``Permission denied: out/act.npy`` rather than ``2`` or ``[Errno 13] ...``."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done; 1 no result (cancelled, timed out, browser closed,
+    a missing optional package, not enough memory, an internal error); 2 refused: bad arguments,
+    bad or missing input files, outputs that cannot be written, an unreachable scheduler."""
+    from ._outputs import OutputError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SolverError as exc:
         print(f"calab: error [{exc.code}]: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         print(f"calab: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, KeyError) as exc:
+    except KeyError as exc:
         print(f"calab: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"calab: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"calab: error: {exc}", file=sys.stderr)
+        print(f"calab: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"calab: error: not enough memory ({exc or 'an allocation failed'})",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("calab: interrupted", file=sys.stderr)

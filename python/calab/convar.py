@@ -27,8 +27,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _solver
+from . import _gaps, _solver
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
+from ._progress import native_bar
 from ._result import input_noise
 from ._validate import as_count as _count
 from ._validate import as_real as _real
@@ -200,6 +201,8 @@ def run_convar(
     chunk_size: int | None = None,
     overlap: int | None = None,
     blend: int | None = None,
+    progress: bool | None = None,
+    nan_policy: str = "raise",
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
@@ -244,6 +247,16 @@ def run_convar(
         ``blend`` frames (default ``overlap // 2``).
     overlap, blend : int, optional
         See ``chunk_size``.
+    progress : bool or None
+        A tqdm progress bar over the traces; ``None`` shows it on a terminal when ``lam`` is
+        ``None`` (the search solves each trace many times) and the traces hold at least 100,000
+        samples. Whatever the setting, Ctrl-C stops the solve within a fraction of a second and
+        raises ``KeyboardInterrupt``.
+    nan_policy : {"raise", "interpolate"}
+        What to do with NaN / Inf samples (missing frames): refuse them
+        (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
+        line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
+        :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
 
     Returns
     -------
@@ -287,12 +300,15 @@ def run_convar(
         return map_rows(  # type: ignore[no-any-return]
             run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
             tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
-            chunk_size=chunk_size, overlap=overlap, blend=blend,
+            chunk_size=chunk_size, overlap=overlap, blend=blend, nan_policy=nan_policy,
         )
-    arr, was_1d = as_traces(traces)
-    rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(
-        arr, g, lam_f, grid, search_s, iters, tol_f, init_s, window, bool(early_stop), size, ov, bl
-    )
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
+    long = lam_f is None and arr.size >= 100_000
+    with native_bar(progress, arr.shape[0], "Convar", long=long) as report:
+        rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(
+            arr, g, lam_f, grid, search_s, iters, tol_f, init_s, window, bool(early_stop), size,
+            ov, bl, report,
+        )
     for err in errors:
         if err is not None:
             row, code, message = err

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
-from ._errors import ShapeMismatchError
+from ._errors import InvalidParameterError, ShapeMismatchError
 from ._validate import as_count as _count
 from ._validate import as_real as _real
 from ._validate import as_trace_1d
@@ -245,6 +245,13 @@ def estimate_kernel(
         raise ShapeMismatchError("trace_lengths must be >= 0", code="SHAPE_MISMATCH")
     a = np.ascontiguousarray(np.asarray(alphas, dtype=np.float64).reshape(-1))
     b = np.ascontiguousarray(np.asarray(baselines, dtype=np.float64).reshape(-1))
+    if not np.any(s):
+        raise InvalidParameterError(
+            "invalid parameter `spikes_flat`: all zero, so no response to a spike can be "
+            "estimated (the kernel would be all zero); give spike trains with at least one "
+            "spike",
+            code="INVALID_PARAMETER",
+        )
     warm = None if warm_kernel is None else _f32("warm_kernel", warm_kernel)
     return _solver.indeca_estimate_kernel(
         y,

@@ -12,8 +12,7 @@ import contextlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Union
@@ -21,6 +20,7 @@ from typing import IO, Any, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _gaps, _readers
 from ._errors import FileFormatError, ShapeMismatchError, UnsupportedVersionError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -50,8 +50,9 @@ __all__ = [
 @contextlib.contextmanager
 def _atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file next to ``path``; on success fsync and move it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from ._outputs import create_temp
+
+    fd, tmp = create_temp(path)  # mode 0666 less the umask, like any file the user writes
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -127,8 +128,32 @@ def _check_fs(fs: Any, what: str = "fs") -> float:
     return val
 
 
+def _tuning_files(path: PathLike) -> tuple[Path, Path]:
+    """(``STEM.npy``, ``STEM_metadata.json``) of a tuning stem."""
+    stem = _stem(path)
+    return stem.with_name(stem.name + ".npy"), stem.with_name(stem.name + "_metadata.json")
+
+
+def _tuning_payload(traces: ArrayLike, fs: float,
+                    metadata: Mapping[str, Any] | None) -> tuple[NDArray[np.float64], str]:
+    """The array and the sidecar text :func:`save_for_tuning` writes (checked, not written)."""
+    arr = _as_saveable(traces)
+    rate = _check_fs(fs)
+    meta: dict[str, Any] = dict(metadata or {})
+    meta.update(
+        schema_version=TUNING_METADATA_VERSION,
+        sampling_rate_hz=rate,
+        num_cells=int(arr.shape[0]),
+        num_timepoints=int(arr.shape[1]),
+        shape=[int(arr.shape[0]), int(arr.shape[1])],
+        dtype="<f8",
+    )
+    return arr, json.dumps(meta, indent=2, default=_json_default) + "\n"
+
+
 def save_for_tuning(
-    traces: ArrayLike, fs: float, path: PathLike, metadata: Mapping[str, Any] | None = None
+    traces: ArrayLike, fs: float, path: PathLike, metadata: Mapping[str, Any] | None = None,
+    *, inputs: Iterable[PathLike] = (),
 ) -> None:
     """Save traces for CaTune: ``{path}.npy`` plus a ``{path}_metadata.json`` sidecar.
 
@@ -144,6 +169,12 @@ def save_for_tuning(
     metadata : dict, optional
         Extra JSON-serialisable keys for the sidecar; the built-in keys (``schema_version``,
         ``sampling_rate_hz``, ``num_cells``, ``num_timepoints``, ``shape``, ``dtype``) win.
+    inputs : paths, optional
+        Files that must not be overwritten (the sources of a conversion): an output that is the
+        same file as one of them is refused.
+
+    The two files are written as one set (temporary files renamed together; see
+    ``calab._outputs``), so an interrupted save leaves the old pair or the new one.
 
     Examples
     --------
@@ -155,34 +186,22 @@ def save_for_tuning(
     >>> traces.shape, meta["sampling_rate_hz"], meta["animal"]
     ((2, 50), 30.0, 'm1')
     """
-    arr = _as_saveable(traces)
-    rate = _check_fs(fs)
-    stem = _stem(path)
-    meta: dict[str, Any] = dict(metadata or {})
-    meta.update(
-        schema_version=TUNING_METADATA_VERSION,
-        sampling_rate_hz=rate,
-        num_cells=int(arr.shape[0]),
-        num_timepoints=int(arr.shape[1]),
-        shape=[int(arr.shape[0]), int(arr.shape[1])],
-        dtype="<f8",
-    )
-    text = json.dumps(meta, indent=2, default=_json_default)  # fail before writing anything
-    save_npy_atomic(stem.with_name(stem.name + ".npy"), arr)
-    with _atomic_writer(stem.with_name(stem.name + "_metadata.json"), "w") as fh:
-        fh.write(text + "\n")
+    from ._outputs import OutputSet
+
+    arr, text = _tuning_payload(traces, fs, metadata)  # fail before writing anything
+    npy, side = _tuning_files(path)
+    with OutputSet([npy, side], inputs=list(inputs)) as files:
+        files.npy(npy, arr)
+        with files.open(side, "w") as fh:
+            fh.write(text)
 
 
 def _load_npy(path: Path) -> NDArray[Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    try:
-        arr: NDArray[Any] = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FileFormatError(f"{path} is not a readable .npy file: {exc}") from None
-    if not isinstance(arr, np.ndarray):
-        raise FileFormatError(f"{path} holds several arrays (.npz?), not one .npy array")
-    return arr
+    if _readers.sniff(path) == "npz":
+        raise FileFormatError(f"{path} holds several arrays (an .npz), not one .npy array")
+    return _readers.read_npy(path)
 
 
 def load_tuning_data(path: PathLike) -> tuple[NDArray[np.float64], dict[str, Any]]:
@@ -198,57 +217,58 @@ def load_tuning_data(path: PathLike) -> tuple[NDArray[np.float64], dict[str, Any
         raise FileNotFoundError(
             f"missing {' and '.join(missing)} (expected a save_for_tuning stem)"
         )
-    arr = _load_npy(npy)
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{side} is not valid JSON: {exc}") from None
+    meta = _readers.read_json(side, "metadata JSON")
     if not isinstance(meta, dict):
         raise FileFormatError(f"{side} must hold a JSON object, got {type(meta).__name__}")
+    shape = meta.get("shape")
+    if shape is not None:
+        _readers.check_shape_list(shape, str(side))
+    meta["sampling_rate_hz"] = _readers.check_file_fs(meta.get("sampling_rate_hz"),
+                                                      f"{side}: sampling_rate_hz")
+    arr = _load_npy(npy)
     if arr.ndim != 2 or arr.dtype.kind not in "biuf":
         raise FileFormatError(f"{npy} must hold a 2-D numeric array, got {arr.dtype} {arr.shape}")
-    shape = meta.get("shape")
     if shape is not None and list(shape) != list(arr.shape):
         raise FileFormatError(f"{npy} has shape {arr.shape} but {side} says {shape}")
-    meta["sampling_rate_hz"] = _check_fs(meta.get("sampling_rate_hz"), f"{side}: sampling_rate_hz")
     return np.ascontiguousarray(arr, dtype=np.float64), meta
 
 
 def load_traces_file(
     path: PathLike, key: str | None = None
 ) -> tuple[NDArray[np.float64], float | None, dict[str, Any]]:
-    """Read traces from a ``.npy``, a ``.npz`` (``key`` picks the array) or a tuning stem.
+    """Read traces from a ``.npy``, a ``.npz`` or ``.mat`` (``key`` picks the array) or a tuning
+    stem (``save_for_tuning``).
 
-    Returns ``(traces 2-D float64, fs or None, metadata)``. Non-finite values are kept.
+    Returns ``(traces 2-D float64, fs or None, metadata)``: the rate comes from a stem's sidecar
+    or from a ``.mat`` file's scalar (an ``.npz`` file's member) ``fs`` (or ``Fs``, ``fps``,
+    ``frame_rate``, ...: the names in ``schemas/trace-files.json``, as the browser reads them).
+    Non-finite values are kept. This is the reader of every CLI command; a file is never
+    unpickled, and arrays larger than ``CALAB_MAX_INPUT_BYTES`` (default 4 GiB) are refused
+    before anything is allocated (:class:`calab.TooLargeError`).
     """
     p = Path(path)
     stem = _stem(p)
     if stem.with_name(stem.name + "_metadata.json").is_file() and p.suffix in ("", ".npy", ".json"):
-        traces, meta = load_tuning_data(stem)
-        return traces, float(meta["sampling_rate_hz"]), meta
-    if p.suffix == ".npz":
-        if not p.is_file():
-            raise FileNotFoundError(f"no such file: {p}")
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                names = list(z.files)
-                if key is None:
-                    if len(names) != 1:
-                        raise FileFormatError(
-                            f"{p} holds arrays {names}; choose one with --key / key="
-                        )
-                    key = names[0]
-                if key not in names:
-                    raise FileFormatError(f"{p} has no array {key!r}; it holds {names}")
-                arr = z[key]
-        except (ValueError, OSError, EOFError) as exc:
-            if isinstance(exc, FileFormatError):
-                raise
-            raise FileFormatError(f"{p} is not a readable .npz file: {exc}") from None
-    else:
-        if not p.is_file() and p.suffix != ".npy" and p.with_name(p.name + ".npy").is_file():
-            p = p.with_name(p.name + ".npy")
+        traces, side = load_tuning_data(stem)
+        return traces, float(side["sampling_rate_hz"]), side
+    if not p.exists() and p.suffix != ".npy" and p.with_name(p.name + ".npy").is_file():
+        p = p.with_name(p.name + ".npy")
+    if not p.exists():
+        raise FileNotFoundError(f"no such file: {p}")
+    if p.is_dir():
+        raise FileFormatError(f"{p} is a folder, not a traces file (for a pipeline's output "
+                              "folder use `calab convert`)")
+    kind = {".npy": "npy", ".npz": "npz", ".mat": "mat"}.get(p.suffix.lower()) or _readers.sniff(p)
+    fs: float | None = None
+    name = None
+    if kind == "npz":
+        arr, name, fs = _readers.read_npz(p, key)
+    elif kind == "mat":
+        arr, name, fs = _readers.read_mat(p, key)
+    elif kind == "npy":
         arr = _load_npy(p)
+    else:
+        raise FileFormatError(f"{p} is not a .npy, .npz or .mat file (unknown content)")
     if arr.dtype.kind not in "biuf":
         raise FileFormatError(f"{p} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
@@ -257,8 +277,12 @@ def load_traces_file(
         raise FileFormatError(
             f"{p} must hold a 1-D trace or a 2-D (cells x time) array, got shape {arr.shape}"
         )
-    meta = {"source": str(p), "dtype": arr.dtype.str}
-    return np.ascontiguousarray(arr, dtype=np.float64), None, meta
+    meta: dict[str, Any] = {"source": str(p), "dtype": arr.dtype.str}
+    if name is not None:
+        meta["key"] = name
+    if fs is not None:
+        meta["sampling_rate_hz"] = fs
+    return np.ascontiguousarray(arr, dtype=np.float64), fs, meta
 
 
 # --------------------------------------------------------------------------- CaTune exports
@@ -335,8 +359,7 @@ def params_from_export(export: Any, where: str = "export") -> dict[str, Any]:
         raise FileFormatError(f"{where}: need 0 < tau_rise_s < tau_decay_s, got {tau_r}, {tau_d}")
     if lam < 0:
         raise FileFormatError(f"{where}: lambda must be >= 0, got {lam}")
-    if fs <= 0:
-        raise FileFormatError(f"{where}: sampling_rate_hz must be > 0, got {fs}")
+    fs = _readers.check_file_fs(fs, f"{where}: parameters.sampling_rate_hz")
     flt = params.get("filter_enabled", False)
     if not isinstance(flt, bool):
         raise FileFormatError(f"{where}: parameters.filter_enabled must be true/false, got {flt!r}")
@@ -396,10 +419,7 @@ def load_export_params(path: PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such export file: {p}")
-    try:
-        export = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{p} is not valid JSON: {exc}") from None
+    export = _readers.read_json(p, "CaTune export JSON")
     return params_from_export(export, str(p))
 
 
@@ -575,6 +595,7 @@ def deconvolve_from_export(
     *,
     chunk_size: int = 64,
     progress: bool | None = None,
+    nan_policy: str = "raise",
 ) -> Any:
     """Deconvolve traces with the parameters of a CaTune export.
 
@@ -598,6 +619,9 @@ def deconvolve_from_export(
     return_full : bool
         Return the solver's full result (a :class:`~calab.DeconvolutionResult`,
         :class:`~calab.L0Result` or :class:`~calab.ConvarResult`) instead of only the activity.
+    nan_policy : {"raise", "interpolate"}
+        Refuse NaN / Inf samples (the default) or fill them as CaTune does (see
+        :func:`calab.fill_nan`), with a :class:`~calab.FilledFramesWarning` per call.
     """
     from tqdm.auto import tqdm
 
@@ -607,7 +631,7 @@ def deconvolve_from_export(
     params = dict(params_path) if isinstance(params_path, Mapping) else \
         load_export_params(params_path)
     spec = export_spec(params)
-    arr, was_1d = as_traces(traces)
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     if was_1d:
         res = solve_with_spec(arr[0], spec)
         return res if return_full else res.activity

@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _solver
+from . import _gaps, _solver
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
 from ._validate import as_real as _real
@@ -115,7 +115,8 @@ def gamma_from_tau(tau_decay: float, fs: float) -> float:
     return float(_solver.l0_gamma_from_tau(_real("tau_decay", tau_decay), _real("fs", fs)))
 
 
-def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -> L0Result:
+def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *,
+           nan_policy: str = "raise") -> L0Result:
     """Exact L0 spike inference for one trace (1-D) or many (2-D, cells x time).
 
     Solves ``min_c 1/2 sum (y_t - c_t)^2 + lam * #{t >= 2 : z_t != 0}`` with
@@ -132,6 +133,11 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
         Penalty per spike (>= 0), in squared trace units.
     positive : bool
         Require spikes to be positive (``z_t > 0``).
+    nan_policy : {"raise", "interpolate"}
+        What to do with NaN / Inf samples (missing frames): refuse them
+        (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
+        line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
+        :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
 
     Returns
     -------
@@ -149,8 +155,9 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True) -
     lam_f = _real("lam", lam)
     _check_gamma_lam(g, lam_f)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
-        return map_rows(run_l0, traces, g, lam_f, bool(positive))  # type: ignore[no-any-return]
-    arr, was_1d = as_traces(traces)
+        return map_rows(run_l0, traces, g, lam_f, bool(positive),  # type: ignore[no-any-return]
+                        nan_policy=nan_policy)
+    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
     for err in errors:
         if err is not None:

@@ -10,15 +10,18 @@ error lists what the file does contain.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _readers
 from ._errors import FileFormatError
 
 __all__ = ["load_caiman", "load_minian", "load_nwb", "load_suite2p"]
@@ -41,13 +44,10 @@ def _exists(path: str | os.PathLike[str]) -> Path:
 
 
 def _rate(value: Any, where: str) -> float:
-    try:
-        rate = float(np.asarray(value).reshape(-1)[0])
-    except (TypeError, ValueError, IndexError):
-        raise FileFormatError(f"{where}: sampling rate {value!r} is not a number") from None
-    if not math.isfinite(rate) or rate <= 0:
-        raise FileFormatError(f"{where}: sampling rate must be positive and finite, got {rate}")
-    return rate
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "iuf":
+        raise FileFormatError(f"{where}: sampling rate {str(value)[:100]} is not a number")
+    return _readers.check_file_fs(arr.reshape(-1)[0].item(), where)
 
 
 def _finish(traces: Any, source: str, fs: float | None, cell_ids: Any,
@@ -84,6 +84,54 @@ def _h5_keys(h5: Any) -> list[str]:
     return names
 
 
+class _MissingDataset(KeyError):
+    """The dataset asked for is not in the file (a KeyError, as documented)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@contextlib.contextmanager
+def _h5_damage(path: Path) -> Iterator[None]:
+    """Errors libhdf5 raises while walking a damaged file (RuntimeError, OSError, KeyError, ...)
+    become FileFormatError; calab's own errors pass through."""
+    try:
+        yield
+    except (FileFormatError, _MissingDataset):
+        raise
+    except MemoryError:
+        raise FileFormatError(f"{path}: not enough memory to read it") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged HDF5 file can raise almost anything
+        raise FileFormatError(f"{path} is a damaged HDF5 file: {type(exc).__name__}: "
+                              f"{str(exc)[:200]}") from None
+
+
+def _h5_read(h5py: Any, fh: Any, key: str, where: str, required: bool = True) -> Any:
+    """Dataset ``key`` of an open HDF5 file, checked (a dataset, numeric, within the size
+    limit) before it is read; ``None`` when absent and not ``required``."""
+    try:
+        node = fh[key] if key in fh else None
+    except Exception as exc:  # noqa: BLE001 - broken links and other damage in a hostile file
+        raise FileFormatError(f"{where}: {key!r} cannot be opened: {str(exc)[:200]}") from None
+    if node is None:
+        if not required:
+            return None
+        data = [k for k in _h5_keys(fh) if isinstance(fh.get(k), h5py.Dataset)]
+        raise _MissingDataset(f"{where}: no dataset {key!r}; datasets in the file: {data}")
+    if not isinstance(node, h5py.Dataset):
+        raise FileFormatError(f"{where}: {key!r} is a group, not a dataset; its members: "
+                              f"{sorted(node.keys())[:20]}")
+    if node.dtype.kind not in "biuf":
+        raise FileFormatError(f"{where}: {key!r} must be numeric, got dtype {node.dtype}")
+    _readers.check_size(math.prod(node.shape) * node.dtype.itemsize, f"{where}:{key}")
+    try:
+        return node[()]
+    except MemoryError:
+        raise FileFormatError(f"{where}:{key}: not enough memory to read it") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt chunks, unavailable filters, ...
+        raise FileFormatError(f"{where}:{key} could not be read: {str(exc)[:200]}") from None
+
+
 def load_caiman(path: str | os.PathLike[str], trace_key: str = "estimates/C",
                 fs_key: str = "params/data/fr",
                 fs: float | None = None) -> tuple[NDArray[np.float64], dict[str, Any]]:
@@ -105,24 +153,21 @@ def load_caiman(path: str | os.PathLike[str], trace_key: str = "estimates/C",
     p = _exists(path)
     try:
         fh = h5py.File(p, "r")
-    except OSError as exc:
-        raise FileFormatError(f"{p} is not a readable HDF5 file: {exc}") from None
-    with fh:
-        if trace_key not in fh or not isinstance(fh[trace_key], h5py.Dataset):
-            data = [k for k in _h5_keys(fh) if isinstance(fh[k], h5py.Dataset)]
-            raise KeyError(f"{p}: no dataset {trace_key!r}; datasets in the file: {data}")
-        traces = fh[trace_key][()]
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError and others on damage
+        raise FileFormatError(f"{p} is not a readable HDF5 file: {str(exc)[:200]}") from None
+    with _h5_damage(p), fh:
+        traces = _h5_read(h5py, fh, trace_key, str(p))
         rate: float | None
         if fs is not None:
             rate = _rate(fs, "fs")
-        elif fs_key in fh:
-            rate = _rate(fh[fs_key][()], f"{p}:{fs_key}")
         else:
-            rate = None
+            stored = _h5_read(h5py, fh, fs_key, str(p), required=False)
+            rate = None if stored is None else _rate(stored, f"{p}:{fs_key}")
         # CaImAn keeps every component in C; the accepted ones (if evaluated) are reported.
         accepted = None
-        if "estimates/idx_components" in fh:
-            good = np.asarray(fh["estimates/idx_components"][()]).reshape(-1)
+        good = _h5_read(h5py, fh, "estimates/idx_components", str(p), required=False)
+        if good is not None:
+            good = np.asarray(good).reshape(-1)
             if good.dtype.kind in "iu":
                 accepted = [int(i) for i in good]
     ids = np.arange(np.atleast_2d(traces).shape[0])
@@ -164,6 +209,12 @@ def load_minian(path: str | os.PathLike[str], trace_key: str = "C",
         keys = sorted(group.keys()) if hasattr(group, "keys") else []
         entries = sorted(c.name for c in p.iterdir()) if p.is_dir() else []
         raise KeyError(f"{p}: no array {trace_key!r}; zarr keys: {keys}; folder entries: {entries}")
+    try:
+        count = math.prod(int(d) for d in arr.shape)
+        itemsize = np.dtype(arr.dtype).itemsize
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{p}: array {trace_key!r} has no numeric dtype") from None
+    _readers.check_size(count * itemsize, f"{p}:{trace_key}")
     traces = np.asarray(arr[...])
     if traces.ndim == 1:
         traces = traces.reshape(1, -1)
@@ -190,7 +241,10 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
 
     Returns ``F - neuropil_coefficient * Fneu`` (``None`` skips the correction), restricted to
     ROIs classified as cells when ``only_cells``. The rate comes from ``ops['fs']`` unless ``fs``
-    is given. Cell ids are the ROI indices in Suite2p's numbering.
+    is given (then ``ops.npy`` is not read). Suite2p pickles ``ops``; it is read with an
+    unpickler that builds only plain data (containers, numbers, strings, numpy arrays, dates),
+    so a crafted ``ops.npy`` is refused (:class:`calab.FileFormatError`) and never runs code.
+    Cell ids are the ROI indices in Suite2p's numbering.
     """
     p = _exists(path)
     if p.is_file():
@@ -204,11 +258,11 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
     if missing:
         raise FileNotFoundError(f"{p}: missing {missing}; the folder holds {present}")
 
-    def npy(name: str, pickle: bool = False) -> Any:
-        try:
-            return np.load(p / name, allow_pickle=pickle)
-        except (ValueError, OSError, EOFError) as exc:
-            raise FileFormatError(f"{p / name} is not a readable .npy file: {exc}") from None
+    def npy(name: str) -> Any:
+        arr = _readers.read_npy(p / name)
+        if arr.dtype.kind not in "biuf":
+            raise FileFormatError(f"{p / name} must hold numbers, got dtype {arr.dtype}")
+        return arr
 
     traces = np.asarray(npy("F.npy"), dtype=np.float64)
     if traces.ndim != 2:
@@ -217,10 +271,14 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
         fneu = np.asarray(npy("Fneu.npy"), dtype=np.float64)
         if fneu.shape != traces.shape:
             raise FileFormatError(f"{p}: Fneu.npy shape {fneu.shape} != F.npy shape {traces.shape}")
-        traces = traces - float(neuropil_coefficient) * fneu
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: kept, reported
+            traces = traces - float(neuropil_coefficient) * fneu
     ids = np.arange(traces.shape[0])
     if only_cells:
         iscell = np.asarray(npy("iscell.npy"))
+        if iscell.ndim not in (1, 2) or (iscell.ndim == 2 and iscell.shape[1] == 0):
+            raise FileFormatError(f"{p / 'iscell.npy'} must be 1-D or (ROIs x 2) like Suite2p "
+                                  f"writes it, got shape {iscell.shape}")
         flags = iscell[:, 0] if iscell.ndim == 2 else iscell
         if flags.shape[0] != traces.shape[0]:
             raise FileFormatError(f"{p}: iscell.npy has {flags.shape[0]} rows, F.npy "
@@ -231,10 +289,15 @@ def load_suite2p(path: str | os.PathLike[str], fs: float | None = None,
     if fs is not None:
         rate = _rate(fs, "fs")
     elif (p / "ops.npy").is_file():
-        # ops.npy is a pickled dict written by Suite2p itself; only load it from a folder the
-        # caller chose to trust (this is the documented Suite2p format).
-        ops = npy("ops.npy", pickle=True)
-        ops = ops.item() if isinstance(ops, np.ndarray) and ops.dtype == object else ops
+        # Suite2p pickles its ops dict. A shared dataset is not a trusted program: build only
+        # plain data from it (never a general unpickle), and read nothing but the rate.
+        try:
+            ops = _readers.load_plain_pickle(p / "ops.npy")
+        except FileFormatError as exc:
+            raise FileFormatError(f"{exc}; pass the frame rate (fs= / --fs) to skip "
+                                  "ops.npy") from None
+        ops = ops.item() if isinstance(ops, np.ndarray) and ops.dtype == object and \
+            ops.shape == () else ops
         if isinstance(ops, dict) and "fs" in ops:
             rate = _rate(ops["fs"], f"{p / 'ops.npy'}['fs']")
     return _finish(traces, str(p), rate, ids, format="suite2p",
@@ -298,6 +361,12 @@ def load_nwb(path: str | os.PathLike[str], series: str | None = None,
                                f"{sorted(found)}")
             key = matches[0]
         rrs = found[key]
+        try:
+            count = math.prod(int(d) for d in rrs.data.shape)
+            itemsize = np.dtype(rrs.data.dtype).itemsize
+        except (AttributeError, TypeError, ValueError):
+            count, itemsize = 0, 0
+        _readers.check_size(count * itemsize, f"{p}:{key}")
         data = np.asarray(rrs.data[()])
         traces = data.T if data.ndim == 2 else data.reshape(1, -1)  # NWB stores (time, rois)
         rate: float | None = None

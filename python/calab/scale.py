@@ -309,6 +309,39 @@ def compute(result: Any, *, progress: bool = True, client: Any = None) -> Any:
     return values[0]
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a scheduler address that is malformed, names no host, or has nothing
+    listening (instead of the Client's retries until its timeout)."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    hint = "expected tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+    try:
+        scheme, loc = parse_address(address, strict=False)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"invalid Dask scheduler address {address!r} ({exc}); "
+                                    f"{hint}", code="INVALID_PARAMETER") from None
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return  # inproc://, ucx://, ...: left to distributed
+    try:
+        host, port = parse_host_port(loc)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"invalid Dask scheduler address {address!r} ({exc}); "
+                                    f"{hint}", code="INVALID_PARAMETER") from None
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OverflowError) as exc:
+        raise InvalidParameterError(f"invalid Dask scheduler address {address!r}: host {host!r} "
+                                    f"not found ({exc}); {hint}",
+                                    code="INVALID_PARAMETER") from None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise OSError(f"could not connect to the Dask scheduler at {address!r}: "
+                      f"{exc.strerror or exc}") from None
+
+
 def _connect(scheduler: Any) -> tuple[Any, bool]:
     """(client, owned) for a scheduler address, a Client, or None (current default client)."""
     distributed = _import_distributed()
@@ -319,6 +352,7 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
     if hasattr(scheduler, "scheduler_address"):  # a cluster object, e.g. LocalCluster
         return distributed.Client(scheduler, set_as_default=False), True
     address = str(scheduler)
+    _check_reachable(address)
     try:
         return distributed.Client(address, timeout="10s", set_as_default=False), True
     except (OSError, TimeoutError) as exc:

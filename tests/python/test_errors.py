@@ -9,7 +9,7 @@ import pytest
 from calab import _errors, _solver
 
 CODES = list(_solver.ERROR_CODES)
-NOT_INPUT_FAULTS = {"NOT_READY", "NUMERICAL_FAILURE"}
+NOT_INPUT_FAULTS = {"NOT_READY", "NUMERICAL_FAILURE", "OUT_OF_MEMORY", "INTERNAL", "CANCELLED"}
 INPUT_FAULTS = [c for c in CODES if c not in NOT_INPUT_FAULTS]
 
 
@@ -17,7 +17,7 @@ def test_core_codes_are_the_documented_set() -> None:
     assert set(CODES) == {
         "INVALID_PARAMETER", "NON_FINITE_INPUT", "TRACE_TOO_SHORT", "SHAPE_MISMATCH",
         "INVALID_STATE", "UNKNOWN_OPTION", "VALUE_OUT_OF_RANGE", "NOT_READY",
-        "NUMERICAL_FAILURE",
+        "NUMERICAL_FAILURE", "OUT_OF_MEMORY", "INTERNAL", "CANCELLED",
     }
     assert len(CODES) == len(set(CODES))
 
@@ -42,6 +42,9 @@ def test_every_core_code_maps_to_its_own_class() -> None:
     assert classes["UNKNOWN_OPTION"] is calab.UnknownOptionError
     assert classes["NOT_READY"] is calab.NotReadyError
     assert classes["NUMERICAL_FAILURE"] is calab.NumericalFailureError
+    assert classes["OUT_OF_MEMORY"] is calab.OutOfMemoryError
+    assert classes["INTERNAL"] is calab.InternalError
+    assert classes["CANCELLED"] is calab.CancelledError
 
 
 @pytest.mark.parametrize("code", INPUT_FAULTS)
@@ -59,6 +62,12 @@ def test_faults_not_caused_by_the_input_are_not_value_errors(code: str) -> None:
     assert isinstance(err, calab.SolverError)
     assert not isinstance(err, ValueError)
     assert not issubclass(type(err), ValueError)
+
+
+def test_out_of_memory_is_a_memory_error() -> None:
+    assert issubclass(calab.OutOfMemoryError, MemoryError)
+    assert issubclass(calab.TooLargeError, calab.FileFormatError)
+    assert calab.TooLargeError.code == "TOO_LARGE"
 
 
 def test_unknown_code_falls_back_to_the_base_class_and_keeps_the_code() -> None:

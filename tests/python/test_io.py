@@ -98,7 +98,7 @@ def test_load_tuning_data_errors(tmp_path: Path) -> None:
     cio.save_for_tuning(np.ones((2, 50)), 30.0, tmp_path / "rec")
     good = (tmp_path / "rec.npy").read_bytes()
     (tmp_path / "rec.npy").write_bytes(good[:150])
-    with pytest.raises(FileFormatError, match="not a readable"):
+    with pytest.raises(FileFormatError, match="truncated"):
         cio.load_tuning_data(tmp_path / "rec")
     np.save(tmp_path / "rec.npy", np.ones((3, 50)))
     with pytest.raises(FileFormatError, match="shape"):

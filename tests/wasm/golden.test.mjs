@@ -48,6 +48,6 @@ test('errors carry stable codes', async () => {
   assert.throws(() => s.set_trace(Float32Array.from([1, NaN, 2])), (e) => e.code === 'NON_FINITE_INPUT');
   assert.throws(() => s.step_batch(10), (e) => e.code === 'NOT_READY');
   assert.throws(() => s.set_conv_mode('circular'), (e) => e.code === 'UNKNOWN_OPTION');
-  assert.deepEqual([...m.error_codes()].sort(), ['INVALID_PARAMETER', 'INVALID_STATE', 'NON_FINITE_INPUT', 'NOT_READY', 'NUMERICAL_FAILURE', 'SHAPE_MISMATCH', 'TRACE_TOO_SHORT', 'UNKNOWN_OPTION', 'VALUE_OUT_OF_RANGE']);
+  assert.deepEqual([...m.error_codes()].sort(), ['CANCELLED', 'INTERNAL', 'INVALID_PARAMETER', 'INVALID_STATE', 'NON_FINITE_INPUT', 'NOT_READY', 'NUMERICAL_FAILURE', 'OUT_OF_MEMORY', 'SHAPE_MISMATCH', 'TRACE_TOO_SHORT', 'UNKNOWN_OPTION', 'VALUE_OUT_OF_RANGE']);
   s.free();
 });

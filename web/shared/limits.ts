@@ -13,6 +13,8 @@ export const MAX_INFLATED_BYTES: number = traceFiles.max_file_bytes;
 export const MAX_NPY_HEADER = 1 << 16;
 /** Variable / member names of a stored sampling rate in Hz, first match wins. */
 export const FS_NAMES: readonly string[] = traceFiles.fs_variable_names;
+/** Largest sampling rate a file may declare (Python refuses or skips larger ones the same way). */
+export const MAX_FS_HZ: number = traceFiles.max_sampling_rate_hz;
 /** Largest float32; finite values beyond it become infinite in the solver. */
 export const F32_MAX = 3.4028234663852886e38;
 

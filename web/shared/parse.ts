@@ -4,7 +4,7 @@
 
 import type { NamedArray } from './array';
 import { ParseError, type Skipped, asParseError } from './errors';
-import { FS_NAMES } from './limits';
+import { FS_NAMES, MAX_FS_HZ } from './limits';
 import { parseMat } from './mat';
 import { isNpy, parseNpy } from './npy';
 import { isZip, parseNpz } from './npz';
@@ -18,11 +18,12 @@ export interface ParsedFile {
   fs?: { value: number; name: string };
 }
 
-/** The first scalar named like a sampling rate (FS_NAMES order) with a positive, finite value. */
+/** The first scalar named like a sampling rate (FS_NAMES order) with a positive, finite value up to MAX_FS_HZ
+ * (the rule of Python's calab._readers.stored_fs). */
 export function storedFs(arrays: NamedArray[]): { value: number; name: string } | undefined {
   for (const name of FS_NAMES) {
     const a = arrays.find((x) => x.name === name);
-    if (a && a.data.length === 1 && Number.isFinite(a.data[0]) && a.data[0] > 0) return { value: a.data[0], name };
+    if (a && a.data.length === 1 && Number.isFinite(a.data[0]) && a.data[0] > 0 && a.data[0] <= MAX_FS_HZ) return { value: a.data[0], name };
   }
   return undefined;
 }

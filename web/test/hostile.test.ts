@@ -123,6 +123,8 @@ describe('.mat', () => {
     expect(p.arrays.find((a) => a.name === 'traces')!.shape).toEqual([2, 3]);
     expect(parseFile('x.mat', matBytes('traces', [2, 3], [1, 2, 3, 4, 5, 6])).fs).toBeUndefined();
     expect(parseFile('x.mat', matBytes('traces', [2, 3], [1, 2, 3, 4, 5, 6], -1)).fs).toBeUndefined();
+    // Beyond max_sampling_rate_hz (schemas/trace-files.json) a number is not a frame rate, here as in Python.
+    expect(parseFile('x.mat', matBytes('traces', [2, 3], [1, 2, 3, 4, 5, 6], 1e308)).fs).toBeUndefined();
   });
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { interpolateNonFinite, noiseSigma, parseCellList, randomCells, rankByActivity, toMatrix, validateMatrix } from '../shared/traces';
 
@@ -13,6 +14,29 @@ describe('toMatrix', () => {
   test('1-D is one cell', () => {
     const m = toMatrix({ data: Float64Array.from([1, 2, 3]), shape: [3], dtype: 'float64' });
     expect([m.numCells, m.numTimepoints]).toEqual([1, 3]);
+  });
+});
+
+// The missing-frame rule is shared with the Rust core (crates/solver/src/gaps.rs, Python's
+// nan_policy='interpolate'); both sides are checked against this one fixture.
+describe('missing frames match the shared fixture', () => {
+  const fixture = JSON.parse(readFileSync(new URL('../../tests/fixtures/nan_fill.json', import.meta.url), 'utf8')) as {
+    tolerance: number;
+    cases: { name: string; input: (number | string | null)[]; expected: number[]; filled: number }[];
+  };
+  const value = (v: number | string | null): number => (v === null ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v));
+  test.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const m = toMatrix({ data: Float64Array.from(c.input.map(value)), shape: [c.input.length], dtype: 'float64' });
+    const rep = validateMatrix(m);
+    expect(rep.nanCount + rep.infCount).toBe(c.filled);
+    expect(rep.emptyCells.length).toBe(c.input.every((v) => !Number.isFinite(value(v))) ? 1 : 0);
+    c.expected.forEach((want, i) => {
+      expect(Math.abs(m.data[i] - want)).toBeLessThanOrEqual(fixture.tolerance * Math.max(1, Math.abs(want)));
+    });
+    if (rep.emptyCells.length === 0) {
+      const row = Float32Array.from(c.input.map(value));
+      expect(interpolateNonFinite(row)).toBe(c.filled);
+    }
   });
 });
 

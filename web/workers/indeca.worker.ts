@@ -10,6 +10,7 @@
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
 import type { IndecaRequest, IndecaResponse, IndecaRunCtor, IndecaRunLike, IterationReport, Phase, StartRequest } from '../cadecon/src/protocol';
+import { safeFree, solverErrorParts } from '../shared/solvererror';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -27,11 +28,8 @@ function post(msg: IndecaResponse, transfer: Transferable[] = []): void {
 }
 
 function errorParts(e: unknown): { code: string; message: string } {
-  const err = e as { code?: unknown; message?: unknown };
-  return {
-    code: typeof err?.code === 'string' ? err.code : 'SOLVER_ERROR',
-    message: typeof err?.message === 'string' ? err.message : String(e),
-  };
+  const { code, message } = solverErrorParts(e);
+  return { code, message };
 }
 
 const ready = (async (): Promise<boolean> => {
@@ -79,7 +77,7 @@ function snapshot(r: IndecaRunLike, cellStart: number, cellEnd: number, nTime: n
 
 async function execute(req: StartRequest): Promise<void> {
   if (!(await ready) || !Engine) return;
-  run?.free();
+  safeFree(run);
   run = null;
   paused = false;
   stopRequested = false;

@@ -10,6 +10,7 @@ import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
 import type { CellStats, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
 import { peakSnr } from '../shared/noise';
+import { safeFree, solverErrorParts } from '../shared/solvererror';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -62,7 +63,7 @@ function fittedTrace(cell: number, raw: Float32Array, p: SolveParams): Float32Ar
     if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
     return y;
   } finally {
-    pre.free();
+    safeFree(pre);
   }
 }
 
@@ -83,7 +84,7 @@ function periodogram(cell: number, y: Float32Array, p: SolveParams): { freqs: Fl
       s.set_trace(y);
       lastSpectrum = { key, freqs: s.get_spectrum_frequencies(), power: s.get_power_spectrum() };
     } finally {
-      s.free();
+      safeFree(s);
     }
   }
   return lastSpectrum;
@@ -143,7 +144,7 @@ function solveL0(y: Float32Array, p: SolveParams): Solved {
       extra: { spikes: sol.num_spikes, cost: sol.cost, gamma },
     };
   } finally {
-    sol.free();
+    safeFree(sol);
   }
 }
 
@@ -205,12 +206,15 @@ self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
     result.elapsedMs = performance.now() - t0;
     post(result, transfer);
   } catch (e) {
-    const err = e as { code?: unknown; message?: unknown };
-    const fail: SolveFailure = {
-      type: 'error', jobId: req.jobId, cell: req.cell,
-      code: typeof err?.code === 'string' ? err.code : 'SOLVER_ERROR',
-      message: typeof err?.message === 'string' ? err.message : String(e),
-    };
+    const { code, message, trapped } = solverErrorParts(e);
+    if (trapped) {
+      // The module trapped (a panic): the shared solver may be left borrowed; start a fresh one.
+      safeFree(solver);
+      solver = new wasm.Solver();
+      cache.clear();
+      lastSpectrum = null;
+    }
+    const fail: SolveFailure = { type: 'error', jobId: req.jobId, cell: req.cell, code, message };
     post(fail);
   }
 };

@@ -404,7 +404,10 @@ fn solve_inner(trace: &[f64], cfg: &ConvarConfig, start: Option<&[f64]>) -> Conv
         let mut y = x.clone();
         let mut x_new = vec![0.0; n];
         let mut theta = 1.0f64;
-        for _ in 0..cfg.max_iters {
+        for it in 0..cfg.max_iters {
+            if it % 64 == 63 && crate::cancel::cancelled() {
+                break; // the caller discards the result (see crate::cancel)
+            }
             half_gradient(&y, &yt, gamma, lambda, &mut c, &mut grad);
             let mut gm2 = 0.0;
             let mut restart_dot = 0.0;
@@ -872,6 +875,7 @@ pub fn lambda_search(
             let (score, sol) = split.score(lambda, start);
             iterations += u64::from(sol.iterations);
             evaluated.push((lambda, score));
+            crate::cancel::part_done(evaluated.len(), grid.len() + 1);
             if search.warm_start {
                 starts.push((lambda, sol.rates));
             }
@@ -881,6 +885,9 @@ pub fn lambda_search(
         SearchMethod::Grid => {
             // Largest lambda first: smooth solutions are cheap and make good starts.
             for &l in grid.iter().rev() {
+                if crate::cancel::cancelled() {
+                    break;
+                }
                 eval(l, &mut evaluated, &mut starts);
             }
         }
@@ -929,6 +936,9 @@ pub fn lambda_search(
                 }
             }
         }
+    }
+    if crate::cancel::cancelled() {
+        return Err(SolverError::Cancelled);
     }
     let (lambda, score) = evaluated
         .iter()

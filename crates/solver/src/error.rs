@@ -44,6 +44,17 @@ pub enum SolverError {
     /// A solver produced a non-finite value: a bug or an unsupported corner, never a result.
     #[error("numerical failure: {0}")]
     NumericalFailure(String),
+    /// A buffer the work needs could not be allocated (or its size does not fit in memory at
+    /// all). Raised before the allocation instead of aborting the process.
+    #[error("out of memory: {what} needs {bytes} bytes ({}), which could not be allocated; work on fewer or shorter traces at a time, or check the sampling rate", human_bytes(*.bytes))]
+    OutOfMemory { what: String, bytes: u128 },
+    /// A bug: the core panicked. The bindings catch the panic at the boundary and report it with
+    /// this code instead of letting it cross into Python or JavaScript.
+    #[error("internal error (a bug in calab, please report it): {0}")]
+    Internal(String),
+    /// The caller gave up on the work (Ctrl-C); see [`crate::cancel`].
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl SolverError {
@@ -59,6 +70,9 @@ impl SolverError {
             SolverError::ValueOutOfRange { .. } => "VALUE_OUT_OF_RANGE",
             SolverError::NotReady(_) => "NOT_READY",
             SolverError::NumericalFailure(_) => "NUMERICAL_FAILURE",
+            SolverError::OutOfMemory { .. } => "OUT_OF_MEMORY",
+            SolverError::Internal(_) => "INTERNAL",
+            SolverError::Cancelled => "CANCELLED",
         }
     }
 
@@ -66,7 +80,11 @@ impl SolverError {
     pub fn is_input_error(&self) -> bool {
         !matches!(
             self,
-            SolverError::NotReady(_) | SolverError::NumericalFailure(_)
+            SolverError::NotReady(_)
+                | SolverError::NumericalFailure(_)
+                | SolverError::OutOfMemory { .. }
+                | SolverError::Internal(_)
+                | SolverError::Cancelled
         )
     }
 
@@ -90,7 +108,26 @@ pub const ERROR_CODES: &[&str] = &[
     "VALUE_OUT_OF_RANGE",
     "NOT_READY",
     "NUMERICAL_FAILURE",
+    "OUT_OF_MEMORY",
+    "INTERNAL",
+    "CANCELLED",
 ];
+
+/// `1234567890` -> `"1.1 GiB"`, for messages.
+pub fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// Largest sample magnitude the solvers accept (its square, summed over 1e9 samples, stays finite).
 pub const MAX_MAGNITUDE: f64 = 1e100;

@@ -14,9 +14,11 @@
 //! odd/even lambda search, chunking).
 //! Bindings live under `bindings/` and only convert types and errors.
 
+pub mod alloc;
 pub mod auto;
 pub mod banded;
 pub mod baseline;
+pub mod cancel;
 pub mod convar;
 pub mod deconvolve;
 pub mod error;
@@ -24,6 +26,7 @@ pub mod exact;
 pub mod fft;
 pub mod filter;
 pub mod fista;
+pub mod gaps;
 pub mod indeca;
 pub mod kernel;
 pub mod l0;

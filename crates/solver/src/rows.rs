@@ -17,14 +17,24 @@ where
             data.len()
         )));
     }
+    // The caller's cancellation token (if any) follows the rows into the worker threads.
+    let progress = crate::cancel::current();
+    let one = |r: &[f64]| {
+        crate::cancel::row(&progress, || {
+            if crate::cancel::cancelled() {
+                return Err(SolverError::Cancelled);
+            }
+            solve(r)
+        })
+    };
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        Ok(data.par_chunks(n_cols).map(&solve).collect())
+        Ok(data.par_chunks(n_cols).map(one).collect())
     }
     #[cfg(not(feature = "parallel"))]
     {
-        Ok(data.chunks(n_cols).map(solve).collect())
+        Ok(data.chunks(n_cols).map(one).collect())
     }
 }
 

@@ -368,14 +368,24 @@ fn error_codes_are_stable_and_classified() {
         SolverError::ValueOutOfRange { max_abs: 1e200 },
         SolverError::NotReady("n".into()),
         SolverError::NumericalFailure("n".into()),
+        SolverError::OutOfMemory {
+            what: "w".into(),
+            bytes: 1 << 40,
+        },
+        SolverError::Internal("i".into()),
+        SolverError::Cancelled,
     ];
     let codes: Vec<&str> = samples.iter().map(|e| e.code()).collect();
     assert_eq!(codes, ERROR_CODES);
     for e in &samples {
-        assert_eq!(
-            e.is_input_error(),
-            !matches!(e.code(), "NOT_READY" | "NUMERICAL_FAILURE")
-        );
+        let not_input = [
+            "NOT_READY",
+            "NUMERICAL_FAILURE",
+            "OUT_OF_MEMORY",
+            "INTERNAL",
+            "CANCELLED",
+        ];
+        assert_eq!(e.is_input_error(), !not_input.contains(&e.code()));
         assert!(!e.to_string().is_empty());
     }
 }

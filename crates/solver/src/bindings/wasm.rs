@@ -37,6 +37,15 @@ pub fn solver_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// Test hook: panics on purpose. The wasm build aborts on panic (`-Zbuild-std=std,panic_abort`),
+/// so no `catch_unwind` here could catch it: it reaches JavaScript as a `WebAssembly.RuntimeError`
+/// (a trap), which the workers report as code `INTERNAL` (`web/shared/solvererror.ts`). The tests
+/// use this to prove that path.
+#[wasm_bindgen(js_name = "__test_panic")]
+pub fn test_panic() {
+    panic!("deliberate panic (test hook)");
+}
+
 /// Every error code the module can throw.
 #[wasm_bindgen]
 pub fn error_codes() -> Vec<String> {

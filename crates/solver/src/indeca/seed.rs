@@ -67,8 +67,9 @@ pub fn seed_kernel_from_peaks_f64(
     let sep = ((PEAK_SEPARATION_S * fs).round() as usize).max(1);
     let max_rise = ((MAX_RISE_S * fs).round() as usize).max(2);
     let max_win = ((MAX_WINDOW_S * fs).round() as usize).max(8);
-    let mut sum = vec![0.0; max_win];
-    let mut count = vec![0usize; max_win];
+    let what = "the peak-averaging window (10 s at the sampling rate)";
+    let mut sum = crate::alloc::try_vec(max_win, 0.0, what)?;
+    let mut count = crate::alloc::try_vec(max_win, 0usize, what)?;
     let mut n_events = 0;
     let mut offset = 0;
     for &len in trace_lengths {

@@ -94,12 +94,18 @@ impl SimulationResult {
 pub fn simulate(config: &SimulationConfig) -> Result<SimulationResult> {
     config.validate()?;
     let (n, t) = (config.num_cells, config.num_timepoints);
-    let mut traces = vec![0.0; n * t];
-    let mut ground_truth = Vec::with_capacity(n);
+    // Three arrays of n x t (traces, spikes, clean calcium): fail up front, not half-way.
+    let total = crate::alloc::checked_len(n, t, "the simulated recording")?;
+    crate::alloc::probe(
+        3 * crate::alloc::bytes_of::<f64>(total),
+        "the simulated recording (traces, spikes and clean calcium)",
+    )?;
+    let mut traces = crate::alloc::try_vec(total, 0.0, "the simulated traces")?;
+    let mut ground_truth = crate::alloc::try_with_capacity(n, "the ground truth")?;
     for (cell, row) in traces.chunks_exact_mut(t).enumerate() {
         let params = cell::CellParams::draw(config, cell);
-        let mut spikes = vec![0.0; t];
-        let mut clean_calcium = vec![0.0; t];
+        let mut spikes = crate::alloc::try_vec(t, 0.0, "the simulated spikes")?;
+        let mut clean_calcium = crate::alloc::try_vec(t, 0.0, "the simulated calcium")?;
         cell::simulate_cell(config, cell, &params, row, &mut spikes, &mut clean_calcium);
         ground_truth.push(CellGroundTruth {
             spikes,
