@@ -248,6 +248,8 @@ def run_deconvolution_full(
         raise InvalidParameterError(
             "set both tau_r and tau_d, or neither to learn them from the data; got "
             f"tau_r={tau_r!r}, tau_d={tau_d!r}", code="INVALID_PARAMETER")
+    if not is_dask_array(traces):
+        traces = _gaps.apply(traces, nan_policy)  # gaps filled (or refused) before learning
     if tau_r is None:
         kinetics = _learn_kinetics(traces, fs)
         tau_r, tau_d = kinetics.tau_rise, kinetics.tau_decay
@@ -256,7 +258,7 @@ def run_deconvolution_full(
                         conv_mode, constraint, method=method, filter_enabled=filter_enabled,
                         remove_drift=remove_drift, centre_on_frames=centre_on_frames,
                         nan_policy=nan_policy)
-    arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
+    arr, was_1d = as_traces(traces)
     n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
     act, base, rec, iters, conv, lams, errors = _solver.deconvolve_batch(
         arr, as_real("tau_r", tau_r), as_real("tau_d", tau_d),

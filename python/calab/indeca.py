@@ -245,7 +245,7 @@ def estimate_kernel(
         raise ShapeMismatchError("trace_lengths must be >= 0", code="SHAPE_MISMATCH")
     a = np.ascontiguousarray(np.asarray(alphas, dtype=np.float64).reshape(-1))
     b = np.ascontiguousarray(np.asarray(baselines, dtype=np.float64).reshape(-1))
-    if not np.any(s):
+    if s.size == y.size == int(lens.sum()) and not np.any(s):  # shapes are checked below
         raise InvalidParameterError(
             "invalid parameter `spikes_flat`: all zero, so no response to a spike can be "
             "estimated (the kernel would be all zero); give spike trains with at least one "

@@ -322,8 +322,8 @@ def test_cli_errors(movie_files: dict[str, Path], tmp_path: Path) -> None:
     res = run_cli("movie", str(tmp_path / "nope.npy"), "-o", str(tmp_path / "o.zarr"), "--fs",
                   "30", "--method", "l0", "--gamma", "0.9", "--lam", "1")
     assert res.returncode == 2 and "no such movie" in res.stderr
-    # Nothing listens there: a clear connection error, exit 1 (the work failed, not the usage).
+    # Nothing listens there: a clear connection error, exit 2 (an address that serves nothing).
     res = run_cli(*base, "--method", "l0", "--gamma", "0.9", "--lam", "1", "--scheduler",
                   "tcp://127.0.0.1:9")
-    assert res.returncode == 1 and "could not connect to the Dask scheduler" in res.stderr
+    assert res.returncode == 2 and "could not connect to the Dask scheduler" in res.stderr
     assert not (tmp_path / "o.zarr").exists()
