@@ -218,6 +218,13 @@ export function deconvolve_trace(trace: Float32Array | number[], tau_rise: numbe
 export function error_codes(): string[];
 
 /**
+ * Kinetics learned from a cells x time recording (row-major), as the JSON of
+ * `KineticsEstimate` (`tau_rise`, `tau_decay`, `fit_quality`, `warnings`, ...). Runs the InDeCa
+ * loop: call it from a worker.
+ */
+export function estimate_kinetics(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string): string;
+
+/**
  * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
  */
 export function estimate_noise(trace: Float32Array | number[]): number;
@@ -321,6 +328,7 @@ export interface InitOutput {
     readonly deconvresult_activity: (a: number) => [number, number];
     readonly deconvresult_reconvolution: (a: number) => [number, number];
     readonly error_codes: () => [number, number];
+    readonly estimate_kinetics: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly estimate_noise: (a: number, b: number) => [number, number, number];
     readonly filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
     readonly indeca_default_config_json: () => [number, number, number, number];

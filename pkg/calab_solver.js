@@ -874,6 +874,50 @@ export function error_codes() {
 }
 
 /**
+ * Kinetics learned from a cells x time recording (row-major), as the JSON of
+ * `KineticsEstimate` (`tau_rise`, `tau_decay`, `fit_quality`, `warnings`, ...). Runs the InDeCa
+ * loop: call it from a worker.
+ * @param {Float32Array | number[]} traces
+ * @param {number} n_cells
+ * @param {number} n_time
+ * @param {number} fs
+ * @param {string} config_json
+ * @returns {string}
+ */
+export function estimate_kinetics(traces, n_cells, n_time, fs, config_json) {
+    let deferred7_0;
+    let deferred7_1;
+    try {
+        const val3 = +n_cells;
+        const val4 = +n_time;
+        const val5 = +fs;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArrayF32ToWasm0(traces, wasm.__wbindgen_malloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(config_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 4, 4); }
+            throw e;
+        }
+        const ret = wasm.estimate_kinetics(ptr0, len0, val3, val4, val5, ptr1, len1);
+        var ptr6 = ret[0];
+        var len6 = ret[1];
+        if (ret[3]) {
+            ptr6 = 0; len6 = 0;
+            throw takeObject(ret[2]);
+        }
+        deferred7_0 = ptr6;
+        deferred7_1 = len6;
+        return getStringFromWasm0(ptr6, len6);
+    } finally {
+        wasm.__wbindgen_free(deferred7_0, deferred7_1, 1);
+    }
+}
+
+/**
  * Noise standard deviation of one trace (trace units), from the upper half of its spectrum.
  * @param {Float32Array | number[]} trace
  * @returns {number}

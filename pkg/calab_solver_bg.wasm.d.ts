@@ -28,6 +28,7 @@ export const deconvolve_trace: (a: number, b: number, c: number, d: number, e: n
 export const deconvresult_activity: (a: number) => [number, number];
 export const deconvresult_reconvolution: (a: number) => [number, number];
 export const error_codes: () => [number, number];
+export const estimate_kinetics: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
 export const estimate_noise: (a: number, b: number) => [number, number, number];
 export const filter_cutoffs: (a: number, b: number, c: number) => [number, number, number, number];
 export const indeca_default_config_json: () => [number, number, number, number];
