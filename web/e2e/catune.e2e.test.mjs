@@ -309,7 +309,8 @@ params = tune(traces, fs=30.0, open_browser=False, timeout=120,
 native = None
 if params is not None:
     r = calab.run_deconvolution_full(traces, fs=params["fs"], tau_r=params["tau_rise"], tau_d=params["tau_decay"],
-                                     lam=params["lambda_"], filter_enabled=params["filter_enabled"])
+                                     lam=params["lambda_"], filter_enabled=params["filter_enabled"],
+                                     remove_drift=params["export"]["parameters"].get("remove_drift", False))
     native = {"activity_sum": r.activity.sum(axis=1).tolist(), "baseline": np.ravel(r.baseline).tolist()}
 print("RESULT " + json.dumps({"params": {k: v for k, v in params.items() if k != "export"} if params else None, "native": native}), flush=True)
 `;
