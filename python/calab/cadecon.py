@@ -85,8 +85,9 @@ class CaDeconResult(NamedTuple):
     Attributes
     ----------
     activity : ndarray, float32, (n_cells, n_timepoints)
-        Inferred spike counts per frame at the original rate; all zeros for failed cells and for
-        cells a partial run did not reach.
+        Inferred spikes per frame at the original rate (the L1 deconvolution with the final
+        kernel divided by the cell's ``alphas``; not rounded); all zeros for failed cells and
+        for cells a partial run did not reach.
     alphas : ndarray, float64, (n_cells,)
         Fluorescence amplitude of one spike per cell (NaN for failed or unreached cells).
     baselines : ndarray, float64, (n_cells,)
@@ -137,12 +138,12 @@ class CaDeconResult(NamedTuple):
 
     @property
     def rates(self) -> NDArray[np.float64]:
-        """Spike counts per frame times ``fs``: spikes per second, per frame."""
+        """Spikes per frame times ``fs``: spikes per second, per frame."""
         return np.asarray(self.activity, dtype=np.float64) * float(self.fs)
 
     @property
     def reconvolution(self) -> NDArray[np.float64]:
-        """``alpha * (kernel * counts) + baseline`` per cell at the frame rate (NaN rows for
+        """``alpha * (kernel * spikes) + baseline`` per cell at the frame rate (NaN rows for
         unsolved cells).
 
         The learned slow kernel is taken at the frame times of the model grid, so each frame's
@@ -339,9 +340,13 @@ def run_indeca(
     Returns
     -------
     CaDeconResult
-        Activity (float32 spike counts per frame, cells x time), per-cell ``alphas``,
-        ``baselines``, ``pves``, the kernel and ``metadata`` (the results JSON). One-dimensional
-        input gives a ``(1, n_timepoints)`` activity.
+        Activity (float32 spikes per frame, cells x time: the L1 deconvolution with the learned
+        kernel divided by the cell's amplitude per spike ``alphas``; ``event_rates`` in
+        ``metadata`` are spikes/s), per-cell ``alphas`` and ``baselines`` (the data's units),
+        ``pves``, the kernel and ``metadata`` (the results JSON). One-dimensional input gives a
+        ``(1, n_timepoints)`` activity. A learned time constant outside the physical range is
+        replaced and, like a poor or unconverged kernel, reported in ``metadata['warnings']``
+        and as a :class:`~calab.KineticsWarning`.
 
     Notes
     -----
@@ -410,6 +415,11 @@ def run_indeca(
     finally:
         report.close()
     result = _collect(run, fs_f, was_1d, arr)
+    if not interrupted:
+        from .kinetics import KineticsWarning
+
+        for message in result.metadata.get("warnings", []):
+            warnings.warn(f"run_indeca: {message}", KineticsWarning, stacklevel=2)
     if interrupted:
         result.metadata["interrupted"] = True
         result.metadata["partial"] = True

@@ -116,7 +116,7 @@ def test_cadecon_result_has_the_shared_fields(traces: np.ndarray) -> None:
     assert res.baseline is res.baselines
     assert res.converged.shape == (n,) and res.converged.all()
     assert res.noise.shape == (n,)
-    assert np.array_equal(res.rates, res.activity * FS)
+    assert np.array_equal(res.rates, res.activity.astype(np.float64) * FS)
     rec = res.reconvolution
     assert rec.shape == (n, t) and np.isfinite(rec).all()
     # alpha * (kernel * counts) + baseline models the trace (up to sub-frame spike positions).

@@ -260,3 +260,25 @@ def test_interrupt_before_any_iteration_propagates(sim6f: calab.SimulationResult
         r = calab.run_indeca(sim6f.traces[:4, :1200], FS, progress=Stop(), max_iterations=2,
                              upsample_target=None)
     assert r.metadata["iterations"] == 1 and r.metadata["partial"] is True
+
+
+def test_units_and_offsets_change_nothing_but_the_amplitudes() -> None:
+    """The loop runs on traces normalised to median 0 and unit noise: raw F (scaled, offset)
+    learns the same kernel and spikes as dF/F, with alphas and baselines in the data's units."""
+    sim = calab.simulate(calab.presets.gcamp6f(num_cells=6, num_timepoints=1800, seed=4))
+    a = calab.run_indeca(sim.traces, 30.0, max_iterations=4, upsample_target=None, seed=2)
+    b = calab.run_indeca(250.0 * sim.traces + 800.0, 30.0, max_iterations=4,
+                         upsample_target=None, seed=2)
+    assert b.metadata["tau_decay"] == pytest.approx(a.metadata["tau_decay"], rel=1e-3)
+    np.testing.assert_allclose(b.activity, a.activity, rtol=1e-2, atol=1e-3 * a.activity.max())
+    np.testing.assert_allclose(b.alphas, 250.0 * a.alphas, rtol=1e-2)
+    np.testing.assert_allclose(b.baselines, 250.0 * a.baselines + 800.0, rtol=1e-2)
+
+
+def test_activity_is_spikes_per_frame_near_the_true_count() -> None:
+    sim = calab.simulate(calab.presets.gcamp6f(num_cells=8, num_timepoints=3000, seed=6))
+    res = calab.run_indeca(sim.traces, 30.0, upsample_target=None, seed=1)
+    true = float(np.sum(sim.spikes))  # spikes per frame, nearest-frame binned
+    ratio = float(res.activity.sum()) / true
+    assert 0.7 < ratio < 1.3, ratio
+    assert res.metadata["schema_version"] == "1.1.0" and res.metadata["warnings"] == []

@@ -91,6 +91,8 @@ pub fn estimate_kinetics(
         )));
     }
     crate::error::check_finite(traces)?;
+    // IndecaRun normalises rows too, but in f32: done here in f64 first, a large offset (raw F)
+    // loses no precision on the way.
     let mut normalised = Vec::with_capacity(traces.len());
     for row in traces.chunks_exact(n_time.max(1)) {
         let mut sorted = row.to_vec();

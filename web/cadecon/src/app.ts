@@ -343,6 +343,8 @@ export class DeconScreen {
     rows.push(['iterations', `${r.iterations}${r.converged ? ', converged' : ', not converged'}`]);
     if (r.partial) rows.push(['partial', `stopped early: ${r.alphas.filter((a) => a !== null).length} of ${r.num_cells} cells solved`]);
     if (this.o.trueTaus) rows.push(['true τ', `${this.o.trueTaus[0]} / ${this.o.trueTaus[1]} s`]);
+    const warnings = r.warnings ?? [];
+    if (warnings.length) rows.push(['warnings', h('ul', { class: 'kernel-warnings', 'data-testid': 'kernel-warnings' }, ...warnings.map((w) => h('li', {}, w)))]);
     box.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     box.dataset.tauRise = String(r.tau_rise);
     box.dataset.tauDecay = String(r.tau_decay);

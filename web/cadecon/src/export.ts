@@ -32,7 +32,7 @@ export function resultsDocument(result: IndecaResult, p: Provenance, activityFil
       source_filename: p.sourceFilename,
       ...(p.cellIds ? { cell_ids: p.cellIds } : {}),
       activity_file: activityFile,
-      activity_layout: 'rows follow cell_indices; spike counts per frame at fs; failed cells are all-zero rows listed in cell_errors',
+      activity_layout: 'rows follow cell_indices; spikes per frame at fs (L1 with the final kernel / alpha); failed cells are all-zero rows listed in cell_errors',
       created: (p.date ?? new Date()).toISOString(),
     },
   };

@@ -61,6 +61,8 @@ export interface IndecaResult {
   converged: boolean;
   partial: boolean;
   config: Record<string, unknown>;
+  /** Why the final kernel differs from the learned one, or may be unreliable (schema 1.1). */
+  warnings?: string[];
   provenance?: Record<string, unknown>;
 }
 
