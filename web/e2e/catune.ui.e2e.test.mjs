@@ -412,6 +412,12 @@ test('Estimate from data: warnings shown, errors visible, and it can be cancelle
   assert.deepEqual([r.tauRise, r.tauDecay], [0.02, 0.4]);
   assert.equal(await num(page, 'param-lambda'), r.lambda);
   assert.ok(r.lambda > 0.01 && r.lambda < 1, `λ from σ 0.05: ${r.lambda}`);
+  // Drift removal ticked while an estimate runs (same task as the click): its λ says which preprocessing it is for.
+  await page.$eval('[data-testid="estimate-kinetics"]', (b) => { b.click(); document.querySelector('[data-testid="drift-toggle"]').click(); });
+  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.lambda, null, { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid="estimate-status"]'), /λ is for band-pass off and drift removal off, as when the estimate started; estimate again/);
+  assert.ok(await page.isChecked('[data-testid="drift-toggle"]'));
+  check();
   await context.close();
 
   // Too short for the loop: the core's refusal is shown, not swallowed.

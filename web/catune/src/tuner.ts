@@ -156,7 +156,7 @@ export class Tuner {
   private readonly sigmaRef: number;
   private exporting: ActivityExport | null = null;
   /** The running "Estimate from data": its own worker (terminated when done or cancelled). */
-  private estimating: { worker: Worker; jobId: number; started: number; stage: string; timer: ReturnType<typeof setInterval> } | null = null;
+  private estimating: { worker: Worker; req: EstimateRequest; started: number; stage: string; timer: ReturnType<typeof setInterval> } | null = null;
   private estimateJobs = 0;
   /** r against the ground truth per solution (a card alternating between two solutions reuses both). */
   private readonly truthR = new WeakMap<Solution, number>();
@@ -1079,7 +1079,7 @@ export class Tuner {
     }
     const started = performance.now();
     const timer = setInterval(() => this.showEstimateBusy(), 500);
-    this.estimating = { worker, jobId, started, stage: 'starting the solver', timer };
+    this.estimating = { worker, req, started, stage: 'starting the solver', timer };
     const { estimateBtn, estimateErr, estimateWarn } = this.els;
     estimateBtn.textContent = 'Cancel estimate';
     estimateBtn.setAttribute('aria-busy', 'true');
@@ -1090,7 +1090,7 @@ export class Tuner {
     this.showEstimateBusy();
     worker.onmessage = (ev: MessageEvent<WorkerResponse | EstimateResponse>) => {
       const msg = ev.data;
-      if (this.estimating?.jobId !== jobId) return;
+      if (this.estimating?.req.jobId !== jobId) return;
       if (msg.type === 'ready') worker.postMessage(req, [traces.buffer]);
       else if (msg.type === 'init-error') this.estimateFailed(msg.message);
       else if (msg.type === 'estimate-progress') { this.estimating.stage = msg.stage; this.showEstimateBusy(); }
@@ -1099,7 +1099,7 @@ export class Tuner {
     };
     worker.onerror = (ev: ErrorEvent) => {
       ev.preventDefault();
-      if (this.estimating?.jobId === jobId) this.estimateFailed(`the worker stopped: ${ev.message || 'worker error'}`);
+      if (this.estimating?.req.jobId === jobId) this.estimateFailed(`the worker stopped: ${ev.message || 'worker error'}`);
     };
   }
 
@@ -1147,12 +1147,16 @@ export class Tuner {
 
   /** Sets the estimated τ_rise, τ_decay and λ as one undoable step, and says what was learned and any warnings. */
   private applyEstimate(r: EstimateResult): void {
+    const req = this.estimating?.req;
     this.stopEstimate();
+    // λ follows the noise of the preprocessed traces: say so when the preprocessing changed while it ran.
+    const stalePre = !!req && (req.filterEnabled !== this.params.filterEnabled || req.removeDrift !== this.params.removeDrift);
     const next = { ...this.params, tauRise: r.tauRise, tauDecay: r.tauDecay, lambda: r.lambda };
     const err = this.validate(next);
     if (err) { this.estimateFailed(`the estimate is not usable: ${err}`); return; }
     const { estimateStatus, estimateWarn } = this.els;
-    setText(estimateStatus, estimateSummary(r, this.o.dataset.matrix.numCells, this.unit));
+    setText(estimateStatus, estimateSummary(r, this.o.dataset.matrix.numCells, this.unit)
+      + (stalePre ? ` λ is for band-pass ${req!.filterEnabled ? 'on' : 'off'} and drift removal ${req!.removeDrift ? 'on' : 'off'}, as when the estimate started; estimate again for the current preprocessing.` : ''));
     estimateStatus.dataset.tauRise = String(r.tauRise);
     estimateStatus.dataset.tauDecay = String(r.tauDecay);
     estimateStatus.dataset.lambda = String(r.lambda);
