@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { unzipSync, strFromU8 } from 'fflate';
 import { repo, serveApp } from './harness.mjs';
+import { f8Npy } from './hostile.mjs';
 
 const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
 const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab, scipy.io'], { stdio: 'ignore' }).status === 0;
@@ -32,6 +33,14 @@ async function allFresh(page, sel = '') {
     const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
     return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(s || '*'));
   }, sel, { timeout: 60_000 });
+}
+
+/** Loads a traces file through the import screen at `fs` Hz and waits for every card. */
+async function importFile(page, file, fs = 30) {
+  await page.setInputFiles('[data-testid="file-input"]', file);
+  await page.fill('[data-testid="fs-input"]', String(fs));
+  await page.click('[data-testid="import-confirm"]');
+  await allFresh(page);
 }
 
 /** Sets a control the way typing does (value + input event), visible or not. */
@@ -252,6 +261,15 @@ print(json.dumps({"dtype": str(act.dtype), "shape": list(act.shape), "max_diff":
                   "sum_diff": float(np.abs(act.sum(axis=1) - native.sum(axis=1)).max())}))
 `;
 
+/** A float32 .npy of Python's simulator (`calab.presets.<preset>`), cells x frames, in a fresh folder. */
+function simulatedNpy(preset, cells, frames, seed) {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'catune-input-')), 'rec.npy');
+  py(`import sys, numpy as np, calab, json
+sim = calab.simulate(calab.presets.${preset}(num_cells=${cells}, num_timepoints=${frames}, seed=${seed}))
+np.save(sys.argv[1], sim.traces.astype(np.float32)); print(json.dumps(1))`, file);
+  return file;
+}
+
 function unzipDownload(file) {
   const files = unzipSync(new Uint8Array(readFileSync(file)));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-activity-'));
@@ -261,15 +279,8 @@ function unzipDownload(file) {
 
 test('Export activity: every cell (not only those shown), with progress, equal to the native solver', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-input-'));
-  const tracesPath = path.join(dir, 'rec.npy');
-  py(`import sys, numpy as np, calab, json
-sim = calab.simulate(calab.presets.gcamp6f(num_cells=10, num_timepoints=1800, seed=2))
-np.save(sys.argv[1], sim.traces.astype(np.float32)); print(json.dumps(1))`, tracesPath);
-  await page.setInputFiles('[data-testid="file-input"]', tracesPath);
-  await page.fill('[data-testid="fs-input"]', '30');
-  await page.click('[data-testid="import-confirm"]');
-  await allFresh(page);
+  const tracesPath = simulatedNpy('gcamp6f', 10, 1800, 2);
+  await importFile(page, tracesPath);
   await setValue(page, 'cell-count', '3');
   await setValue(page, 'param-lambda', '0.02');
   await page.check('[data-testid="drift-toggle"]');
@@ -302,16 +313,142 @@ test('Export activity of a .mat recording is a .mat file', { skip: !hasCalab && 
   py(`import sys, numpy as np, scipy.io, calab, json
 sim = calab.simulate(calab.presets.gcamp6f(num_cells=4, num_timepoints=900, seed=3))
 scipy.io.savemat(sys.argv[1], {"traces": sim.traces}); print(json.dumps(1))`, matPath);
-  await page.setInputFiles('[data-testid="file-input"]', matPath);
-  await page.fill('[data-testid="fs-input"]', '30');
-  await page.click('[data-testid="import-confirm"]');
-  await allFresh(page);
+  await importFile(page, matPath);
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid="export-activity"]')]);
   const zip = unzipDownload(await download.path());
   assert.deepEqual(zip.names, ['README.txt', 'activity.mat', 'catune_export.json']);
   const cmp = py(COMPARE, path.join(zip.dir, 'activity.mat'), path.join(zip.dir, 'catune_export.json'), matPath);
   assert.deepEqual([cmp.dtype, cmp.shape], ['float32', [4, 900]]);
   assert.ok(cmp.max_diff <= 2e-3 * cmp.scale, `browser vs native: max |Δ| ${cmp.max_diff} (scale ${cmp.scale})`);
+  check();
+  await context.close();
+});
+
+// ---------------------------------------------------------------- Estimate from data
+
+/** The simulator preset (the demo's ground truth), from the same pkg/ the app runs. */
+async function presetKernel(name) {
+  const wasm = await import(pathToFileURL(path.join(repo, 'pkg', 'calab_solver.js')).href);
+  wasm.initSync({ module: readFileSync(path.join(repo, 'pkg', 'calab_solver_bg.wasm')) });
+  return JSON.parse(wasm.preset_json(name)).kernel;
+}
+
+/** Clicks "Estimate from data" and waits for its result line (the InDeCa loop takes seconds on 2 shared cores). */
+async function estimate(page) {
+  await page.click('[data-testid="estimate-kinetics"]');
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="estimate-status"]');
+    return !!s?.dataset.tauDecay || !document.querySelector('[data-testid="estimate-error"]').hidden;
+  }, null, { timeout: 300_000 });
+  assert.ok(await page.isHidden('[data-testid="estimate-error"]'), `no error: ${await page.textContent('[data-testid="estimate-error"]')}`);
+  const ds = await page.$eval('[data-testid="estimate-status"]', (el) => ({ ...el.dataset, text: el.textContent }));
+  return { tauRise: Number(ds.tauRise), tauDecay: Number(ds.tauDecay), lambda: Number(ds.lambda), text: ds.text };
+}
+
+const num = (page, id) => page.$eval(`[data-testid="${id}"]`, (el) => Number(el.value));
+
+test('Estimate from data on the demo: the preset\u2019s kinetics within 1.5x, λ from the noise, cards re-solved, one Undo step', async () => {
+  const truth = await presetKernel('gcamp6m');
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  await page.selectOption('[data-testid="demo-preset"]', 'gcamp6m');
+  await demo(page, 12, 120);
+  const before = await controlState(page);
+  await page.click('[data-testid="estimate-kinetics"]');
+  // Busy while it runs, in a worker: the page still answers and says what it is doing.
+  assert.equal(await page.getAttribute('[data-testid="estimate-kinetics"]', 'aria-busy'), 'true');
+  assert.match(await page.textContent('[data-testid="estimate-status"]'), /^Estimating: /);
+  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.tauDecay
+    || !document.querySelector('[data-testid="estimate-error"]').hidden, null, { timeout: 300_000 });
+  assert.ok(await page.isHidden('[data-testid="estimate-error"]'), await page.textContent('[data-testid="estimate-error"]'));
+  assert.equal(await page.getAttribute('[data-testid="estimate-kinetics"]', 'aria-busy'), null);
+  assert.equal(await page.textContent('[data-testid="estimate-kinetics"]'), 'Estimate from data');
+
+  const tauRise = await num(page, 'param-tau-rise');
+  const tauDecay = await num(page, 'param-tau-decay');
+  const lambda = await num(page, 'param-lambda');
+  for (const [name, got, want] of [['tau_rise', tauRise, truth.tau_rise], ['tau_decay', tauDecay, truth.tau_decay]]) {
+    assert.ok(got >= want / 1.5 && got <= want * 1.5, `${name} ${got} within 1.5x of the demo's ${want}`);
+  }
+  assert.notDeepEqual([tauRise, tauDecay], before.numbers.slice(0, 2).map(Number), 'the tau controls changed');
+  assert.ok(lambda > 0 && lambda !== Number(before.numbers[2]), `λ set from the noise: ${before.numbers[2]} → ${lambda}`);
+  const status = await page.textContent('[data-testid="estimate-status"]');
+  assert.match(status, new RegExp(`^From all 12 cells: τ_rise ${tauRise} s, τ_decay ${tauDecay} s.*fit (good|fair|poor) \\(R² [0-9.]+\\).*λ ${lambda} a\\.u\\. from the noise\\.$`));
+  // The warnings list is shown exactly when the estimate has warnings.
+  const warn = await page.$eval('[data-testid="estimate-warnings"]', (el) => ({ hidden: el.hidden, items: el.querySelectorAll('li').length }));
+  assert.equal(warn.hidden, warn.items === 0);
+  // Every card re-solved with the estimate.
+  await allFresh(page, `[data-tau-rise="${tauRise}"][data-tau-decay="${tauDecay}"][data-lambda="${lambda}"]`);
+
+  // One undoable change: a single Undo restores every control.
+  await page.click('[data-testid="undo"]');
+  assert.deepEqual(await controlState(page), before);
+  assert.ok(await page.isDisabled('[data-testid="undo"]'));
+  await allFresh(page, `[data-tau-decay="${before.numbers[1]}"][data-lambda="${before.numbers[2]}"]`);
+  check();
+  await context.close();
+});
+
+test('Estimate from data: warnings shown, errors visible, and it can be cancelled', async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-estimate-'));
+  // Pure noise: nothing to learn a kernel from, so the core keeps the defaults and says why.
+  let s = 7;
+  const rnd = () => { s = (s * 16807) % 2147483647; return s / 2147483647; };
+  const [cells, frames] = [4, 1800];
+  const noise = Array.from({ length: cells * frames }, () => 0.05 * Math.sqrt(-2 * Math.log(rnd())) * Math.cos(2 * Math.PI * rnd()));
+  const noisePath = path.join(dir, 'noise.npy');
+  writeFileSync(noisePath, f8Npy([cells, frames], noise));
+  await importFile(page, noisePath);
+
+  // Cancelled at once (two clicks in one task, before the worker can answer): nothing changes.
+  const before = await controlState(page);
+  await page.$eval('[data-testid="estimate-kinetics"]', (b) => { b.click(); b.click(); });
+  assert.equal(await page.textContent('[data-testid="estimate-status"]'), 'Estimate cancelled; the parameters are unchanged.');
+  assert.deepEqual(await controlState(page), before);
+
+  const r = await estimate(page);
+  assert.ok(await page.isVisible('[data-testid="estimate-warnings"]'));
+  assert.match(await page.textContent('[data-testid="estimate-warnings"]'), /no clear calcium transients/);
+  assert.deepEqual([r.tauRise, r.tauDecay], [0.02, 0.4]);
+  assert.equal(await num(page, 'param-lambda'), r.lambda);
+  assert.ok(r.lambda > 0.01 && r.lambda < 1, `λ from σ 0.05: ${r.lambda}`);
+  // Drift removal ticked while an estimate runs (same task as the click): its λ says which preprocessing it is for.
+  await page.$eval('[data-testid="estimate-kinetics"]', (b) => { b.click(); document.querySelector('[data-testid="drift-toggle"]').click(); });
+  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.lambda, null, { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid="estimate-status"]'), /λ is for band-pass off and drift removal off, as when the estimate started; estimate again/);
+  assert.ok(await page.isChecked('[data-testid="drift-toggle"]'));
+  check();
+  await context.close();
+
+  // Too short for the loop: the core's refusal is shown, not swallowed.
+  const second = await harness.openPage(`${harness.base}?workers=2`);
+  const shortPath = path.join(dir, 'short.npy');
+  writeFileSync(shortPath, f8Npy([2, 20], noise.slice(0, 40)));
+  await importFile(second.page, shortPath);
+  const kept = await controlState(second.page);
+  await second.page.click('[data-testid="estimate-kinetics"]');
+  await second.page.waitForSelector('[data-testid="estimate-error"]:not([hidden])', { timeout: 120_000 });
+  assert.match(await second.page.textContent('[data-testid="estimate-error"]'), /^Estimate from data failed: .*too short.*\(TRACE_TOO_SHORT\)$/);
+  assert.deepEqual(await controlState(second.page), kept);
+  check();
+  second.check();
+  await second.context.close();
+});
+
+test('Estimate from data equals Python: calab.estimate_kinetics and the automatic λ of run_deconvolution', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+  const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
+  const tracesPath = simulatedNpy('gcamp6s', 10, 3600, 11);
+  await importFile(page, tracesPath);
+  const r = await estimate(page);
+  const native = py(`import sys, json, numpy as np, calab
+y = np.load(sys.argv[1]).astype(np.float64)
+est = calab.estimate_kinetics(y, 30.0, warn=False)
+r3 = lambda v: float(f"{v:.3g}")
+tr, td = r3(est.tau_rise), r3(est.tau_decay)
+res = calab.run_deconvolution_full(y, 30.0, tau_r=tr, tau_d=td, lam=None, remove_drift=False)
+print(json.dumps({"tau_rise": tr, "tau_decay": td, "lam": float(np.median(res.lam)), "warnings": list(est.warnings)}))`, tracesPath);
+  assert.deepEqual([r.tauRise, r.tauDecay], [native.tau_rise, native.tau_decay]);
+  assert.ok(Math.abs(r.lambda - native.lam) <= 5e-3 * native.lam, `browser λ ${r.lambda} vs native median ${native.lam}`);
   check();
   await context.close();
 });

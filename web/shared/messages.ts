@@ -56,7 +56,24 @@ export interface Spectrum {
   cutoffs: Float64Array;
 }
 
-export type WorkerRequest = SolveRequest;
+/**
+ * "Estimate from data" (CaTune): learn the kinetics of a bounded sample of cells (the core's
+ * estimate_kinetics, the InDeCa loop of Python's `calab.estimate_kinetics`), then the noise-based L1
+ * lambda of each cell for that kernel and the given preprocessing. Sent to a worker of its own, not the pool.
+ */
+export interface EstimateRequest {
+  type: 'estimate';
+  jobId: number;
+  /** Row-major nCells x nTime raw traces of the sample. */
+  traces: Float32Array;
+  nCells: number;
+  nTime: number;
+  fs: number;
+  filterEnabled: boolean;
+  removeDrift: boolean;
+}
+
+export type WorkerRequest = SolveRequest | EstimateRequest;
 
 export interface SolveResult {
   type: 'result';
@@ -104,6 +121,49 @@ export interface WorkerInitFailure {
 }
 
 export type WorkerResponse = SolveResult | SolveFailure | WorkerReady | WorkerInitFailure;
+
+/** The JSON `KineticsEstimate` of the core (crates/solver/src/auto.rs), times in seconds. */
+export interface KineticsEstimate {
+  tau_rise: number;
+  tau_decay: number;
+  learned_tau_rise: number;
+  learned_tau_decay: number;
+  fit_quality: string;
+  kernel_r2: number;
+  iterations: number;
+  converged: boolean;
+  warnings: string[];
+}
+
+export interface EstimateProgress {
+  type: 'estimate-progress';
+  jobId: number;
+  /** What the worker is doing now, for the busy line. */
+  stage: string;
+}
+
+export interface EstimateResult {
+  type: 'estimate-result';
+  jobId: number;
+  estimate: KineticsEstimate;
+  /** The taus to set (the estimate to 3 significant digits) and the lambda for them: the median over the sample's cells. */
+  tauRise: number;
+  tauDecay: number;
+  lambda: number;
+  /** Median noise sigma of the sample's fitted traces. */
+  noise: number;
+  nCells: number;
+  elapsedMs: number;
+}
+
+export interface EstimateFailure {
+  type: 'estimate-error';
+  jobId: number;
+  code: string;
+  message: string;
+}
+
+export type EstimateResponse = EstimateProgress | EstimateResult | EstimateFailure;
 
 export function sameKernel(a: SolveParams, b: SolveParams): boolean {
   return a.tauRise === b.tauRise && a.tauDecay === b.tauDecay && a.fs === b.fs && a.filterEnabled === b.filterEnabled && a.removeDrift === b.removeDrift;

@@ -8,7 +8,11 @@
 /// <reference lib="webworker" />
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
-import type { CellStats, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse } from '../shared/messages';
+import type {
+  CellStats, EstimateRequest, EstimateResponse, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse,
+} from '../shared/messages';
+import { controlTaus, medianLambda, noiseLambda, parseKineticsEstimate } from '../shared/estimate';
+import { median } from '../shared/metrics';
 import { peakSnr } from '../shared/noise';
 import { safeFree, solverErrorParts } from '../shared/solvererror';
 
@@ -20,7 +24,7 @@ let solver: wasm.Solver | null = null;
 type ConvarFn = (trace: Float32Array, gamma: number, lambda: number, maxIters: number) => Record<string, unknown>;
 const convar = (): ConvarFn | undefined => (wasm as unknown as { convar_solve?: ConvarFn }).convar_solve;
 
-function post(msg: WorkerResponse, transfer: Transferable[] = []): void {
+function post(msg: WorkerResponse | EstimateResponse, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
@@ -180,8 +184,53 @@ function solveConvar(y: Float32Array, p: SolveParams): Solved {
   }
 }
 
+// ------------------------------------------------------------------ estimate from data
+
+/**
+ * Kinetics of the sample (the core's estimate_kinetics with the default InDeCa config, on the raw traces,
+ * as Python's automatic path), then each cell's noise-based lambda for that kernel on its fitted trace
+ * (the current preprocessing), as run_deconvolution(..., lam=None) chooses it; the page gets the median.
+ */
+function estimate(req: EstimateRequest): void {
+  const t0 = performance.now();
+  try {
+    post({ type: 'estimate-progress', jobId: req.jobId, stage: `learning the kinetics from ${req.nCells} cell${req.nCells === 1 ? '' : 's'}` });
+    const est = parseKineticsEstimate(wasm.estimate_kinetics(req.traces, req.nCells, req.nTime, req.fs, '{}'));
+    const { tauRise, tauDecay } = controlTaus(est);
+    post({ type: 'estimate-progress', jobId: req.jobId, stage: 'choosing λ from each cell\u2019s noise' });
+    const kernel = wasm.build_kernel(tauRise, tauDecay, req.fs);
+    const dcGain = wasm.tau_to_ar2(tauRise, tauDecay, req.fs)[5];
+    const p: SolveParams = {
+      solver: 'l1', tauRise, tauDecay, lambda: 0, fs: req.fs, filterEnabled: req.filterEnabled, removeDrift: req.removeDrift,
+      l0Lambda: 0, l0Positive: true, convarLambda: null,
+    };
+    const noises: number[] = [];
+    const lambdas: number[] = [];
+    for (let c = 0; c < req.nCells; c++) {
+      const raw = req.traces.subarray(c * req.nTime, (c + 1) * req.nTime);
+      // Keyed apart from the pool's cells: this worker is the estimate's own, but the cache is shared code.
+      const y = fittedTrace(-1 - c, raw, p);
+      const sigma = wasm.estimate_noise(y);
+      noises.push(sigma);
+      lambdas.push(noiseLambda(sigma, kernel, dcGain));
+    }
+    post({
+      type: 'estimate-result', jobId: req.jobId, estimate: est, tauRise, tauDecay, lambda: medianLambda(lambdas), noise: median(noises),
+      nCells: req.nCells, elapsedMs: performance.now() - t0,
+    });
+  } catch (e) {
+    const { code, message } = solverErrorParts(e);
+    post({ type: 'estimate-error', jobId: req.jobId, code, message });
+  }
+}
+
 self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
   const req = ev.data;
+  if (req.type === 'estimate') {
+    if (!solver) post({ type: 'estimate-error', jobId: req.jobId, code: 'NOT_READY', message: 'the solver module is not loaded yet' });
+    else estimate(req);
+    return;
+  }
   if (req.type !== 'solve' || !solver) return;
   const t0 = performance.now();
   try {

@@ -11,7 +11,8 @@
 // also serves every later pan and zoom without solving. The noise level and SNR of a card are those of its
 // whole trace (computed once per cell and preprocessing in the worker), so panning never changes them.
 
-import type { CellStats, SolveParams, SolveResult, SolverKind } from '../../shared/messages';
+import type { CellStats, EstimateRequest, EstimateResponse, EstimateResult, SolveParams, SolveResult, SolverKind, WorkerResponse } from '../../shared/messages';
+import { estimateCells, estimateSummary } from '../../shared/estimate';
 import { paramsEqual, sameKernel } from '../../shared/messages';
 import { buildExport, type CaTuneExport } from '../../shared/export';
 import { kernelData, kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/charts';
@@ -154,6 +155,9 @@ export class Tuner {
   /** Typical noise sigma of the recording (first-difference estimate over the most active cells). */
   private readonly sigmaRef: number;
   private exporting: ActivityExport | null = null;
+  /** The running "Estimate from data": its own worker (terminated when done or cancelled). */
+  private estimating: { worker: Worker; req: EstimateRequest; started: number; stage: string; timer: ReturnType<typeof setInterval> } | null = null;
+  private estimateJobs = 0;
   /** r against the ground truth per solution (a card alternating between two solutions reuses both). */
   private readonly truthR = new WeakMap<Solution, number>();
   private els!: {
@@ -163,6 +167,7 @@ export class Tuner {
     solverSel: HTMLSelectElement; l0Positive: HTMLInputElement; l0Block: HTMLElement; convarAuto: HTMLInputElement; convarBlock: HTMLElement;
     solverNote: HTMLElement; solverWarn: HTMLElement; filter: HTMLInputElement; drift: HTMLInputElement; undo: HTMLButtonElement; reset: HTMLButtonElement;
     legend: HTMLElement; estimateSlot: HTMLElement;
+    estimateBtn: HTMLButtonElement; estimateStatus: HTMLElement; estimateWarn: HTMLElement; estimateErr: HTMLElement;
   };
   private cellInputs!: { mode: HTMLSelectElement; count: HTMLInputElement; list: HTMLInputElement; cols: HTMLSelectElement };
   private readonly onKey = (e: KeyboardEvent): void => this.globalKey(e);
@@ -218,6 +223,7 @@ export class Tuner {
   dispose(): void {
     if (this.bgTimer) clearTimeout(this.bgTimer);
     this.exporting?.cancel();
+    this.stopEstimate();
     this.pool.dispose();
     this.io.disconnect();
     this.ro.disconnect();
@@ -326,7 +332,15 @@ export class Tuner {
     undo.addEventListener('click', () => this.undo());
     const reset = h('button', { type: 'button', 'data-testid': 'reset-params', title: 'Back to the default parameters (undoable)' }, 'Reset parameters');
     reset.addEventListener('click', () => this.resetParams());
-    const estimateSlot = h('div', { class: 'estimate-slot', 'data-testid': 'estimate-slot' });
+    const estimateBtn = h('button', {
+      type: 'button', 'data-testid': 'estimate-kinetics',
+      title: this.estimateTitle(),
+    }, 'Estimate from data');
+    estimateBtn.addEventListener('click', () => (this.estimating ? this.cancelEstimate() : this.startEstimate()));
+    const estimateStatus = h('p', { class: 'muted estimate-status', 'data-testid': 'estimate-status', 'aria-live': 'polite' });
+    const estimateWarn = h('ul', { class: 'warn estimate-warnings', 'data-testid': 'estimate-warnings', hidden: true });
+    const estimateErr = h('p', { class: 'error', role: 'alert', 'data-testid': 'estimate-error', hidden: true });
+    const estimateSlot = h('div', { class: 'estimate-slot', 'data-testid': 'estimate-slot' }, h('div', { class: 'row' }, estimateBtn), estimateStatus, estimateWarn, estimateErr);
 
     const mode = h('select', { id: 'cell-mode', 'data-testid': 'cell-mode', 'aria-label': 'Which cells to show' },
       h('option', { value: 'top', text: 'Most active' }), h('option', { value: 'random', text: 'Random' }), h('option', { value: 'manual', text: 'Listed' }));
@@ -357,7 +371,7 @@ export class Tuner {
 
     const paramsHelp = helpToggle('parameters', 'parameters',
       'Pick the solver, then move τ_rise, τ_decay and the sparsity until the orange fit follows the grey trace through each event and the activity below is zero between events.',
-      'Sliders are logarithmic; λ and λ₀ span a range scaled to this recording\u2019s noise. Arrow keys step about 5 % (Shift, Page Up/Down: about 58 %), or type an exact value. Ctrl+Z undoes the last change; Reset parameters goes back to the defaults.',
+      'Sliders are logarithmic; λ and λ₀ span a range scaled to this recording\u2019s noise. Arrow keys step about 5 % (Shift, Page Up/Down: about 58 %), or type an exact value. Ctrl+Z undoes the last change; Reset parameters goes back to the defaults. Estimate from data learns τ_rise and τ_decay from the most active cells (up to 64) and sets λ from their noise, as one undoable change.',
       'Band-pass filter: removes drift slower than the decay and noise faster than the rise (derived from the kernel). Remove slow drift: subtracts a rolling 10th percentile. Both run on the whole trace, as in Python.');
     const kernelHelp = helpToggle('kernel', 'kernel',
       'The calcium response to one spike that the solver assumes, scaled to peak 1, against the time after the spike. A spike in frame n first shows in frame n + 1.',
@@ -395,6 +409,7 @@ export class Tuner {
     Object.assign(this.els, {
       grid, summary, kernelInfo, kernelEl, cellCount, cellErr, metrics, pinInfo, pin, unpin, resetZoom,
       solverSel, l0Positive, l0Block, convarAuto, convarBlock, solverNote, solverWarn, filter, drift, undo, reset, legend, estimateSlot,
+      estimateBtn, estimateStatus, estimateWarn, estimateErr,
     });
     const cv = this.els.inputs.get('convarLambda')!;
     cv.num.disabled = cv.range.disabled = true;
@@ -1024,13 +1039,131 @@ export class Tuner {
   private resetParams(): void {
     const next = defaultParams(this.params.fs, this.params.solver);
     if (paramsEqual(next, this.params)) { this.notify('The parameters are already the defaults.'); return; }
+    this.applyStep(next, 'reset', (what) => `Reset to the defaults (${what}); Undo goes back.`);
+  }
+
+  /** Applies `next` as one undoable step of its own (Reset, Estimate from data) and says what changed. */
+  private applyStep(next: SolveParams, key: string, say: (what: string) => string): void {
     this.history.cut();
-    this.history.record(this.params, 'reset', performance.now());
+    this.history.record(this.params, key, performance.now());
     this.history.cut();
     const what = describeChange(this.params, next);
     this.apply(next);
     this.syncControls();
-    this.notify(`Reset to the defaults (${what}); Undo goes back.`);
+    this.notify(say(what));
+  }
+
+  // ---------------------------------------------------------------- estimate from data
+
+  /**
+   * "Estimate from data": learns the kinetics of the most active cells (at most ESTIMATE_MAX_CELLS) in a
+   * worker of its own, so the cards keep solving, then sets τ_rise, τ_decay and λ (the median noise-based λ
+   * of those cells) as one undoable change. Clicking again while it runs cancels it.
+   */
+  private startEstimate(): void {
+    const d = this.o.dataset;
+    const cells = estimateCells(this.ranking);
+    const nTime = d.matrix.numTimepoints;
+    const traces = new Float32Array(cells.length * nTime);
+    cells.forEach((c, i) => traces.set(row(d.matrix, c), i * nTime));
+    const jobId = ++this.estimateJobs;
+    const req: EstimateRequest = {
+      type: 'estimate', jobId, traces, nCells: cells.length, nTime, fs: d.fs, filterEnabled: this.params.filterEnabled, removeDrift: this.params.removeDrift,
+    };
+    let worker: Worker;
+    try {
+      worker = this.o.createWorker();
+    } catch (e) {
+      this.estimateFailed(`could not start a worker: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const started = performance.now();
+    const timer = setInterval(() => this.showEstimateBusy(), 500);
+    this.estimating = { worker, req, started, stage: 'starting the solver', timer };
+    const { estimateBtn, estimateErr, estimateWarn } = this.els;
+    estimateBtn.textContent = 'Cancel estimate';
+    estimateBtn.setAttribute('aria-busy', 'true');
+    estimateBtn.title = 'Stop the estimate; the parameters stay as they are';
+    estimateErr.hidden = true;
+    estimateWarn.hidden = true;
+    for (const k of ['tauRise', 'tauDecay', 'lambda']) delete this.els.estimateStatus.dataset[k];
+    this.showEstimateBusy();
+    worker.onmessage = (ev: MessageEvent<WorkerResponse | EstimateResponse>) => {
+      const msg = ev.data;
+      if (this.estimating?.req.jobId !== jobId) return;
+      if (msg.type === 'ready') worker.postMessage(req, [traces.buffer]);
+      else if (msg.type === 'init-error') this.estimateFailed(msg.message);
+      else if (msg.type === 'estimate-progress') { this.estimating.stage = msg.stage; this.showEstimateBusy(); }
+      else if (msg.type === 'estimate-error') this.estimateFailed(`${msg.message} (${msg.code})`);
+      else if (msg.type === 'estimate-result') this.applyEstimate(msg);
+    };
+    worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      if (this.estimating?.req.jobId === jobId) this.estimateFailed(`the worker stopped: ${ev.message || 'worker error'}`);
+    };
+  }
+
+  private showEstimateBusy(): void {
+    const e = this.estimating;
+    if (!e) return;
+    const s = (performance.now() - e.started) / 1000;
+    setText(this.els.estimateStatus, `Estimating: ${e.stage}… ${s.toFixed(0)} s`);
+  }
+
+  /** Terminates the running estimate, if any, and puts the button back. */
+  private stopEstimate(): void {
+    const e = this.estimating;
+    if (!e) return;
+    this.estimating = null;
+    clearInterval(e.timer);
+    e.worker.onmessage = null;
+    e.worker.onerror = null;
+    e.worker.terminate();
+    const b = this.els.estimateBtn;
+    b.textContent = 'Estimate from data';
+    b.removeAttribute('aria-busy');
+    b.title = this.estimateTitle();
+  }
+
+  private estimateTitle(): string {
+    const total = this.o.dataset.matrix.numCells;
+    const k = estimateCells(this.ranking).length;
+    const from = k < total ? `the ${k} most active of the ${total} cells` : `all ${total} cells`;
+    return `Learn τ_rise and τ_decay from ${from} and choose λ from their noise (undoable)`;
+  }
+
+  private cancelEstimate(): void {
+    this.stopEstimate();
+    setText(this.els.estimateStatus, 'Estimate cancelled; the parameters are unchanged.');
+  }
+
+  private estimateFailed(message: string): void {
+    this.stopEstimate();
+    setText(this.els.estimateStatus, '');
+    const err = this.els.estimateErr;
+    err.textContent = `Estimate from data failed: ${message}`;
+    err.hidden = false;
+  }
+
+  /** Sets the estimated τ_rise, τ_decay and λ as one undoable step, and says what was learned and any warnings. */
+  private applyEstimate(r: EstimateResult): void {
+    const req = this.estimating?.req;
+    this.stopEstimate();
+    // λ follows the noise of the preprocessed traces: say so when the preprocessing changed while it ran.
+    const stalePre = !!req && (req.filterEnabled !== this.params.filterEnabled || req.removeDrift !== this.params.removeDrift);
+    const next = { ...this.params, tauRise: r.tauRise, tauDecay: r.tauDecay, lambda: r.lambda };
+    const err = this.validate(next);
+    if (err) { this.estimateFailed(`the estimate is not usable: ${err}`); return; }
+    const { estimateStatus, estimateWarn } = this.els;
+    setText(estimateStatus, estimateSummary(r, this.o.dataset.matrix.numCells, this.unit)
+      + (stalePre ? ` λ is for band-pass ${req!.filterEnabled ? 'on' : 'off'} and drift removal ${req!.removeDrift ? 'on' : 'off'}, as when the estimate started; estimate again for the current preprocessing.` : ''));
+    estimateStatus.dataset.tauRise = String(r.tauRise);
+    estimateStatus.dataset.tauDecay = String(r.tauDecay);
+    estimateStatus.dataset.lambda = String(r.lambda);
+    estimateWarn.replaceChildren(...r.estimate.warnings.map((w) => h('li', {}, w)));
+    estimateWarn.hidden = r.estimate.warnings.length === 0;
+    if (paramsEqual(next, this.params)) { this.notify('The estimate equals the current parameters.'); return; }
+    this.applyStep(next, 'estimate', (what) => `Estimated from the data (${what}); Undo goes back.`);
   }
 
   /** Ctrl/⌘ + Z undoes a parameter change, unless a text field has the focus (it has its own undo). */
