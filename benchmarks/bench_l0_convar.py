@@ -131,7 +131,7 @@ def objective(y: np.ndarray, r: np.ndarray, gamma: float, lam: float) -> np.ndar
 # --- sections ------------------------------------------------------------------------------
 
 
-def bench_l0(sizes: list[int]) -> None:
+def bench_l0(sizes: list[int], cells: list[int]) -> None:
     from calab.l0 import run_l0
 
     gamma, noise = 0.95, 0.3
@@ -140,11 +140,19 @@ def bench_l0(sizes: list[int]) -> None:
     print(f"{'T':>9} {'positive s':>11} {'free s':>9} {'us/frame (pos)':>15} {'spikes (pos)':>13}")
     for n in sizes:
         y = ar1_spikes(n, gamma, 0.02, noise, seed=n)
-        t_pos, res = timed(lambda y=y: run_l0(y, gamma, lam, positive=True), repeat=2)
-        t_free, _ = timed(lambda y=y: run_l0(y, gamma, lam, positive=False), repeat=2)
+        reps = 5 if n <= 100_000 else 2
+        t_pos, res = timed(lambda y=y: run_l0(y, gamma, lam, positive=True), repeat=reps)
+        t_free, _ = timed(lambda y=y: run_l0(y, gamma, lam, positive=False), repeat=reps)
         print(
-            f"{n:>9,} {t_pos:>11.3f} {t_free:>9.3f} {1e6 * t_pos / n:>15.2f} {res.num_spikes:>13,}"
+            f"{n:>9,} {t_pos:>11.4f} {t_free:>9.4f} {1e6 * t_pos / n:>15.2f} {res.num_spikes:>13,}"
         )
+    n = 10_000
+    print(f"{'cells x ' + f'{n:,}':>16} {'positive s':>11} {'free s':>9} {'ms/trace (pos)':>15}")
+    for count in cells:
+        y = np.stack([ar1_spikes(n, gamma, 0.02, noise, seed=i) for i in range(count)])
+        t_pos, _ = timed(lambda y=y: run_l0(y, gamma, lam, positive=True), repeat=2)
+        t_free, _ = timed(lambda y=y: run_l0(y, gamma, lam, positive=False), repeat=2)
+        print(f"{count:>16,} {t_pos:>11.4f} {t_free:>9.4f} {1e3 * t_pos / count:>15.3f}")
 
 
 def cpu_time() -> float:
@@ -283,7 +291,10 @@ def main() -> None:
     ap.add_argument("--skip-convar", action="store_true")
     args = ap.parse_args()
     if not args.skip_l0:
-        bench_l0([10_000, 30_000, 100_000] if args.quick else [10_000, 30_000, 100_000, 300_000])
+        if args.quick:
+            bench_l0([1_000, 10_000, 100_000], cells=[10, 100])
+        else:
+            bench_l0([1_000, 10_000, 30_000, 100_000, 300_000, 1_000_000], cells=[10, 100, 1_000])
     if not args.skip_convar:
         if args.quick:
             bench_convar(rows=1_000, n=400, peer_rows=20, search_rows=200, fista_rows=200,
