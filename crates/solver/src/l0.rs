@@ -20,13 +20,15 @@
 //! another state beats for every possible future (two dominance arguments, see there; still
 //! exact); that keeps the work close to linear in T.
 //!
-//! Layout: each piece carries what every pass reads (its segment's decay factor, the vertex of its
-//! quadratic and its own minimum), refreshed once per step, so the passes over the pieces do not
-//! chase indices into the segment and origin tables; the prune is branch-free.
+//! Layout: each piece carries everything the passes read (its segment's decay factor and running
+//! sums, the vertex of its quadratic and its own minimum, refreshed once per step), so the passes
+//! stream through the few live pieces instead of chasing indices into per-segment tables; the
+//! origins table is only written when a segment starts and read when the path is traced back. The
+//! prune is branch-free.
 //!
 //! Numerics: segment statistics are sums of `y_t gamma^(t - tau)` and `gamma^(2(t - tau))`, which
 //! shrink along a segment (no overflow); pieces store their bounds in the starting-level
-//! coordinate, so advancing time only rescales one factor per segment. That factor is floored at
+//! coordinate, so advancing time only rescales one factor per piece. That factor is floored at
 //! [`DECAY_FLOOR`]: beyond ~345 / ln(1/gamma) frames without a spike the modelled calcium of the
 //! segment is below 1e-150 of its start and further decay is ignored (an error of that order).
 
@@ -99,16 +101,6 @@ fn check_params(gamma: f64, lambda: f64) -> Result<()> {
     Ok(())
 }
 
-/// Running statistics of the segment that started at `tau` (times `tau..=s`).
-#[derive(Clone, Copy, Default)]
-struct Seg {
-    syy: f64,
-    syg: f64,
-    sgg: f64,
-    /// Last step at which the data term was added (at most once per step).
-    upd: usize,
-}
-
 /// Where a family of pieces came from: a segment starting at `tau` whose prefix (everything before
 /// `tau`, including its spike penalty) costs `k`; `prev` / `prev_m` locate the previous segment.
 #[derive(Clone, Copy)]
@@ -119,36 +111,44 @@ struct Origin {
     prev_m: f64,
 }
 
-/// One piece of `G_s`: origin's function on starting levels `[ml, mr]`, with what every pass
-/// needs cached in the piece itself (one indirection per piece and step instead of three): the
-/// segment's decay factor `p = gamma^(s - tau)` (floored at DECAY_FLOOR; every piece of a segment
-/// carries the same value), the vertex `(fmin, mv)` and curvature `sgg` of its quadratic, and
-/// the piece's own minimum `v` at the starting level `m` (the vertex clamped to the piece). The
-/// cache is refreshed once per step, after the data term.
+/// One piece of `G_s`: origin's function on starting levels `[ml, mr]`. Everything the passes
+/// read lives in the piece itself, so they stream through a few cache lines instead of chasing
+/// indices into per-segment tables: the segment's decay factor `p = gamma^(s - tau)` (floored at
+/// DECAY_FLOOR), the origin's prefix cost `k`, the segment's running statistics (sums of
+/// `y_t p_t`, `p_t^2`, `y_t^2` over `tau..=s`; pieces of one segment carry identical copies,
+/// each updated once per step, so no step has to find which segments it has already updated),
+/// and, refreshed once per step after the data term, the vertex `(fmin, mv)` of the quadratic
+/// and the piece's own minimum `v` at the starting level `m` (the vertex clamped to the piece).
 #[derive(Clone, Copy)]
 struct Piece {
     origin: u32,
     ml: f64,
     mr: f64,
     p: f64,
+    k: f64,
+    syy: f64,
+    syg: f64,
+    sgg: f64,
     fmin: f64,
     mv: f64,
-    sgg: f64,
     v: f64,
     m: f64,
 }
 
 impl Piece {
-    /// A piece of a segment that starts now (p = 1); its cache is filled by `refresh`.
-    fn fresh(origin: u32, ml: f64, mr: f64) -> Self {
+    /// A piece of a segment that starts now (p = 1, no data yet); `refresh` adds the first term.
+    fn fresh(origin: u32, k: f64, ml: f64, mr: f64) -> Self {
         Piece {
             origin,
             ml,
             mr,
             p: 1.0,
+            k,
+            syy: 0.0,
+            syg: 0.0,
+            sgg: 0.0,
             fmin: 0.0,
             mv: 0.0,
-            sgg: 0.0,
             v: 0.0,
             m: 0.0,
         }
@@ -172,11 +172,11 @@ struct Flat {
     m: f64,
 }
 
-/// Minimum value and minimiser (in starting-level coordinates) of a segment's quadratic.
+/// Minimum value and minimiser (in starting-level coordinates) of a piece's quadratic.
 #[inline]
-fn vertex(o: &Origin, sg: &Seg) -> (f64, f64) {
-    let mv = sg.syg / sg.sgg;
-    (o.k + 0.5 * (sg.syy - sg.syg * mv), mv)
+fn vertex(pc: &Piece) -> (f64, f64) {
+    let mv = pc.syg / pc.sgg;
+    (pc.k + 0.5 * (pc.syy - pc.syg * mv), mv)
 }
 
 /// `max` and `min` for values that are never NaN (the DP's levels and costs: the trace is
@@ -207,7 +207,6 @@ fn eval(fmin: f64, mv: f64, sgg: f64, m: f64) -> f64 {
 }
 
 struct Dp {
-    segs: Vec<Seg>,
     origins: Vec<Origin>,
     pieces: Vec<Piece>,
     next: Vec<Piece>,
@@ -329,7 +328,11 @@ impl Dp {
         while k < nf && self.flats[k].lo < to {
             let fl = self.flats[k];
             let id = self.new_origin(k, s, lambda);
-            Self::push(out, Piece::fresh(id, maxf(fl.lo, from), minf(fl.hi, to)));
+            let prefix = self.origins[id as usize].k;
+            Self::push(
+                out,
+                Piece::fresh(id, prefix, maxf(fl.lo, from), minf(fl.hi, to)),
+            );
             if fl.hi <= to {
                 k += 1;
             } else {
@@ -411,27 +414,19 @@ impl Dp {
         self.pieces.truncate(w);
     }
 
-    /// Add the data term `1/2 (y_s - e)^2` to every surviving segment (once per segment), then
-    /// refresh every piece's cached vertex and minimum.
-    fn refresh(&mut self, s: usize, y: f64) {
-        let segs = &mut self.segs;
-        let origins = &self.origins;
+    /// Add the data term `1/2 (y_s - e)^2` to every piece's segment statistics, then refresh its
+    /// vertex and minimum.
+    fn refresh(&mut self, y: f64) {
         for pc in self.pieces.iter_mut() {
-            let o = &origins[pc.origin as usize];
-            let sg = &mut segs[o.tau];
-            // Once per segment and step; branch-free (adding 0 leaves the sums unchanged).
-            let first = f64::from(u8::from(sg.upd != s));
-            sg.upd = s;
-            sg.syy += first * (y * y);
-            sg.syg += first * (y * pc.p);
-            sg.sgg += first * (pc.p * pc.p);
-            let (fmin, mv) = vertex(o, sg);
+            pc.syy += y * y;
+            pc.syg += y * pc.p;
+            pc.sgg += pc.p * pc.p;
+            let (fmin, mv) = vertex(pc);
             let m = minf(maxf(mv, pc.ml), pc.mr);
             pc.fmin = fmin;
             pc.mv = mv;
-            pc.sgg = sg.sgg;
             pc.m = m;
-            pc.v = eval(fmin, mv, sg.sgg, m);
+            pc.v = eval(fmin, mv, pc.sgg, m);
         }
     }
 
@@ -481,18 +476,18 @@ impl Dp {
                 let c = fl.val + lambda;
                 if c <= fmin {
                     let id = self.new_origin(k, s, lambda);
-                    Self::push(&mut out, Piece::fresh(id, lo * p, hi * p));
+                    Self::push(&mut out, Piece::fresh(id, c, lo * p, hi * p));
                 } else {
                     let d = (2.0 * (c - fmin) / sgg).sqrt();
                     let (r1, r2) = (mv - d, mv + d);
                     if r1 > lo {
                         let id = self.new_origin(k, s, lambda);
-                        Self::push(&mut out, Piece::fresh(id, lo * p, minf(r1, hi) * p));
+                        Self::push(&mut out, Piece::fresh(id, c, lo * p, minf(r1, hi) * p));
                     }
                     Self::push(&mut out, pc.with_bounds(maxf(r1, lo), minf(r2, hi)));
                     if r2 < hi {
                         let id = self.new_origin(k, s, lambda);
-                        Self::push(&mut out, Piece::fresh(id, maxf(r2, lo) * p, hi * p));
+                        Self::push(&mut out, Piece::fresh(id, c, maxf(r2, lo) * p, hi * p));
                     }
                 }
                 x = maxf(x, hi);
@@ -513,8 +508,7 @@ impl Dp {
         self.next = pieces;
         self.pieces = out;
 
-        self.segs[s] = Seg::default();
-        self.refresh(s, y);
+        self.refresh(y);
     }
 }
 
@@ -556,30 +550,18 @@ fn solve_impl(
     check_magnitude(y)?;
     let n = y.len();
     let mut dp = Dp {
-        segs: vec![Seg::default(); n],
         origins: vec![Origin {
             tau: 0,
             k: 0.0,
             prev: NONE,
             prev_m: 0.0,
         }],
-        pieces: vec![Piece::fresh(0, f64::NEG_INFINITY, f64::INFINITY)],
+        pieces: vec![Piece::fresh(0, 0.0, f64::NEG_INFINITY, f64::INFINITY)],
         next: Vec::new(),
         flats: Vec::new(),
         flat_origin: Vec::new(),
     };
-    dp.segs[0] = Seg {
-        syy: y[0] * y[0],
-        syg: y[0],
-        sgg: 1.0,
-        upd: 0,
-    };
-    {
-        let pc = &mut dp.pieces[0];
-        let (fmin, mv) = vertex(&dp.origins[0], &dp.segs[0]);
-        (pc.fmin, pc.mv, pc.sgg, pc.m) = (fmin, mv, 1.0, mv);
-        pc.v = fmin;
-    }
+    dp.refresh(y[0]);
     // Cost of a feasible solution (one decaying segment, no spike): bounds what is left to fit.
     let (mut syy, mut syg, mut sgg, mut p) = (0.0, 0.0, 0.0, 1.0);
     for &v in y {
