@@ -393,7 +393,10 @@ pub(crate) fn solve<const BOXED: bool>(
         let sigma = (gap_aff / gap).powi(3).clamp(0.0, 1.0);
         let target = sigma * mean_gap;
 
-        // --- D: corrector right-hand side D'(rc1 / x - rc2 / r) - rd, forward substitution.
+        // --- D: corrector right-hand side D'(rc1 / x - rc2 / r) - rd, forward substitution. The
+        // Sherman-Morrison sum obs' B^{-1} rhs is w1' rhs (B is symmetric, w1 = B^{-1} obs), so it
+        // is known before the back substitution, which can then build the direction as it goes.
+        let mut w1_rhs = 0.0;
         {
             // The affine direction two samples ahead (for the D' stencil), and s = rc / x there.
             let (mut dc1, mut dc2) = (0.0, 0.0);
@@ -439,6 +442,9 @@ pub(crate) fn solve<const BOXED: bool>(
                 }
                 let rd = qc - dtz;
                 let rhs = ds - rd;
+                if centred {
+                    w1_rhs += w1[p] * rhs;
+                }
                 // L_{p,p-1} = l1[p-1], L_{p,p-2} = L2_{p-2}.
                 let f = rhs - lp1 * f1v - lp2 * f2v;
                 u[p] = f;
@@ -450,60 +456,65 @@ pub(crate) fn solve<const BOXED: bool>(
             }
         }
 
-        // --- E: back substitution of the corrector.
-        let mut su2 = 0.0;
+        let corr2 = if centred { w1_rhs / sm_den } else { 0.0 };
+
+        // --- E: back substitution of the corrector, with its direction (two samples behind, for
+        // the D stencil) and the step to the boundary (ratio tests by cross-multiplication; one
+        // division when the bound tightens).
+        let mut a_max = 1.0f64;
+        let mut finite = true;
         {
+            let mut bound = |q: usize, dc: f64, dx: f64| {
+                let dz = s1[q] - z[q] * dx * inv_x[q];
+                finite &= dc.is_finite() & dz.is_finite();
+                if dx < 0.0 && -dx * a_max > x[q] {
+                    a_max = -x[q] / dx;
+                }
+                if dz < 0.0 && -dz * a_max > z[q] {
+                    a_max = -z[q] / dz;
+                }
+                if BOXED {
+                    let dv = s2[q] + v[q] * dx * inv_r[q];
+                    finite &= dv.is_finite();
+                    let r = upper - x[q];
+                    if dx > 0.0 && dx * a_max > r {
+                        a_max = r / dx;
+                    }
+                    if dv < 0.0 && -dv * a_max > v[q] {
+                        a_max = -v[q] / dv;
+                    }
+                }
+            };
             let (mut b1, mut b2) = (0.0, 0.0);
-            let mut phase = 0;
+            // dc at p + 1, p + 2.
+            let (mut e1, mut e2) = (0.0, 0.0);
             for p in (0..n).rev() {
                 let l2v = l2_at(z, v, inv_x, inv_r, inv_d, p);
                 let val = u[p] * inv_d[p] - l1[p] * b1 - l2v * b2;
                 u[p] = val;
                 b2 = b1;
                 b1 = val;
-                if phase == 0 {
-                    su2 += val;
+                let dc = val + corr2 * w1[p];
+                if p + 2 < n {
+                    let dx = (e2 - g1 * e1 - g2 * dc) * inv_a;
+                    bound(p + 2, e2, dx);
                 }
-                phase = if phase == 0 { k - 1 } else { phase - 1 };
+                e2 = e1;
+                e1 = dc;
             }
+            // The first two samples (dc = 0 before the start).
+            if n >= 2 {
+                bound(1, e2, (e2 - g1 * e1) * inv_a);
+            }
+            bound(0, e1, e1 * inv_a);
         }
-        let corr2 = if centred { su2 / sm_den } else { 0.0 };
-
-        // The corrector direction (the same arithmetic in F and G).
+        // The corrector direction in G (the same arithmetic as in E).
         let dir = Corrector {
             g1,
             g2,
             inv_a,
             corr: corr2,
         };
-
-        // --- F: step to the boundary (ratio tests by cross-multiplication; one division when the
-        // bound tightens).
-        let mut a_max = 1.0f64;
-        let mut finite = true;
-        {
-            let (mut dc1, mut dc2) = (0.0, 0.0);
-            for p in 0..n {
-                let (dc, dx, dz, dv) =
-                    dir.at::<BOXED>(p, &mut dc1, &mut dc2, u, w1, z, v, inv_x, inv_r, s1, s2);
-                finite &= dc.is_finite() & dz.is_finite() & dv.is_finite();
-                if dx < 0.0 && -dx * a_max > x[p] {
-                    a_max = -x[p] / dx;
-                }
-                if dz < 0.0 && -dz * a_max > z[p] {
-                    a_max = -z[p] / dz;
-                }
-                if BOXED {
-                    let r = upper - x[p];
-                    if dx > 0.0 && dx * a_max > r {
-                        a_max = r / dx;
-                    }
-                    if dv < 0.0 && -dv * a_max > v[p] {
-                        a_max = -v[p] / dv;
-                    }
-                }
-            }
-        }
         let a = (0.995 * a_max).min(1.0);
         if !a.is_finite() || !finite {
             break; // numerically exhausted: keep the last (finite) iterate
