@@ -163,6 +163,22 @@ pub(crate) fn solve<const BOXED: bool>(
         s2,
         best,
     } = w;
+    // Slices of one known length, so the compiler can drop the bounds checks of the look-ahead.
+    let np = n + PAD;
+    let x = &mut x[..np];
+    let z = &mut z[..np];
+    let inv_x = &mut inv_x[..np];
+    let inv_d = &mut inv_d[..np];
+    let l1 = &mut l1[..np];
+    let w1 = &mut w1[..np];
+    let u = &mut u[..np];
+    let s1 = &mut s1[..np];
+    let (v, inv_r, s2) = if BOXED {
+        (&mut v[..np], &mut inv_r[..np], &mut s2[..np])
+    } else {
+        (&mut v[..], &mut inv_r[..], &mut s2[..])
+    };
+    let best = &mut best[..n];
     let (g1, g2, gain) = (pb.g1, pb.g2, pb.gain);
     let inv_a = 1.0 / gain;
     let (d0, d1, d2) = (inv_a, -g1 * inv_a, -g2 * inv_a);
@@ -557,7 +573,7 @@ pub(crate) fn solve<const BOXED: bool>(
             *xv = *b as f64;
         }
     }
-    x.truncate(n);
+    w.x.truncate(n);
     Outcome {
         iterations,
         converged,
