@@ -156,7 +156,15 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
         }
         done
     };
-    let mut reconvolution = solver.reconvolution_with_baseline();
+    // The exact solver's model is the untruncated AR(2) kernel: report the fit with it (O(T),
+    // and no FFT buffers on long traces); FISTA's (also where it continued an unconverged exact
+    // solve) is its operator.
+    let (mut reconvolution, baseline) = if use_exact && converged {
+        solver.ar2_reconvolution_with_baseline()
+    } else {
+        let r = solver.reconvolution_with_baseline();
+        (r, solver.baseline())
+    };
     if opts.remove_drift && !opts.bandpass {
         let removed = solver
             .raw_trace()
@@ -168,7 +176,6 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
             .zip(removed)
             .for_each(|(v, d)| *v += d);
     }
-    let baseline = solver.baseline();
     let activity = if opts.centre_on_frames {
         solver.solution_on_frames()
     } else {

@@ -23,8 +23,8 @@
 //! update), every stencil (`D`, `D'`, `D^{-1}`) computed on the fly, the linear term rebuilt from
 //! `y`, no copy of the calcium (it is `D^{-1} x`, recomputed by recursion where needed), the second
 //! sub-diagonal of `L` recomputed from `W` and the first, and the ratio tests free of divisions
-//! (`1 / x` is kept). That is 8 work vectors without the upper bound (11 with it) where the
-//! straightforward code needed ~20 and ~50 passes.
+//! (`1 / x` is kept). That is 8 work vectors without the upper bound (11 and an f32 copy of the
+//! best iterate with it) where the straightforward code needed ~20 and ~50 passes.
 
 // Index loops mirror the banded formulas (several arrays at p, p+1, p+2); iterators would hide that.
 #![allow(clippy::needless_range_loop)]
@@ -75,8 +75,10 @@ pub(crate) struct Work {
     u: Vec<f64>,
     s1: Vec<f64>,
     s2: Vec<f64>,
-    /// Best iterate by merit, kept only to fall back on when the method stops unconverged (f32:
-    /// converged answers are always the final f64 iterate).
+    /// Best iterate by merit, kept (boxed solver only) to fall back on when the method stops
+    /// unconverged (f32: converged answers are always the final f64 iterate). Without the bound
+    /// the caller continues an unconverged answer with FISTA, so the last iterate serves and the
+    /// memory is saved.
     best: Vec<f32>,
 }
 
@@ -147,7 +149,9 @@ pub(crate) fn solve<const BOXED: bool>(
         fill(&mut w.s2, n, 0.0);
     }
     w.best.clear();
-    w.best.resize(n, x0 as f32);
+    if BOXED {
+        w.best.resize(n, x0 as f32);
+    }
 
     let Work {
         x,
@@ -178,7 +182,7 @@ pub(crate) fn solve<const BOXED: bool>(
     } else {
         (&mut v[..], &mut inv_r[..], &mut s2[..])
     };
-    let best = &mut best[..n];
+    let best = &mut best[..];
     let (g1, g2, gain) = (pb.g1, pb.g2, pb.gain);
     let inv_a = 1.0 / gain;
     let (d0, d1, d2) = (inv_a, -g1 * inv_a, -g2 * inv_a);
@@ -376,7 +380,7 @@ pub(crate) fn solve<const BOXED: bool>(
         let corr1 = if centred { su / sm_den } else { 0.0 };
 
         // --- C: predictor direction, its step to the boundary and the affine gap's terms.
-        if best_is_current {
+        if BOXED && best_is_current {
             for (b, xv) in best.iter_mut().zip(x.iter()) {
                 *b = *xv as f32;
             }
@@ -568,7 +572,7 @@ pub(crate) fn solve<const BOXED: bool>(
         }
     }
     let last_is_best = evaluated && best_is_current;
-    if !converged && !last_is_best {
+    if BOXED && !converged && !last_is_best {
         for (xv, b) in x.iter_mut().zip(best.iter()) {
             *xv = *b as f64;
         }
