@@ -156,9 +156,8 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
         }
         done
     };
-    // The exact solver's model is the untruncated AR(2) kernel: report the fit with it (O(T),
-    // and no FFT buffers on long traces); FISTA's (also where it continued an unconverged exact
-    // solve) is its operator.
+    // After an exact solve the fit comes from the AR(2) recursion (O(T), no FFT buffers on long
+    // traces; the same K of the conv mode); after FISTA its operator is built already.
     let (mut reconvolution, baseline) = if use_exact && converged {
         solver.ar2_reconvolution_with_baseline()
     } else {

@@ -393,15 +393,23 @@ impl Solver {
         self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n
     }
 
-    /// (K s + b, b) with K the untruncated AR(2) operator the exact solver optimises over (an
-    /// O(T) recursion, no FFT buffers), whatever the conv mode.
+    /// (K s + b, b) with K of the conv mode (the FFT path's truncated kernel or the untruncated
+    /// one), computed by the AR(2) recursion: O(T) and without building the FFT operator and its
+    /// buffers (long traces solved exactly never need them otherwise).
     pub fn ar2_reconvolution_with_baseline(&self) -> (Vec<f64>, f64) {
         let n = self.trace.len();
         let mut ks = vec![0.0; n];
         if !self.has_trace {
             return (ks, 0.0);
         }
-        crate::banded::Ar2Operator::new(self.ar2).forward(&self.state.x, &mut ks);
+        let op = crate::banded::Ar2Operator::new(self.ar2);
+        match self.conv_mode {
+            ConvMode::Banded => op.forward(&self.state.x, &mut ks),
+            ConvMode::Fft => {
+                let len = crate::kernel::build_kernel_validated(&self.params).len();
+                op.forward_truncated(&self.state.x, len.min(n.max(1)), &mut ks);
+            }
+        }
         let b = self.fixed_baseline.unwrap_or_else(|| {
             self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n as f64
         });
