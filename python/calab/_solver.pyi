@@ -85,6 +85,7 @@ def convar_batch(
     chunk_size: int | None,
     overlap: int | None,
     blend: int | None,
+    method: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[
     NDArray[np.float64],
@@ -106,6 +107,7 @@ def convar_lambda_search(
     init: str,
     smooth_window: int,
     early_stop: bool,
+    method: str,
 ) -> tuple[float, float, list[tuple[float, float]], int]: ...
 
 # --- InDeCa outer loop (calab.cadecon) ---

@@ -12,10 +12,15 @@ operator (``c_t = gamma c_{t-1} + r_t``). The baseline follows in closed form,
 many neurons. A constant rate cannot be told apart from baseline, so of the equally good answers
 the one whose smallest rate is zero is returned.
 
-The numerics live in the Rust core (``crates/solver/src/convar.rs``): O(T) work per iteration
-(the operator is a recursive filter, no T x T matrices), FISTA with restart, and the speed-ups of
-Khavari's thesis (smoothed first-differences start, early stopping, a faster lambda search,
-chunking with overlap and blending). This module validates and reshapes.
+The numerics live in the Rust core (``crates/solver/src/convar.rs``). By default
+(``method="direct"``) each solve is exact and needs no iterations: in the calcium ``c = A0 r``
+the problem is ``min_c ||y~ - c||^2 + lam ||D c||^2`` with a banded second-difference operator
+``D``, and the constraint never binds (a solution moved along the flat direction until its
+smallest rate is zero is feasible and equally good), so one pentadiagonal solve, O(T), gives the
+optimum. ``method="fista"`` runs the iterative path instead (O(T) per iteration, FISTA with restart
+and the speed-ups of Khavari's thesis: smoothed first-differences start, early stopping); both reach
+the same optimum. A faster lambda search and chunking with overlap and blending serve both. This
+module validates and reshapes.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ DEFAULT_TOL: float = float(_DEFAULTS["tol"])
 DEFAULT_SMOOTH_WINDOW: int = int(_DEFAULTS["smooth_window"])
 _INITS = ("first_differences", "zeros")
 _SEARCHES = ("grid", "fast")
+_METHODS = ("direct", "fista")
 
 
 class ConvarResult(NamedTuple):
@@ -69,9 +75,10 @@ class ConvarResult(NamedTuple):
     lambda_ : float or ndarray
         Penalty used per trace (chosen by the search when ``lam=None``).
     iterations : int or ndarray
-        FISTA iterations of the final solve (summed over chunks).
+        Iterations of the final solve (summed over chunks): FISTA iterations, or 1 per direct
+        solve (0 for a constant trace).
     converged : bool or ndarray
-        Whether the stopping rule was met.
+        Whether the stopping rule was met (the direct solve: whether the result is finite).
     calcium : ndarray
         Modelled calcium ``c = A0 r`` without baseline; ``calcium + baseline`` fits the trace.
     objective : float or ndarray
@@ -124,7 +131,7 @@ class ConvarLambdaSearch(NamedTuple):
     lambdas, scores : ndarray
         Every penalty evaluated and its score, in evaluation order.
     iterations : int
-        FISTA iterations over all the solves.
+        Iterations over all the solves (FISTA iterations, or 1 per direct solve).
     """
 
     lambda_: float
@@ -203,6 +210,7 @@ def run_convar(
     blend: int | None = None,
     progress: bool | None = None,
     nan_policy: str = "raise",
+    method: Literal["direct", "fista"] = "direct",
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
@@ -230,19 +238,20 @@ def run_convar(
         ``"grid"`` tries every candidate; ``"fast"`` runs a golden-section search on
         ``log(lam)`` between the grid's ends, to half a grid step (about half the solves).
     max_iters : int
-        Iteration cap per solve.
+        Iteration cap per solve (``method="fista"``).
     tol : float
-        Stop when the projected-gradient step, relative to the gradient at zero, is below ``tol``.
+        Stop when the projected-gradient step, relative to the gradient at zero, is below ``tol``
+        (``method="fista"``).
     init : {"first_differences", "zeros"}
         Start from smoothed first differences ``s_t - gamma s_{t-1}`` (fewer iterations, same
-        optimum) or from zero.
+        optimum) or from zero (``method="fista"``).
     smooth_window : int
-        Moving-average window (frames) of the first-differences start.
+        Moving-average window (frames) of the first-differences start (``method="fista"``).
     early_stop : bool
-        Stop at ``tol``; ``False`` always runs ``max_iters`` iterations.
+        Stop at ``tol``; ``False`` always runs ``max_iters`` iterations (``method="fista"``).
     chunk_size : int, optional
-        Solve in chunks of at most this many frames (the solver is O(T) per iteration, so this is
-        only for memory or to cap one solve's length); chunks overlap by ``overlap`` frames on each
+        Solve in chunks of at most this many frames (both methods are O(T), so this is only for
+        memory or to cap one solve's length); chunks overlap by ``overlap`` frames on each
         side (default: frames for calcium to decay to 1%, at least 16) and are cross-faded over
         ``blend`` frames (default ``overlap // 2``).
     overlap, blend : int, optional
@@ -257,6 +266,9 @@ def run_convar(
         (:class:`~calab.NonFiniteInputError`, the default) or fill them as CaTune does (a straight
         line across each gap, the nearest value at the ends; see :func:`calab.fill_nan`), with a
         :class:`~calab.FilledFramesWarning` giving the frames filled per cell.
+    method : {"direct", "fista"}
+        ``"direct"`` (default): the exact optimum from one banded linear solve per trace (see the
+        module docstring). ``"fista"``: the iterative solver, to ``tol``.
 
     Returns
     -------
@@ -271,7 +283,7 @@ def run_convar(
     >>> c = np.zeros(100)
     >>> for t in range(100):
     ...     c[t] = (0.9 * c[t - 1] if t else 0.0) + rate[t]
-    >>> res = run_convar(c + 2.0, gamma=0.9, lam=0.01, tol=1e-8)
+    >>> res = run_convar(c + 2.0, gamma=0.9, lam=0.01)
     >>> round(float(res.baseline), 3), bool(res.converged)
     (2.0, True)
     >>> bool(np.abs(res.rates[1:] - rate[1:]).max() < 1e-3)
@@ -290,6 +302,7 @@ def run_convar(
     grid = _grid(lam_grid)
     search_s = _option("lambda search method", search, _SEARCHES)
     init_s = _option("convar init", init, _INITS)
+    method_s = _option("convar method", method, _METHODS)
     iters = _count("max_iters", max_iters, 1)
     window = _count("smooth_window", smooth_window, 1)
     tol_f = _tol(tol)
@@ -301,13 +314,14 @@ def run_convar(
             run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
             tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
             chunk_size=chunk_size, overlap=overlap, blend=blend, nan_policy=nan_policy,
+            method=method,
         )
     arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     long = lam_f is None and arr.size >= 100_000
     with native_bar(progress, arr.shape[0], "Convar", long=long) as report:
         rates, calcium, base, lams, its, conv, obj, errors = _solver.convar_batch(
             arr, g, lam_f, grid, search_s, iters, tol_f, init_s, window, bool(early_stop), size,
-            ov, bl, report,
+            ov, bl, method_s, report,
         )
     for err in errors:
         if err is not None:
@@ -339,6 +353,7 @@ def convar_lambda_search(
     tol: float = DEFAULT_TOL,
     init: Literal["first_differences", "zeros"] = "first_differences",
     smooth_window: int = DEFAULT_SMOOTH_WINDOW,
+    method: Literal["direct", "fista"] = "direct",
 ) -> ConvarLambdaSearch:
     """The odd/even lambda search :func:`run_convar` runs when ``lam=None``, with its scores.
 
@@ -357,6 +372,7 @@ def convar_lambda_search(
         _option("convar init", init, _INITS),
         _count("smooth_window", smooth_window, 1),
         True,
+        _option("convar method", method, _METHODS),
     )
     ev = np.asarray(evaluated, dtype=np.float64).reshape(-1, 2)
     return ConvarLambdaSearch(

@@ -64,10 +64,11 @@ def _population(seed: int, n: int, gamma: float, noise: float) -> tuple[np.ndarr
     return rate, c + 5.0 + noise * rng.standard_normal(n)
 
 
+@pytest.mark.parametrize("method", ["direct", "fista"])
 @pytest.mark.parametrize(
     ("n", "gamma", "lam"), [(15, 0.5, 0.0), (30, 0.8, 0.5), (40, 0.9, 3.0), (50, 0.95, 20.0)]
 )
-def test_matches_dense_scipy_reference(n: int, gamma: float, lam: float) -> None:
+def test_matches_dense_scipy_reference(n: int, gamma: float, lam: float, method: str) -> None:
     rng = np.random.default_rng(n)
     for _ in range(3):
         rate = np.maximum(np.cumsum(rng.uniform(-0.3, 0.3, n)) + 0.5, 0)
@@ -76,8 +77,9 @@ def test_matches_dense_scipy_reference(n: int, gamma: float, lam: float) -> None
             c[i] = (gamma * c[i - 1] if i else 0.0) + rate[i]
         y = c + 10 + rng.uniform(-0.5, 0.5, n)
         ref = _reference(y, gamma, lam)
-        res = run_convar(y, gamma, lam, tol=1e-10, max_iters=200_000)
+        res = run_convar(y, gamma, lam, tol=1e-10, max_iters=200_000, method=method)
         assert res.converged
+        assert (res.iterations == 1) == (method == "direct")
         f_zero = _objective(y, np.zeros(n), gamma, lam)
         gap = (res.objective - _objective(y, ref, gamma, lam)) / f_zero
         assert abs(gap) <= 1e-9, gap
@@ -134,6 +136,7 @@ def test_float32_input() -> None:
         ({"tol": 0.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"max_iters": 0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"init": "random"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
+        ({"method": "newton"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
         ({"lam": None, "search": "binary"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
         ({"lam": None, "lam_grid": []}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         (
@@ -217,11 +220,29 @@ def test_chunked_matches_whole() -> None:
 def test_zeros_init_and_no_early_stop_reach_the_same_optimum() -> None:
     gamma, lam = 0.95, 1.0
     _, y = _population(11, 800, gamma, 0.4)
-    ref = run_convar(y, gamma, lam, init="zeros", early_stop=False, max_iters=20_000, tol=1e-10)
-    fd = run_convar(y, gamma, lam, tol=1e-8)
+    ref = run_convar(
+        y, gamma, lam, init="zeros", early_stop=False, max_iters=20_000, tol=1e-10, method="fista"
+    )
+    fd = run_convar(y, gamma, lam, tol=1e-8, method="fista")
     assert fd.iterations < 20_000
     assert np.max(np.abs(fd.rates - ref.rates)) <= 1e-4 * np.max(ref.rates)
     assert fd.objective == pytest.approx(ref.objective, rel=1e-9)
+    # The direct solve (the default) is the same optimum, at or below FISTA's objective.
+    direct = run_convar(y, gamma, lam)
+    assert np.max(np.abs(direct.rates - ref.rates)) <= 1e-4 * np.max(ref.rates)
+    assert direct.objective <= ref.objective * (1 + 1e-12)
+    assert direct.objective == pytest.approx(ref.objective, rel=1e-9)
+
+
+def test_search_picks_the_same_lambda_with_either_method() -> None:
+    gamma = 0.95
+    _, y = _population(7, 600, gamma, 0.4)
+    direct = convar_lambda_search(y, gamma)
+    fista = convar_lambda_search(y, gamma, method="fista", tol=1e-10, max_iters=100_000)
+    assert direct.lambda_ == fista.lambda_
+    np.testing.assert_array_equal(direct.lambdas, fista.lambdas)
+    np.testing.assert_allclose(direct.scores, fista.scores, rtol=1e-6)
+    assert direct.iterations == len(direct.lambdas) < fista.iterations
 
 
 def test_public_exports() -> None:

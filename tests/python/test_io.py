@@ -234,7 +234,9 @@ def test_deconvolve_from_export_applies_flags(tmp_path: Path, sim: np.ndarray, f
 def test_legacy_export_deconvolves_with_filter(tmp_path: Path, sim: np.ndarray) -> None:
     path = _write(tmp_path / "old.json", LEGACY_1_1)
     got = cio.deconvolve_from_export(sim[:2], path)
-    expected = calab.run_deconvolution(sim[:2], 15.0, 0.05, 0.7, 0.25, filter_enabled=True)
+    # A 1.1 export has no drift flag: it ran without drift removal.
+    expected = calab.run_deconvolution(sim[:2], 15.0, 0.05, 0.7, 0.25, filter_enabled=True,
+                                       remove_drift=False)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 

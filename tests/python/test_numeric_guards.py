@@ -96,7 +96,8 @@ def test_l0_on_a_huge_alternating_trace_stays_linear() -> None:
 
 
 def test_ctrl_c_stops_a_long_convar_lambda_search() -> None:
-    # One 200,000-frame trace with lam=None runs for minutes; SIGINT must end it at once with
+    # One 200,000-frame trace with lam=None and the iterative method runs for minutes (the
+    # direct method needs well under a second); SIGINT must end it at once with
     # KeyboardInterrupt and leave the interpreter usable.
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time, numpy as np, calab
@@ -105,7 +106,7 @@ def test_ctrl_c_stops_a_long_convar_lambda_search() -> None:
         print("solving", flush=True)
         t = time.monotonic()
         try:
-            calab.run_convar(y, 0.95, None, progress=False)
+            calab.run_convar(y, 0.95, None, progress=False, method="fista")
             print("finished", flush=True)
         except KeyboardInterrupt:
             print(f"interrupted {time.monotonic() - t:.2f}", flush=True)
@@ -131,7 +132,7 @@ def test_convar_reports_progress_while_it_searches() -> None:
     res = calab._solver.convar_batch(
         y, 0.95, None, [float(v) for v in calab.convar.default_lambda_grid()], "grid",
         calab.convar.DEFAULT_MAX_ITERS, calab.convar.DEFAULT_TOL, "first_differences",
-        calab.convar.DEFAULT_SMOOTH_WINDOW, True, None, None, None,
+        calab.convar.DEFAULT_SMOOTH_WINDOW, True, None, None, None, "direct",
         lambda done, total: seen.append((done, total)))
     assert all(e is None for e in res[-1])
     dones = [d for d, _ in seen]

@@ -33,6 +33,49 @@ impl Ar2Operator {
         }
     }
 
+    /// out = K_L s with K_L the kernel truncated to its first `len` samples (lags 0..len-1), as
+    /// the FFT path uses it: the full recursion minus the tail u[t] = sum_{j>=len} h[j] s[t-j],
+    /// which obeys the same recursion, u[t] = g1 u[t-1] + g2 u[t-2] + h[len] s[t-len]
+    /// + g2 h[len-1] s[t-len-1] (h[j] = g1 h[j-1] + g2 h[j-2] for j >= 2). O(T), no buffers.
+    pub fn forward_truncated(&self, s: &[f64], len: usize, out: &mut [f64]) {
+        let Ar2 { g1, g2, gain, .. } = self.ar;
+        let n = s.len();
+        if len < 2 || len >= n {
+            self.forward(s, out);
+            if len < 2 {
+                // Lags 0..len-1 hold at most h[0] = 0.
+                out.iter_mut().for_each(|v| *v = 0.0);
+            }
+            return;
+        }
+        // h[len - 1] and h[len] by the recursion (h[0] = 0, h[1] = gain).
+        let (mut h_prev, mut h) = (0.0, gain); // h[j-1], h[j] for j = 1
+        for _ in 1..len {
+            let next = g1 * h + g2 * h_prev;
+            h_prev = h;
+            h = next;
+        }
+        let (h_l1, h_l) = (h_prev, h);
+        out[0] = 0.0;
+        let (mut c1, mut c2, mut u1, mut u2) = (0.0, 0.0, 0.0, 0.0);
+        for t in 1..n {
+            let c = g1 * c1 + g2 * c2 + gain * s[t - 1];
+            let mut drive = 0.0;
+            if t >= len {
+                drive += h_l * s[t - len];
+            }
+            if t > len {
+                drive += g2 * h_l1 * s[t - len - 1];
+            }
+            let u = g1 * u1 + g2 * u2 + drive;
+            out[t] = c - u;
+            c2 = c1;
+            c1 = c;
+            u2 = u1;
+            u1 = u;
+        }
+    }
+
     /// out = K^T r.
     pub fn adjoint(&self, r: &[f64], out: &mut [f64]) {
         let Ar2 { g1, g2, gain, .. } = self.ar;
@@ -57,6 +100,34 @@ mod tests {
     use super::*;
     use crate::fft::FftConvolver;
     use crate::kernel::{build_kernel, tau_to_ar2};
+
+    #[test]
+    fn truncated_forward_matches_the_fft_path() {
+        for (tr, td, fs, n) in [
+            (0.02, 0.4, 30.0, 200),
+            (0.05, 0.7, 15.0, 500),
+            (0.1, 2.0, 100.0, 90),
+        ] {
+            let k = build_kernel(tr, td, fs).unwrap();
+            let op = Ar2Operator::new(tau_to_ar2(tr, td, fs).unwrap());
+            let s: Vec<f64> = (0..n)
+                .map(|i| ((i * 37 % 11) as f64 - 3.0).max(0.0))
+                .collect();
+            let mut fft = FftConvolver::new(&k, n);
+            let mut want = vec![0.0; n];
+            fft.forward(&s, &mut want);
+            let mut got = vec![0.0; n];
+            op.forward_truncated(&s, k.len().min(n), &mut got);
+            let peak = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-12 * peak,
+                    "{g} vs {w} (kernel {})",
+                    k.len()
+                );
+            }
+        }
+    }
 
     #[test]
     fn agrees_with_fft_convolution_and_is_adjoint() {

@@ -13,19 +13,25 @@
 //! (0-based here; `r_0` is the free initial calcium), where `y~` is the mean-subtracted trace and
 //! `A = (I - 11'/T) A0`. The baseline follows in closed form, `b = mean(y - A0 r)`.
 //!
-//! Numerics rely on three facts. `A0 x` is a first-order recursive filter and `A0' x` the same
-//! filter run backwards, and the column-mean subtraction is a rank-one correction, so one gradient
-//! costs O(T) and no T x T matrix is ever formed (no need to chunk long recordings). The solver is
-//! FISTA with adaptive (gradient) restart, step `1 / L` from a cached power-iteration estimate of
-//! `||A||^2` plus the exact bound `4 lambda` of the penalty. And the objective is flat along
-//! `v = (1, 1-gamma, ..., 1-gamma)`, because `A0 v` is constant: a constant rate cannot be told
-//! apart from baseline. Every minimiser is `r* + k v`; we report the one whose smallest rate
-//! (`t >= 1`) is zero, so the answer does not depend on the start point or the speed-ups.
+//! The constraint never binds. The objective is flat along `v = (1, 1-gamma, ..., 1-gamma)`,
+//! because `A0 v` is constant: a constant rate cannot be told apart from baseline. Every minimiser
+//! is `r* + k v`, and since `v > 0`, moving any unconstrained minimiser along `v` until its smallest
+//! rate (`t >= 1`) is zero makes it feasible with the same objective. We report that one, so the
+//! answer does not depend on the method or the start point.
+//!
+//! Two ways to it. **Direct** (the default): with `c = A0 r` the fit is `||y~ - (c - mean c)||^2`
+//! and the penalty `lambda ||D c||^2`, `(D c)_t = c_t - (1+gamma) c_{t-1} + gamma c_{t-2}` for
+//! `t >= 2`; `D 1 = 0`, so the minimiser is `c = (I + lambda D'D)^{-1} y~`, one pentadiagonal
+//! `L D L'` solve, then `r_t = c_t - gamma c_{t-1}`: O(T), no iterations, no tolerance.
+//! **FISTA** (the published path, kept as an independent check): `A0 x` is a first-order
+//! recursive filter and `A0' x` the same filter run backwards, the column-mean subtraction a
+//! rank-one correction, so one gradient costs O(T); adaptive (gradient) restart, step `1 / L` from
+//! a cached power-iteration estimate of `||A||^2` plus the exact bound `4 lambda` of the penalty.
 //!
 //! Speed-ups from Khavari's thesis on optimising Convar: a smoothed first-differences start
-//! (`r_t = s_t - gamma s_{t-1}` of a moving average `s`), early stopping on the gradient norm,
-//! warm starts along the lambda search, a golden-section lambda search, and chunking with overlap
-//! and blending for traces too long to hold at once.
+//! (`r_t = s_t - gamma s_{t-1}` of a moving average `s`), early stopping on the gradient norm and
+//! warm starts along the lambda search (FISTA only), a golden-section lambda search, and chunking
+//! with overlap and blending for traces too long to hold at once.
 
 use crate::error::{check_finite, check_magnitude, Result, SolverError};
 use crate::rows::map_rows;
@@ -53,7 +59,34 @@ pub const DEFAULT_GRID_POINTS: usize = 25;
 const POWER_ITERS: usize = 100;
 const POWER_MARGIN: f64 = 1.1;
 
-/// How the iterate is initialised.
+/// How one trace is solved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvarMethod {
+    /// The exact minimiser from one banded linear solve (see the module notes): the default.
+    #[default]
+    Direct,
+    /// FISTA with the thesis' speed-ups (`max_iters`, `tol`, `init`, `smooth_window` and
+    /// `early_stop` apply to it only); kept as an independent path to the same optimum.
+    Fista,
+}
+
+impl ConvarMethod {
+    pub const NAMES: &'static str = "direct, fista";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "direct" => Ok(ConvarMethod::Direct),
+            "fista" => Ok(ConvarMethod::Fista),
+            _ => Err(SolverError::UnknownOption {
+                kind: "convar method",
+                value: s.to_string(),
+                expected: Self::NAMES,
+            }),
+        }
+    }
+}
+
+/// How the FISTA iterate is initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvarInit {
     /// All zero.
@@ -96,6 +129,7 @@ pub struct ConvarConfig {
     pub smooth_window: usize,
     /// Stop at `tol`; if false, always run `max_iters` iterations.
     pub early_stop: bool,
+    pub method: ConvarMethod,
 }
 
 impl ConvarConfig {
@@ -108,6 +142,7 @@ impl ConvarConfig {
             init: ConvarInit::default(),
             smooth_window: DEFAULT_SMOOTH_WINDOW,
             early_stop: true,
+            method: ConvarMethod::default(),
         }
     }
 
@@ -365,8 +400,114 @@ fn check_trace(trace: &[f64], min: usize) -> Result<()> {
     check_magnitude(trace)
 }
 
-/// The solver proper; `start` (feasible) overrides `cfg.init` (warm start).
+/// `c <- (I + lambda D'D)^{-1} c`, with `(D c)_t = c_t - (1 + gamma) c_{t-1} + gamma c_{t-2}` for
+/// `t >= 2` (the penalty's `r_t - r_{t-1}` written in the calcium). The matrix is symmetric
+/// positive definite (identity plus a Gram matrix, eigenvalues in `[1, 1 + 16 lambda]`), so
+/// `L D L'` without pivoting is stable. It is pentadiagonal with constant rows except the first and
+/// last two, so its entries are formed on the fly and the factorisation is fused with the forward
+/// substitution: one pass down, one back up. `work` is scratch (resized to `c.len()`).
+fn smooth_direct(c: &mut [f64], gamma: f64, lambda: f64, work: &mut Vec<[f64; 3]>) {
+    let n = c.len();
+    if n == 0 {
+        return;
+    }
+    // Row t of D has (a, b, 1) on columns t-2, t-1, t.
+    let (a, b) = (gamma, -(1.0 + gamma));
+    let (aa, bb, ab) = (lambda * a * a, lambda * b * b, lambda * a * b);
+    let (la, lb) = (lambda * a, lambda * b);
+    work.clear();
+    work.resize(n, [0.0; 3]);
+    // Previous rows' D (d1 = d_{j-1}, d2 = d_{j-2}), L (l1p = L_{j,j-1} of row j-1, i.e.
+    // l1_{j-1}; l2p = l2_{j-1}; l2pp = l2_{j-2}) and forward-substituted values z.
+    let (mut d1, mut d2) = (0.0, 0.0);
+    let (mut l1p, mut l2p, mut l2pp) = (0.0, 0.0, 0.0);
+    let (mut z1, mut z2) = (0.0, 0.0);
+    for (j, (cj, wj)) in c.iter_mut().zip(work.iter_mut()).enumerate() {
+        // Row t = j + 2 contributes (a at j), t = j + 1 (b at j), t = j (1 at j).
+        let first = j + 2 < n; // row j + 2 exists
+        let middle = j >= 1 && j + 1 < n; // row j + 1 exists
+        let last = j >= 2; // row j exists
+        let mut diag = 1.0;
+        let mut off1 = 0.0;
+        let mut off2 = 0.0;
+        if first {
+            diag += aa;
+            off1 += ab;
+            off2 = la;
+        }
+        if middle {
+            diag += bb;
+            off1 += lb;
+        }
+        if last {
+            diag += lambda;
+        }
+        let dj = diag - l1p * l1p * d1 - l2pp * l2pp * d2;
+        let inv = 1.0 / dj;
+        let l1 = (off1 - l2p * l1p * d1) * inv;
+        let l2 = off2 * inv;
+        let z = *cj - l1p * z1 - l2pp * z2;
+        *cj = z;
+        *wj = [inv, l1, l2];
+        d2 = d1;
+        d1 = dj;
+        l2pp = l2p;
+        l2p = l2;
+        l1p = l1;
+        z2 = z1;
+        z1 = z;
+    }
+    let (mut x1, mut x2) = (0.0, 0.0);
+    for (cj, wj) in c.iter_mut().zip(work.iter()).rev() {
+        let x = *cj * wj[0] - wj[1] * x1 - wj[2] * x2;
+        *cj = x;
+        x2 = x1;
+        x1 = x;
+    }
+}
+
+/// `r = A0^{-1} c`: `r_0 = c_0`, `r_t = c_t - gamma c_{t-1}`.
+fn rates_from_calcium(c: &[f64], gamma: f64, r: &mut [f64]) {
+    if let Some(&c0) = c.first() {
+        r[0] = c0;
+    }
+    for t in 1..c.len() {
+        r[t] = c[t] - gamma * c[t - 1];
+    }
+}
+
+/// The exact minimiser without iterations. With `c = A0 r` the fit term is `||y~ - (c - mean c)||^2`
+/// and the penalty `lambda ||D c||^2`; since `D 1 = 0`, the unconstrained minimiser over `c` is
+/// `(I + lambda D'D)^{-1} y~` (mean-free by itself), and the constraint never binds: every
+/// minimiser `r` moved along the flat direction `v > 0` until its smallest rate is zero is
+/// feasible with the same objective. So the constrained optimum is one banded solve, O(T).
+fn solve_direct(trace: &[f64], cfg: &ConvarConfig) -> ConvarSolution {
+    let n = trace.len();
+    let mean_y = trace.iter().sum::<f64>() / n as f64;
+    let yt: Vec<f64> = trace.iter().map(|v| v - mean_y).collect();
+    let mut c = yt.clone();
+    let mut r = vec![0.0; n];
+    let mut iterations = 0;
+    if yt.iter().any(|&v| v != 0.0) {
+        smooth_direct(&mut c, cfg.gamma, cfg.lambda, &mut Vec::new());
+        rates_from_calcium(&c, cfg.gamma, &mut r);
+        iterations = 1;
+    }
+    let converged = r.iter().all(|v| v.is_finite());
+    finish(trace, mean_y, &yt, r, cfg, iterations, converged, &mut c)
+}
+
+/// One solve by `cfg.method`; `start` (feasible) overrides `cfg.init` for FISTA (the direct
+/// solve needs no start).
 fn solve_inner(trace: &[f64], cfg: &ConvarConfig, start: Option<&[f64]>) -> ConvarSolution {
+    match cfg.method {
+        ConvarMethod::Direct => solve_direct(trace, cfg),
+        ConvarMethod::Fista => solve_fista(trace, cfg, start),
+    }
+}
+
+/// FISTA; `start` (feasible) overrides `cfg.init` (warm start).
+fn solve_fista(trace: &[f64], cfg: &ConvarConfig, start: Option<&[f64]>) -> ConvarSolution {
     let n = trace.len();
     let gamma = cfg.gamma;
     let lambda = cfg.lambda;
@@ -821,12 +962,43 @@ impl SplitProblem {
         }
     }
 
-    /// (score, odd-frame solution).
-    fn score(&self, lambda: f64, start: Option<&[f64]>) -> (f64, ConvarSolution) {
+    /// (score, odd-frame rates for warm starts (FISTA only), iterations). `ws` is scratch for
+    /// the direct solve, reused across lambdas.
+    fn score(
+        &self,
+        lambda: f64,
+        start: Option<&[f64]>,
+        ws: &mut DirectScratch,
+    ) -> (f64, Option<Vec<f64>>, u32) {
         let mut cfg = self.cfg;
         cfg.lambda = lambda;
-        let sol = solve_inner(&self.odd, &cfg, start);
-        let fit = |j: usize| sol.calcium[j] + sol.baseline;
+        match cfg.method {
+            ConvarMethod::Direct => {
+                // Only the fit of the odd frames is scored: c + mean(odd) - mean(c), which is
+                // `calcium + baseline` of the full solve without forming the rates.
+                let m = self.odd.len();
+                ws.c.copy_from_slice(&self.odd);
+                let mean = ws.c.iter().sum::<f64>() / m as f64;
+                ws.c.iter_mut().for_each(|v| *v -= mean);
+                smooth_direct(&mut ws.c, cfg.gamma, lambda, &mut ws.work);
+                let shift = mean - ws.c.iter().sum::<f64>() / m as f64;
+                let total = self.total(|j| ws.c[j] + shift);
+                (total / self.even.len() as f64, None, 1)
+            }
+            ConvarMethod::Fista => {
+                let sol = solve_inner(&self.odd, &cfg, start);
+                let total = self.total(|j| sol.calcium[j] + sol.baseline);
+                (
+                    total / self.even.len() as f64,
+                    Some(sol.rates),
+                    sol.iterations,
+                )
+            }
+        }
+    }
+
+    /// Sum of absolute differences between the interpolated odd-frame fit and the even frames.
+    fn total(&self, fit: impl Fn(usize) -> f64) -> f64 {
         let m = self.odd.len();
         let mut total = 0.0;
         for (j, &ye) in self.even.iter().enumerate() {
@@ -838,8 +1010,14 @@ impl SplitProblem {
             };
             total += (pred - ye).abs();
         }
-        (total / self.even.len() as f64, sol)
+        total
     }
+}
+
+/// Work vectors of the direct solve on the odd frames, shared by every lambda of one search.
+struct DirectScratch {
+    work: Vec<[f64; 3]>,
+    c: Vec<f64>,
 }
 
 /// Choose lambda by the paper's odd/even split: fit the odd frames (1-based; even indices here)
@@ -854,6 +1032,12 @@ pub fn lambda_search(
     let grid = search.checked_grid()?;
     check_trace(trace, MIN_SEARCH_LEN)?;
     let split = SplitProblem::new(trace, cfg);
+    let odd_len = split.odd.len();
+    let direct = cfg.method == ConvarMethod::Direct;
+    let mut ws = DirectScratch {
+        work: Vec::with_capacity(if direct { odd_len } else { 0 }),
+        c: vec![0.0; if direct { odd_len } else { 0 }],
+    };
     let mut evaluated: Vec<(f64, f64)> = Vec::new();
     let mut iterations = 0u64;
     // Solutions kept for warm starts, by lambda.
@@ -872,12 +1056,12 @@ pub fn lambda_search(
             } else {
                 None
             };
-            let (score, sol) = split.score(lambda, start);
-            iterations += u64::from(sol.iterations);
+            let (score, rates, iters) = split.score(lambda, start, &mut ws);
+            iterations += u64::from(iters);
             evaluated.push((lambda, score));
             crate::cancel::part_done(evaluated.len(), grid.len() + 1);
-            if search.warm_start {
-                starts.push((lambda, sol.rates));
+            if let (true, Some(rates)) = (search.warm_start, rates) {
+                starts.push((lambda, rates));
             }
             score
         };
@@ -1135,6 +1319,11 @@ mod tests {
     fn parses_options() {
         assert_eq!(ConvarInit::parse("zeros").unwrap(), ConvarInit::Zeros);
         assert_eq!(SearchMethod::parse("fast").unwrap(), SearchMethod::Fast);
+        assert_eq!(ConvarMethod::parse("fista").unwrap(), ConvarMethod::Fista);
+        assert_eq!(
+            ConvarMethod::parse("newton").unwrap_err().code(),
+            "UNKNOWN_OPTION"
+        );
         assert_eq!(
             ConvarInit::parse("random").unwrap_err().code(),
             "UNKNOWN_OPTION"
@@ -1160,6 +1349,101 @@ mod tests {
         assert_eq!(e.code(), "TRACE_TOO_SHORT");
         let e = convar_solve(&[1.0, f64::NAN, 2.0], &ConvarConfig::new(0.9, 1.0)).unwrap_err();
         assert_eq!(e.code(), "NON_FINITE_INPUT");
+    }
+
+    fn test_trace(n: usize, g: f64, seed: u64) -> Vec<f64> {
+        let mut state = seed
+            .wrapping_mul(2862933555777941757)
+            .wrapping_add(3037000493);
+        let mut unif = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut c = 0.0;
+        (0..n)
+            .map(|t| {
+                let rate = 0.2 + (t as f64 / 9.0).sin().max(0.0) + 0.3 * unif();
+                c = g * c + rate;
+                c + 4.0 + 0.4 * (unif() - 0.5)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn direct_solve_is_stationary_and_matches_fista() {
+        for &(n, g, lam) in &[
+            (3usize, 0.5, 1.0),
+            (4, 0.9, 0.0),
+            (60, 0.8, 0.3),
+            (200, 0.95, 5.0),
+            (150, 0.99, 200.0),
+        ] {
+            let y = test_trace(n, g, n as u64);
+            let direct = convar_solve(&y, &ConvarConfig::new(g, lam)).unwrap();
+            assert!(direct.converged && direct.iterations == 1);
+            assert_eq!(
+                direct.rates[1..]
+                    .iter()
+                    .fold(f64::INFINITY, |m, &v| m.min(v)),
+                0.0
+            );
+            // The unconstrained optimum: the gradient vanishes (relative to the one at zero).
+            let g_opt = convar_gradient(&y, &direct.rates, g, lam).unwrap();
+            let g_zero = convar_gradient(&y, &vec![0.0; n], g, lam).unwrap();
+            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!(
+                norm(&g_opt) <= 1e-9 * norm(&g_zero),
+                "n={n}: gradient {}",
+                norm(&g_opt)
+            );
+            let mut cfg = ConvarConfig::new(g, lam);
+            cfg.method = ConvarMethod::Fista;
+            cfg.tol = 1e-12;
+            cfg.max_iters = 2_000_000;
+            let fista = convar_solve(&y, &cfg).unwrap();
+            let f0 = convar_objective(&y, &vec![0.0; n], g, lam).unwrap();
+            assert!(direct.objective <= fista.objective + 1e-12 * f0, "n={n}");
+            assert!(
+                (direct.objective - fista.objective).abs() <= 1e-9 * f0,
+                "n={n}"
+            );
+            let scale = direct.rates[1..].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for t in 0..n {
+                assert!(
+                    (direct.rates[t] - fista.rates[t]).abs() <= 1e-5 * scale,
+                    "n={n} t={t}"
+                );
+            }
+            assert!((direct.baseline - fista.baseline).abs() <= 1e-6 * direct.baseline.abs());
+        }
+    }
+
+    #[test]
+    fn direct_search_scores_match_fista_search() {
+        let (n, g) = (300, 0.9);
+        let y = test_trace(n, g, 7);
+        let search = LambdaSearchConfig::default();
+        let direct = lambda_search(&y, &ConvarConfig::new(g, 0.0), &search).unwrap();
+        let mut cfg = ConvarConfig::new(g, 0.0);
+        cfg.method = ConvarMethod::Fista;
+        cfg.tol = 1e-11;
+        cfg.max_iters = 1_000_000;
+        let fista = lambda_search(&y, &cfg, &search).unwrap();
+        assert_eq!(direct.lambda, fista.lambda);
+        assert_eq!(direct.evaluated.len(), fista.evaluated.len());
+        for (a, b) in direct.evaluated.iter().zip(&fista.evaluated) {
+            assert_eq!(a.0, b.0);
+            assert!(
+                (a.1 - b.1).abs() <= 1e-6 * b.1,
+                "lambda {}: {} vs {}",
+                a.0,
+                a.1,
+                b.1
+            );
+        }
+        assert_eq!(direct.iterations, direct.evaluated.len() as u64);
     }
 
     #[test]

@@ -156,7 +156,14 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
         }
         done
     };
-    let mut reconvolution = solver.reconvolution_with_baseline();
+    // After an exact solve the fit comes from the AR(2) recursion (O(T), no FFT buffers on long
+    // traces; the same K of the conv mode); after FISTA its operator is built already.
+    let (mut reconvolution, baseline) = if use_exact && converged {
+        solver.ar2_reconvolution_with_baseline()
+    } else {
+        let r = solver.reconvolution_with_baseline();
+        (r, solver.baseline())
+    };
     if opts.remove_drift && !opts.bandpass {
         let removed = solver
             .raw_trace()
@@ -168,7 +175,6 @@ pub fn run_loaded(solver: &mut Solver, opts: &DeconvOptions) -> Result<DeconvOut
             .zip(removed)
             .for_each(|(v, d)| *v += d);
     }
-    let baseline = solver.baseline();
     let activity = if opts.centre_on_frames {
         solver.solution_on_frames()
     } else {

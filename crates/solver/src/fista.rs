@@ -39,12 +39,14 @@ pub struct FistaState {
 }
 
 impl FistaState {
-    /// Size the buffers for n samples and start from zero activity.
+    /// Size the buffers for n samples and start from zero activity. Only `x` is allocated: the
+    /// extrapolated point, gradient and scratch are made by the first FISTA step (an empty `y`
+    /// means `y = x`), so a caller that never steps (the exact solver) does not hold them.
     pub fn reset(&mut self, n: usize) {
-        for v in [&mut self.x, &mut self.y, &mut self.grad, &mut self.work] {
-            v.clear();
-            v.resize(n, 0.0);
-        }
+        // A fresh zeroed allocation: its pages are not touched (resident) until written, so an
+        // `x` that the exact solver replaces whole never costs memory.
+        self.x = vec![0.0; n];
+        self.drop_momentum_buffers();
         self.t = 1.0;
         self.iteration = 0;
         self.converged = false;
@@ -54,15 +56,38 @@ impl FistaState {
     pub fn warm_start(&mut self, x0: &[f64]) {
         self.reset(x0.len());
         self.x.copy_from_slice(x0);
-        self.y.copy_from_slice(x0);
+    }
+
+    /// [`FistaState::warm_start`] taking ownership of `x0` (no copy).
+    pub fn warm_start_owned(&mut self, x0: Vec<f64>) {
+        self.reset(0);
+        self.x = x0;
     }
 
     /// Drop the momentum but keep the iterate (after a parameter change).
     pub fn reset_momentum(&mut self) {
-        self.y.copy_from_slice(&self.x);
+        self.y.clear();
         self.t = 1.0;
         self.converged = false;
         self.iteration = 0;
+    }
+
+    fn drop_momentum_buffers(&mut self) {
+        self.y.clear();
+        self.grad.clear();
+        self.work.clear();
+    }
+
+    /// Materialise `y` (= x when empty), `grad` and `work` for n samples.
+    fn ensure_buffers(&mut self) {
+        let n = self.x.len();
+        if self.y.len() != n {
+            self.y.clear();
+            self.y.extend_from_slice(&self.x);
+        }
+        for v in [&mut self.grad, &mut self.work] {
+            v.resize(n, 0.0);
+        }
     }
 }
 
@@ -138,6 +163,7 @@ pub fn step_batch(
         state.converged = true;
         return true;
     }
+    state.ensure_buffers();
     for _ in 0..n_steps {
         let FistaState {
             x, y, grad, work, ..

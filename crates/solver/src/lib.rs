@@ -28,6 +28,7 @@ pub mod filter;
 pub mod fista;
 pub mod gaps;
 pub mod indeca;
+mod ipm;
 pub mod kernel;
 pub mod l0;
 pub mod noise;

@@ -30,7 +30,10 @@ pub struct Solver {
     tol: f64,
     /// max |trace|, for the absolute stopping floor.
     trace_peak: f64,
+    /// The trace as loaded; empty while `raw_in_trace` (no preprocessing: the fitted trace is the
+    /// raw one, so it is held once).
     raw: Vec<f64>,
+    raw_in_trace: bool,
     trace: Vec<f64>,
     ar2: Ar2,
     op: Option<ConvOperator>,
@@ -71,6 +74,7 @@ impl Solver {
             tol: DEFAULT_TOL,
             trace_peak: 0.0,
             raw: Vec::new(),
+            raw_in_trace: false,
             trace: Vec::new(),
             op: None,
             state: FistaState::default(),
@@ -180,8 +184,17 @@ impl Solver {
         }
         check_finite(trace)?;
         crate::error::check_magnitude(trace)?;
-        self.raw.clear();
-        self.raw.extend_from_slice(trace);
+        if self.preprocessing.any() {
+            self.raw.clear();
+            self.raw.extend_from_slice(trace);
+            self.raw_in_trace = false;
+        } else {
+            // The fitted trace is the raw one: hold it once (long traces are memory-bound).
+            self.raw = Vec::new();
+            self.trace.clear();
+            self.trace.extend_from_slice(trace);
+            self.raw_in_trace = true;
+        }
         self.has_trace = true;
         self.rederive_trace()?;
         self.state.reset(trace.len());
@@ -189,7 +202,15 @@ impl Solver {
     }
 
     fn rederive_trace(&mut self) -> Result<()> {
-        self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
+        if self.raw_in_trace {
+            if self.preprocessing.any() {
+                self.raw = std::mem::take(&mut self.trace);
+                self.raw_in_trace = false;
+                self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
+            }
+        } else {
+            self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
+        }
         self.trace_peak = self.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if self.op.is_some() && self.trace.len() != self.state.x.len() {
             self.op = None;
@@ -302,7 +323,7 @@ impl Solver {
                     )?,
                 };
                 crate::error::require_finite_output("activity", &out.activity)?;
-                self.state.warm_start(&out.activity);
+                self.state.warm_start_owned(out.activity);
                 if out.converged || self.fixed_baseline.is_some() {
                     self.state.iteration = out.iterations;
                     self.state.converged = out.converged;
@@ -340,7 +361,11 @@ impl Solver {
     }
 
     pub fn raw_trace(&self) -> &[f64] {
-        &self.raw
+        if self.raw_in_trace {
+            &self.trace
+        } else {
+            &self.raw
+        }
     }
 
     /// K s for the current activity.
@@ -366,6 +391,30 @@ impl Solver {
         let ks = self.reconvolution();
         let n = self.trace.len() as f64;
         self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n
+    }
+
+    /// (K s + b, b) with K of the conv mode (the FFT path's truncated kernel or the untruncated
+    /// one), computed by the AR(2) recursion: O(T) and without building the FFT operator and its
+    /// buffers (long traces solved exactly never need them otherwise).
+    pub fn ar2_reconvolution_with_baseline(&self) -> (Vec<f64>, f64) {
+        let n = self.trace.len();
+        let mut ks = vec![0.0; n];
+        if !self.has_trace {
+            return (ks, 0.0);
+        }
+        let op = crate::banded::Ar2Operator::new(self.ar2);
+        match self.conv_mode {
+            ConvMode::Banded => op.forward(&self.state.x, &mut ks),
+            ConvMode::Fft => {
+                let len = crate::kernel::build_kernel_validated(&self.params).len();
+                op.forward_truncated(&self.state.x, len.min(n.max(1)), &mut ks);
+            }
+        }
+        let b = self.fixed_baseline.unwrap_or_else(|| {
+            self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n as f64
+        });
+        ks.iter_mut().for_each(|v| *v += b);
+        (ks, b)
     }
 
     /// K s + b.

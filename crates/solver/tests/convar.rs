@@ -1,10 +1,11 @@
 //! Convar against a dense reference QP solver, KKT conditions, chunked vs whole, the lambda
-//! search on simulated population data, and the speed-ups' effect on the optimum.
+//! search on simulated population data, and the speed-ups' effect on the optimum, for both the
+//! direct (banded) solve and FISTA.
 //!
 //! The dense reference builds `H = A'A + lambda Z` and `b = A'y~` explicitly and solves
 //! `min r'Hr - 2b'r, r_t >= 0 (t >= 1)` by projected coordinate descent followed by an
 //! active-set polish (a Cholesky solve on the free set, then a sign check of the KKT
-//! conditions), a different algorithm from the O(T) FISTA under test.
+//! conditions), a different algorithm from both O(T) methods under test.
 
 // Dense reference code indexes matrices by (t, s) on purpose: it mirrors the paper's notation.
 #![allow(clippy::needless_range_loop)]
@@ -12,7 +13,7 @@
 use calab_solver::convar::{
     convar_gradient, convar_objective, convar_run, convar_run_rows, convar_solve,
     convar_solve_chunked, convar_solve_from, convar_solve_rows, lambda_search, ChunkConfig,
-    ConvarConfig, ConvarInit, ConvarRun, LambdaSearchConfig, SearchMethod,
+    ConvarConfig, ConvarInit, ConvarMethod, ConvarRun, LambdaSearchConfig, SearchMethod,
 };
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -207,11 +208,23 @@ fn corr(a: &[f64], b: &[f64]) -> f64 {
     sab / (saa * sbb).sqrt()
 }
 
+/// FISTA to a tight tolerance.
 fn tight(g: f64, lam: f64) -> ConvarConfig {
-    let mut cfg = ConvarConfig::new(g, lam);
+    let mut cfg = fista(g, lam);
     cfg.tol = 1e-10;
     cfg.max_iters = 200_000;
     cfg
+}
+
+fn fista(g: f64, lam: f64) -> ConvarConfig {
+    let mut cfg = ConvarConfig::new(g, lam);
+    cfg.method = ConvarMethod::Fista;
+    cfg
+}
+
+/// The default (direct) solve and FISTA to a tight tolerance.
+fn both(g: f64, lam: f64) -> [ConvarConfig; 2] {
+    [ConvarConfig::new(g, lam), tight(g, lam)]
 }
 
 #[test]
@@ -229,20 +242,26 @@ fn matches_dense_reference() {
         for _ in 0..3 {
             let y = random_trace(&mut rng, n, g);
             let reference = dense_reference(&y, g, lam);
-            let sol = convar_solve(&y, &tight(g, lam)).unwrap();
-            assert!(sol.converged, "n={n} g={g} lam={lam}");
-            let f_ref = convar_objective(&y, &reference, g, lam).unwrap();
-            // Relative to the objective at r = 0 (||y~||^2): f_ref itself can be ~0 (lambda = 0).
-            let f_zero = convar_objective(&y, &vec![0.0; n], g, lam).unwrap();
-            let gap = (sol.objective - f_ref) / f_zero;
-            let dr = max_diff(&sol.rates, &reference) / max_abs(&reference).max(1e-12);
-            worst_rate = worst_rate.max(dr);
-            worst_obj = worst_obj.max(gap.abs());
-            assert!(
-                gap.abs() <= 1e-9,
-                "n={n} g={g} lam={lam}: objective gap {gap:e}"
-            );
-            assert!(dr <= 1e-5, "n={n} g={g} lam={lam}: rates differ by {dr:e}");
+            for cfg in both(g, lam) {
+                let sol = convar_solve(&y, &cfg).unwrap();
+                let m = cfg.method;
+                assert!(sol.converged, "{m:?} n={n} g={g} lam={lam}");
+                let f_ref = convar_objective(&y, &reference, g, lam).unwrap();
+                // Relative to the objective at r = 0 (||y~||^2): f_ref itself can be ~0 (lambda = 0).
+                let f_zero = convar_objective(&y, &vec![0.0; n], g, lam).unwrap();
+                let gap = (sol.objective - f_ref) / f_zero;
+                let dr = max_diff(&sol.rates, &reference) / max_abs(&reference).max(1e-12);
+                worst_rate = worst_rate.max(dr);
+                worst_obj = worst_obj.max(gap.abs());
+                assert!(
+                    gap.abs() <= 1e-9,
+                    "{m:?} n={n} g={g} lam={lam}: objective gap {gap:e}"
+                );
+                assert!(
+                    dr <= 1e-5,
+                    "{m:?} n={n} g={g} lam={lam}: rates differ by {dr:e}"
+                );
+            }
         }
     }
     println!(
@@ -254,37 +273,39 @@ fn matches_dense_reference() {
 fn solution_satisfies_kkt() {
     let (g, lam) = (0.95, 3.0);
     let (_, y) = population(3, 600, g, 0.3);
-    let sol = convar_solve(&y, &tight(g, lam)).unwrap();
-    let grad = convar_gradient(&y, &sol.rates, g, lam).unwrap();
-    let gs = max_abs(&grad).max(
-        convar_gradient(&y, &vec![0.0; y.len()], g, lam)
-            .map(|v| max_abs(&v))
-            .unwrap(),
-    );
-    let rs = max_abs(&sol.rates);
-    assert!(grad[0].abs() <= 1e-7 * gs, "free r_0: gradient {}", grad[0]);
-    let mut n_active = 0;
-    for t in 1..y.len() {
-        assert!(sol.rates[t] >= 0.0);
-        assert!(grad[t] >= -1e-7 * gs, "t={t}: gradient {} < 0", grad[t]);
-        if sol.rates[t] > 1e-9 * rs {
-            assert!(
-                grad[t].abs() <= 1e-7 * gs,
-                "t={t}: r={} grad={}",
-                sol.rates[t],
-                grad[t]
-            );
-        } else {
-            n_active += 1;
+    for cfg in both(g, lam) {
+        let sol = convar_solve(&y, &cfg).unwrap();
+        let grad = convar_gradient(&y, &sol.rates, g, lam).unwrap();
+        let gs = max_abs(&grad).max(
+            convar_gradient(&y, &vec![0.0; y.len()], g, lam)
+                .map(|v| max_abs(&v))
+                .unwrap(),
+        );
+        let rs = max_abs(&sol.rates);
+        assert!(grad[0].abs() <= 1e-7 * gs, "free r_0: gradient {}", grad[0]);
+        let mut n_active = 0;
+        for t in 1..y.len() {
+            assert!(sol.rates[t] >= 0.0);
+            assert!(grad[t] >= -1e-7 * gs, "t={t}: gradient {} < 0", grad[t]);
+            if sol.rates[t] > 1e-9 * rs {
+                assert!(
+                    grad[t].abs() <= 1e-7 * gs,
+                    "t={t}: r={} grad={}",
+                    sol.rates[t],
+                    grad[t]
+                );
+            } else {
+                n_active += 1;
+            }
         }
+        assert!(n_active >= 1, "canonical solution has a zero rate");
+        // The reported objective and baseline belong to the reported rates.
+        let f = convar_objective(&y, &sol.rates, g, lam).unwrap();
+        assert!((f - sol.objective).abs() <= 1e-12 * f);
+        let mean_y = y.iter().sum::<f64>() / y.len() as f64;
+        let mean_c = sol.calcium.iter().sum::<f64>() / y.len() as f64;
+        assert!((sol.baseline - (mean_y - mean_c)).abs() <= 1e-12 * mean_y.abs());
     }
-    assert!(n_active >= 1, "canonical solution has a zero rate");
-    // The reported objective and baseline belong to the reported rates.
-    let f = convar_objective(&y, &sol.rates, g, lam).unwrap();
-    assert!((f - sol.objective).abs() <= 1e-12 * f);
-    let mean_y = y.iter().sum::<f64>() / y.len() as f64;
-    let mean_c = sol.calcium.iter().sum::<f64>() / y.len() as f64;
-    assert!((sol.baseline - (mean_y - mean_c)).abs() <= 1e-12 * mean_y.abs());
 }
 
 #[test]
@@ -301,8 +322,14 @@ fn speedups_do_not_move_the_optimum() {
     let reference = convar_solve(&y, &base).unwrap();
     let scale = max_abs(&reference.rates);
     let mut cfgs = Vec::new();
+    // The direct solve is the same optimum.
+    let direct = convar_solve(&y, &ConvarConfig::new(g, lam)).unwrap();
+    let d = max_diff(&direct.rates, &reference.rates) / scale;
+    assert!(d <= 1e-4, "direct: rates differ by {d:e}");
+    let gap = (reference.objective - direct.objective) / direct.objective;
+    assert!((0.0..=1e-9).contains(&gap), "direct: objective gap {gap:e}");
     for init in [ConvarInit::Zeros, ConvarInit::FirstDifferences] {
-        let mut c = ConvarConfig::new(g, lam);
+        let mut c = fista(g, lam);
         c.init = init;
         c.tol = 1e-8;
         cfgs.push(c);
@@ -317,12 +344,12 @@ fn speedups_do_not_move_the_optimum() {
         let gap = (s.objective - reference.objective) / reference.objective;
         assert!(gap.abs() <= 1e-9, "{:?}: objective gap {gap:e}", c.init);
     }
-    let warm_from = convar_solve(&y, &ConvarConfig::new(g, 30.0)).unwrap();
+    let warm_from = convar_solve(&y, &fista(g, 30.0)).unwrap();
     let warm = convar_solve_from(&y, &cfgs[1], &warm_from.rates).unwrap();
     let d = max_diff(&warm.rates, &reference.rates) / scale;
     assert!(d <= 1e-4, "warm start: rates differ by {d:e}");
     // With the default tolerance the rates are still close.
-    let dflt = convar_solve(&y, &ConvarConfig::new(g, lam)).unwrap();
+    let dflt = convar_solve(&y, &fista(g, lam)).unwrap();
     let d = max_diff(&dflt.rates, &reference.rates) / scale;
     assert!(d <= 5e-4, "default tol: rates differ by {d:e}");
     println!(
@@ -336,49 +363,50 @@ fn chunked_agrees_with_whole() {
     let g = 0.9;
     let lam = 2.0;
     let (_, y) = population(5, 4000, g, 0.3);
-    let cfg = tight(g, lam);
-    let whole = convar_solve(&y, &cfg).unwrap();
-    let chunk = ChunkConfig::new(500, g);
-    let chunked = convar_solve_chunked(&y, &cfg, &chunk).unwrap();
-    assert!(chunked.converged);
-    let scale = max_abs(&whole.rates[1..]);
-    let d = max_diff(&chunked.rates[1..], &whole.rates[1..]) / scale;
-    let mean_d = chunked.rates[1..]
-        .iter()
-        .zip(&whole.rates[1..])
-        .map(|(a, b)| (a - b).abs())
-        .sum::<f64>()
-        / (y.len() - 1) as f64
-        / scale;
-    let fit_d = chunked
-        .calcium
-        .iter()
-        .zip(&whole.calcium)
-        .map(|(a, b)| (a - b + chunked.baseline - whole.baseline).abs())
-        .fold(0.0f64, f64::max);
-    let rel_obj = (chunked.objective - whole.objective) / whole.objective;
-    println!(
+    for cfg in both(g, lam) {
+        let whole = convar_solve(&y, &cfg).unwrap();
+        let chunk = ChunkConfig::new(500, g);
+        let chunked = convar_solve_chunked(&y, &cfg, &chunk).unwrap();
+        assert!(chunked.converged);
+        let scale = max_abs(&whole.rates[1..]);
+        let d = max_diff(&chunked.rates[1..], &whole.rates[1..]) / scale;
+        let mean_d = chunked.rates[1..]
+            .iter()
+            .zip(&whole.rates[1..])
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f64>()
+            / (y.len() - 1) as f64
+            / scale;
+        let fit_d = chunked
+            .calcium
+            .iter()
+            .zip(&whole.calcium)
+            .map(|(a, b)| (a - b + chunked.baseline - whole.baseline).abs())
+            .fold(0.0f64, f64::max);
+        let rel_obj = (chunked.objective - whole.objective) / whole.objective;
+        println!(
         "chunked (500 + {} overlap, blend {}) vs whole: max rate diff {d:.2e}, mean {mean_d:.2e} of max rate; \
          max fit diff {fit_d:.2e}; objective +{rel_obj:.2e}",
         chunk.overlap, chunk.blend
     );
-    assert!(
-        d <= 0.02,
-        "chunked rates differ by {d:e} of the largest rate"
-    );
-    assert!((-1e-9..=1e-3).contains(&rel_obj), "objective {rel_obj:e}");
-    // No blending and no overlap is visibly worse: the test can fail.
-    let hard = ChunkConfig {
-        chunk_size: 500,
-        overlap: 0,
-        blend: 0,
-    };
-    let cut = convar_solve_chunked(&y, &cfg, &hard).unwrap();
-    let d_cut = max_diff(&cut.rates[1..], &whole.rates[1..]) / scale;
-    assert!(
-        d_cut > d,
-        "plain cuts ({d_cut:e}) should be worse than overlap+blend ({d:e})"
-    );
+        assert!(
+            d <= 0.02,
+            "chunked rates differ by {d:e} of the largest rate"
+        );
+        assert!((-1e-9..=1e-3).contains(&rel_obj), "objective {rel_obj:e}");
+        // No blending and no overlap is visibly worse: the test can fail.
+        let hard = ChunkConfig {
+            chunk_size: 500,
+            overlap: 0,
+            blend: 0,
+        };
+        let cut = convar_solve_chunked(&y, &cfg, &hard).unwrap();
+        let d_cut = max_diff(&cut.rates[1..], &whole.rates[1..]) / scale;
+        assert!(
+            d_cut > d,
+            "plain cuts ({d_cut:e}) should be worse than overlap+blend ({d:e})"
+        );
+    }
 }
 
 #[test]
@@ -424,10 +452,11 @@ fn lambda_search_picks_a_sensible_lambda() {
             fast.score,
             grid.score
         );
-        // Warm starts change nothing beyond the solver tolerance.
+        // FISTA with warm starts (along the grid, from the largest lambda) scores the same
+        // lambdas the same, beyond its tolerance, and picks the same one.
         let warm = lambda_search(
             &y,
-            &cfg,
+            &fista(g, 0.0),
             &LambdaSearchConfig {
                 warm_start: true,
                 ..LambdaSearchConfig::default()

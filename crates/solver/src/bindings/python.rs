@@ -703,8 +703,10 @@ fn convar_config(
     init: &str,
     smooth_window: usize,
     early_stop: bool,
+    method: &str,
 ) -> PyResult<crate::convar::ConvarConfig> {
     let mut cfg = crate::convar::ConvarConfig::new(gamma, lam);
+    cfg.method = py_try!(py, crate::convar::ConvarMethod::parse(method));
     cfg.max_iters = max_iters;
     cfg.tol = tol;
     cfg.init = py_try!(py, crate::convar::ConvarInit::parse(init));
@@ -728,7 +730,7 @@ type ConvarOut<'py> = (
 /// runs the odd/even lambda search per row over `grid`; `chunk_size=None` solves whole rows.
 /// Returns (rates, calcium, baseline, lambda, iterations, converged, objective, per-row errors).
 #[pyfunction]
-#[pyo3(signature = (traces, gamma, lam, grid, search, max_iters, tol, init, smooth_window, early_stop, chunk_size, overlap, blend, progress=None))]
+#[pyo3(signature = (traces, gamma, lam, grid, search, max_iters, tol, init, smooth_window, early_stop, chunk_size, overlap, blend, method, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn convar_batch<'py>(
     py: Python<'py>,
@@ -745,6 +747,7 @@ fn convar_batch<'py>(
     chunk_size: Option<usize>,
     overlap: Option<usize>,
     blend: Option<usize>,
+    method: &str,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<ConvarOut<'py>> {
     guard(py, || {
@@ -758,6 +761,7 @@ fn convar_batch<'py>(
             init,
             smooth_window,
             early_stop,
+            method,
         )?;
         let mut run = cv::ConvarRun::new(cfg);
         if lam.is_none() {
@@ -840,7 +844,7 @@ type SearchOut = (f64, f64, Vec<(f64, f64)>, u64);
 /// Odd/even lambda search on one trace, GIL released. Returns (lambda, score,
 /// [(lambda, score) evaluated in order], total iterations).
 #[pyfunction]
-#[pyo3(signature = (trace, gamma, grid, search, max_iters, tol, init, smooth_window, early_stop))]
+#[pyo3(signature = (trace, gamma, grid, search, max_iters, tol, init, smooth_window, early_stop, method))]
 #[allow(clippy::too_many_arguments)]
 fn convar_lambda_search(
     py: Python<'_>,
@@ -853,6 +857,7 @@ fn convar_lambda_search(
     init: &str,
     smooth_window: usize,
     early_stop: bool,
+    method: &str,
 ) -> PyResult<SearchOut> {
     guard(py, || {
         use crate::convar as cv;
@@ -865,6 +870,7 @@ fn convar_lambda_search(
             init,
             smooth_window,
             early_stop,
+            method,
         )?;
         let sc = cv::LambdaSearchConfig {
             grid,
