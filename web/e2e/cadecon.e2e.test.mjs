@@ -319,31 +319,39 @@ test('bridge mode: session config, autorun, progress, activity and results poste
     });
   });
   const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
-  const { page, context, check } = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
-  await waitState(page, 'complete');
-  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
-  assert.deepEqual(got.order, ['activity', 'results']);
-  const act = readNpy(got.activity);
-  assert.equal(act.descr, '<f4');
-  assert.deepEqual(act.shape, [12, 1500]);
-  const r = got.results;
-  assert.equal(r.schema_version, '1.0.0');
-  const validate = resultsValidator();
-  assert.ok(validate(r), JSON.stringify(validate.errors));
-  assert.deepEqual(r.cell_indices, [...Array(12).keys()]);
-  assert.deepEqual(r.provenance.cell_ids, [...Array(12).keys()].map((i) => 100 + i));
-  assert.equal(r.config.max_iterations, 3);
-  assert.equal(r.config.seed, 5);
-  assert.equal(r.config.num_subsets, 3);
-  assert.equal(r.partial, false);
-  assert.ok(got.progress.length >= 2, 'progress posted');
-  for (const p of got.progress) assert.ok(typeof p.phase === 'string' && p.fraction >= 0 && p.fraction <= 1 && Object.keys(p).every((k) => ['phase', 'fraction', 'message'].includes(k)), JSON.stringify(p));
-  assert.ok(got.heartbeats >= 1);
-  assert.equal(got.badTokens, 0);
-  assert.equal(await page.inputValue('[data-testid="setting-seed"]'), '5');
-  check();
-  await context.close();
-  bridge.close();
+  // Closed whatever happens: an open server or page after a failed assertion keeps the run alive.
+  let context;
+  try {
+    const opened = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+    context = opened.context;
+    const { page, check } = opened;
+    await waitState(page, 'complete');
+    await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
+    assert.deepEqual(got.order, ['activity', 'results']);
+    const act = readNpy(got.activity);
+    assert.equal(act.descr, '<f4');
+    assert.deepEqual(act.shape, [12, 1500]);
+    const r = got.results;
+    assert.equal(r.schema_version, '1.1.0');
+    const validate = resultsValidator();
+    assert.ok(validate(r), JSON.stringify(validate.errors));
+    assert.deepEqual(r.cell_indices, [...Array(12).keys()]);
+    assert.deepEqual(r.provenance.cell_ids, [...Array(12).keys()].map((i) => 100 + i));
+    assert.equal(r.config.max_iterations, 3);
+    assert.equal(r.config.seed, 5);
+    assert.equal(r.config.num_subsets, 3);
+    assert.equal(r.partial, false);
+    assert.ok(got.progress.length >= 2, 'progress posted');
+    for (const p of got.progress) assert.ok(typeof p.phase === 'string' && p.fraction >= 0 && p.fraction <= 1 && Object.keys(p).every((k) => ['phase', 'fraction', 'message'].includes(k)), JSON.stringify(p));
+    assert.ok(got.heartbeats >= 1);
+    assert.equal(got.badTokens, 0);
+    assert.equal(await page.inputValue('[data-testid="setting-seed"]'), '5');
+    check();
+  } finally {
+    await context?.close();
+    bridge.close();
+    bridge.closeAllConnections?.();
+  }
 });
 
 // The real round trip: calab.decon() in Python serves this build, the browser runs with autorun and posts
