@@ -53,9 +53,14 @@ pub const TRACE_TOL: f64 = 1e-4;
 /// Iteration cap and tolerance of each free-form kernel estimate.
 pub const KERNEL_MAX_ITERS: usize = 200;
 pub const KERNEL_TOL: f64 = 1e-4;
-/// Onset shifts (in frames, either way) the kernel fit tries, so spike timing and kernel rise
-/// cannot trade a shift from one iteration to the next (see `biexp::fit_biexponential_onset`).
+/// Onset shifts (either way) the kernel fit tries, so spike timing and kernel rise cannot trade a
+/// shift from one iteration to the next (see `biexp::fit_biexponential_onset`): at least this many
+/// frames...
 pub const ONSET_SEARCH_FRAMES: usize = 2;
+/// ...and at least this long. Where a spike sits inside a transient's rise is uncertain by a time,
+/// not by a number of frames: at 158 Hz two frames (13 ms) are too few to undo the shifts the
+/// loop makes, while at 15 Hz two frames already span 130 ms.
+pub const ONSET_SEARCH_S: f64 = 0.05;
 /// Automatic free-form kernel length: this many seed decay times, clamped to the range below.
 pub const AUTO_KERNEL_DECAYS: f64 = 6.0;
 pub const AUTO_KERNEL_MIN_S: f64 = 1.5;
@@ -964,9 +969,10 @@ impl IndecaRun {
         Ok((aligned.iter().map(|&x| x as f32).collect(), fit))
     }
 
-    /// Largest onset shift the kernel fit tries, in kernel samples: [`ONSET_SEARCH_FRAMES`] frames.
+    /// Largest onset shift the kernel fit tries, in kernel samples: [`ONSET_SEARCH_FRAMES`] frames
+    /// or [`ONSET_SEARCH_S`] seconds, whichever is longer.
     fn onset_search(&self) -> usize {
-        ONSET_SEARCH_FRAMES * self.upsample
+        onset_search_samples(self.fs, self.upsample)
     }
 
     fn freeze_kernel(&mut self) -> Result<FinalKernel> {
@@ -1348,4 +1354,24 @@ fn seed_taus(traces: &[f32], n_cells: usize, n_time: usize, fs: f64) -> Result<(
         other => other,
     })?;
     Ok((s.tau_rise, s.tau_decay))
+}
+
+/// Onset shifts the kernel fit tries at frame rate `fs` with `upsample` kernel samples a frame.
+fn onset_search_samples(fs: f64, upsample: usize) -> usize {
+    let frames = ONSET_SEARCH_FRAMES.max((ONSET_SEARCH_S * fs).ceil() as usize);
+    frames * upsample
+}
+
+#[cfg(test)]
+mod onset_tests {
+    use super::onset_search_samples;
+
+    #[test]
+    fn onset_search_spans_a_time_not_a_frame_count() {
+        // Slow imaging keeps the two-frame floor; fast imaging searches 50 ms.
+        assert_eq!(onset_search_samples(15.0, 1), 2);
+        assert_eq!(onset_search_samples(30.0, 3), 6);
+        assert_eq!(onset_search_samples(158.3, 1), 8);
+        assert!(onset_search_samples(1000.0, 1) as f64 / 1000.0 >= 0.05);
+    }
 }
