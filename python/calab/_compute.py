@@ -17,11 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
+from ._dask import is_dask_array, map_rows
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
 from ._validate import as_real, as_trace_1d, as_traces
 from .kinetics import KineticsEstimate, estimate_kinetics
-from .scale import is_dask_array, map_rows
 
 FloatArray = NDArray[np.float64]
 

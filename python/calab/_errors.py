@@ -140,6 +140,15 @@ _BY_CODE: dict[str, type[SolverError]] = {
 }
 
 
+class KineticsWarning(RuntimeWarning):
+    """The kinetics learned from the data were corrected or are in doubt (the message says why).
+
+    Defined here, below both :mod:`calab.kinetics` and :mod:`calab.cadecon` that issue it, so
+    neither imports the other for it; importable as ``calab.KineticsWarning`` and
+    ``calab.kinetics.KineticsWarning``.
+    """
+
+
 def from_code(code: str, message: str) -> SolverError:
     """Exception instance for a core error code (unknown codes fall back to the base class)."""
     cls = _BY_CODE.get(code, SolverError)

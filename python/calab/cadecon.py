@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import _gaps, _solver
-from ._errors import InvalidParameterError, from_code
+from ._errors import InvalidParameterError, KineticsWarning, from_code
 from ._result import input_noise
 from ._validate import as_real, as_traces
 
@@ -416,8 +416,6 @@ def run_indeca(
         report.close()
     result = _collect(run, fs_f, was_1d, arr)
     if not interrupted:
-        from .kinetics import KineticsWarning
-
         for message in result.metadata.get("warnings", []):
             warnings.warn(f"run_indeca: {message}", KineticsWarning, stacklevel=2)
     if interrupted:

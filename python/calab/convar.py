@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
+from ._dask import is_dask_array, map_rows
 from ._errors import InvalidParameterError, UnknownOptionError, from_code
 from ._progress import native_bar
 from ._result import input_noise
@@ -40,7 +41,6 @@ from ._validate import as_count as _count
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .l0 import gamma_from_tau
-from .scale import is_dask_array, map_rows
 
 __all__ = [
     "ConvarLambdaSearch",

@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
+from ._dask import is_dask_array, map_rows
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
-from .scale import is_dask_array, map_rows
 
 __all__ = ["L0Result", "gamma_from_tau", "l0_lambda_for_rate", "run_l0"]
 
