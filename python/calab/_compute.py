@@ -20,8 +20,12 @@ from . import _gaps, _solver
 from ._dask import is_dask_array, map_rows
 from ._errors import InvalidParameterError, from_code
 from ._result import input_noise
+from ._schema_files import solver_defaults
 from ._validate import as_real, as_trace_1d, as_traces
 from .kinetics import KineticsEstimate, estimate_kinetics
+
+#: FISTA iteration cap of one L1 solve (``schemas/solver-defaults.json``, shared with the browser).
+DEFAULT_MAX_ITERS: int = int(solver_defaults()["max_iters"])
 
 FloatArray = NDArray[np.float64]
 
@@ -177,7 +181,7 @@ def run_deconvolution_full(
     tau_r: float | None = None,
     tau_d: float | None = None,
     lam: float | None = None,
-    max_iters: int = 2000,
+    max_iters: int = DEFAULT_MAX_ITERS,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
     *,
@@ -299,7 +303,7 @@ def run_deconvolution(
     tau_r: float | None = None,
     tau_d: float | None = None,
     lam: float | None = None,
-    max_iters: int = 2000,
+    max_iters: int = DEFAULT_MAX_ITERS,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
     *,

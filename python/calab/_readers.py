@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import FileFormatError, TooLargeError
+from ._schema_files import load_schema
 
 ENV_LIMIT = "CALAB_MAX_INPUT_BYTES"
 #: Largest array (bytes as stored) read without ``CALAB_MAX_INPUT_BYTES`` set.
@@ -52,13 +53,7 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
-def _conventions() -> dict[str, Any]:
-    path = Path(__file__).resolve().parent / "_schemas" / "trace-files.json"
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-_CONV = _conventions()
+_CONV = load_schema("trace-files.json")
 #: Names of a scalar ``.mat`` variable or ``.npz`` member giving the sampling rate, first valid
 #: one in this order (schemas/trace-files.json ``fs_variable_names``, as the browser reads them).
 FS_NAMES: tuple[str, ...] = tuple(_CONV["fs_variable_names"])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._dff import DFF_PERCENTILE, DFF_WINDOW_S
 from ._errors import SolverError
+from ._schema_files import solver_defaults
 
 if TYPE_CHECKING:
     from .cadecon import CaDeconResult
@@ -579,8 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds (default 300)")
     demo.add_argument("--fs", type=_positive_float, default=30.0,
                       help="sampling rate, Hz (default 30)")
-    demo.add_argument("--lam", type=_non_negative_float, default=0.02,
-                      help="sparsity lambda (default 0.02)")
+    demo_lambda = float(solver_defaults()["demo_lambda"])
+    demo.add_argument("--lam", type=_non_negative_float, default=demo_lambda,
+                      help=f"sparsity lambda (default {demo_lambda:g})")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
     demo.add_argument("--headless", action="store_true",

@@ -15,7 +15,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._compute import run_deconvolution_full
+from ._schema_files import solver_defaults
 from .simulation import SimulationResult, presets, simulate
+
+#: The demo's L1 sparsity weight (``schemas/solver-defaults.json`` ``demo_lambda``).
+DEMO_LAMBDA: float = float(solver_defaults()["demo_lambda"])
 
 
 def binned_correlation(a: NDArray[np.float64], b: NDArray[np.float64], width: int) -> float:
@@ -44,7 +48,7 @@ def run_demo(
     num_cells: int = 30,
     duration_s: float = 300.0,
     fs: float = 30.0,
-    lam: float = 0.02,
+    lam: float = DEMO_LAMBDA,
     seed: int = 0,
     n_plot: int = 4,
     figure: bool = True,
