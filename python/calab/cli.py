@@ -28,7 +28,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo, simulate_demo
 
     sim = simulate_demo(args.preset, args.cells, args.duration, args.fs, args.seed)
-    chosen: dict[str, object] = {"lam": args.lam}
+    chosen: dict[str, object] = {"lambda_": args.lam}
     if not args.headless:
         from .bridge import tune
 
@@ -39,7 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if params is None:
             print("calab: no parameters were exported; nothing deconvolved", file=sys.stderr)
             return 1
-        chosen = {"lam": params["lambda_"], "tau_rise": params["tau_rise"],
+        chosen = {"lambda_": params["lambda_"], "tau_rise": params["tau_rise"],
                   "tau_decay": params["tau_decay"], "filter_enabled": params["filter_enabled"],
                   "remove_drift": bool(params["export"].get("parameters", {}).get("remove_drift"))}
     summary = run_demo(out_dir=args.out, figure=not args.no_figure, sim=sim, **chosen)  # type: ignore[arg-type]
@@ -532,7 +532,7 @@ def _cmd_movie(args: argparse.Namespace) -> int:
     try:
         res = deconvolve_movie(
             args.movie, args.output, method=args.method, fs=args.fs, tau_decay=args.tau_decay,
-            tau_rise=args.tau_rise, gamma=args.gamma, lam=args.lam, dataset=args.dataset,
+            tau_rise=args.tau_rise, gamma=args.gamma, lambda_=args.lam, dataset=args.dataset,
             chunk_pixels=args.chunk_pixels, dtype="float64" if args.float64 else "float32",
             scheduler=args.scheduler, progress=not args.no_progress, overwrite=args.overwrite,
             **extra,

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from ._compute import run_deconvolution_full
 from ._dask import _connect, _import_distributed, _layout
+from ._deprecation import renamed_parameters
 from ._errors import (
     FileFormatError,
     InvalidParameterError,
@@ -275,29 +276,29 @@ _MOVIE_PARAMETERS = frozenset({"tau_rise", "tau_decay"})
 
 
 def _solver_args(method: str, fs: float, tau_rise: float | None, tau_decay: float | None,
-                 gamma: float | None, lam: float | None,
+                 gamma: float | None, lambda_: float | None,
                  extra: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if not (isinstance(fs, (int, float, np.floating, np.integer)) and math.isfinite(fs) and fs > 0):
         raise InvalidParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}",
                                     code="INVALID_PARAMETER")
     if method == "l1":
-        missing = [n for n, v in (("tau_rise", tau_rise), ("tau_decay", tau_decay), ("lam", lam))
-                   if v is None]
+        given = (("tau_rise", tau_rise), ("tau_decay", tau_decay), ("lambda_", lambda_))
+        missing = [n for n, v in given if v is None]
         if missing:
             raise InvalidParameterError(f"method 'l1' needs {', '.join(missing)}",
                                         code="INVALID_PARAMETER")
-        return (float(fs), float(tau_rise), float(tau_decay), float(lam)), dict(extra)  # type: ignore[arg-type]
+        return (float(fs), float(tau_rise), float(tau_decay), float(lambda_)), dict(extra)  # type: ignore[arg-type]
     if gamma is None:
         if tau_decay is None:
             raise InvalidParameterError(f"method {method!r} needs gamma or tau_decay",
                                         code="INVALID_PARAMETER")
         gamma = gamma_from_tau(float(tau_decay), float(fs))
     if method == "l0":
-        if lam is None:
-            raise InvalidParameterError("method 'l0' needs lam (penalty per spike)",
+        if lambda_ is None:
+            raise InvalidParameterError("method 'l0' needs lambda_ (penalty per spike)",
                                         code="INVALID_PARAMETER")
-        return (float(gamma), float(lam)), dict(extra)
-    return (float(gamma),), {"lam": None if lam is None else float(lam), **extra}
+        return (float(gamma), float(lambda_)), dict(extra)
+    return (float(gamma),), {"lambda_": None if lambda_ is None else float(lambda_), **extra}
 
 
 def _remove(path: Path) -> None:
@@ -308,6 +309,7 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+@renamed_parameters("lam")
 def deconvolve_movie(
     src: PathLike,
     dst: PathLike,
@@ -317,7 +319,7 @@ def deconvolve_movie(
     tau_decay: float | None = None,
     tau_rise: float | None = None,
     gamma: float | None = None,
-    lam: float | None = None,
+    lambda_: float | None = None,
     dataset: str | None = None,
     chunk_pixels: int = 1024,
     dtype: str = "float32",
@@ -345,10 +347,10 @@ def deconvolve_movie(
         ``<stem>_pixels.npz``). Written under a temporary name next to ``dst`` and renamed at the
         end, so ``dst`` never holds a half-written result.
     method : {"convar", "l1", "l0"}
-        ``"convar"``: ``calab.run_convar(pixels, gamma, lam=lam, **solver_kwargs)`` (result
+        ``"convar"``: ``calab.run_convar(pixels, gamma, lambda_=lambda_, **solver_kwargs)`` (result
         ``rates``); ``"l1"``: :func:`calab.run_deconvolution_full` with ``fs, tau_rise, tau_decay,
-        lam`` (result ``activity``); ``"l0"``: :func:`calab.run_l0` with ``gamma, lam`` (result
-        ``spikes``).
+        lambda_`` (result ``activity``); ``"l0"``: :func:`calab.run_l0` with ``gamma, lambda_``
+        (result ``spikes``).
     fs : float
         Frame rate in Hz.
     tau_decay, tau_rise : float, optional
@@ -356,7 +358,7 @@ def deconvolve_movie(
         derive ``gamma = exp(-1 / (tau_decay fs))`` when ``gamma`` is not given).
     gamma : float, optional
         AR(1) decay per frame for ``convar`` and ``l0``.
-    lam : float, optional
+    lambda_ : float, optional
         Sparsity weight of the solver (``convar`` chooses it per pixel when None).
     dataset : str, optional
         Array name inside a ``.zarr`` group or ``.h5`` file.
@@ -417,7 +419,7 @@ def deconvolve_movie(
                 raise FileExistsError(f"{p} exists; pass overwrite=True (--overwrite) to "
                                       "replace it")
     n_time, height, width = (int(n) for n in shape)
-    args, kwargs = _solver_args(method, fs, tau_rise, tau_decay, gamma, lam, solver_kwargs)
+    args, kwargs = _solver_args(method, fs, tau_rise, tau_decay, gamma, lambda_, solver_kwargs)
     solver = _solver_for(method)
     probe = _layout(solver, n_time, args, kwargs)  # bad parameters fail here, not in a task
     field = probe._fields[0]

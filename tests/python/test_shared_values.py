@@ -73,7 +73,7 @@ def test_python_defaults_come_from_the_shared_file() -> None:
     for func in (calab.run_deconvolution, calab.run_deconvolution_full):
         assert inspect.signature(func).parameters["max_iters"].default == shared["max_iters"]
     assert _compute.DEFAULT_MAX_ITERS == shared["max_iters"]
-    assert inspect.signature(demo.run_demo).parameters["lam"].default == shared["demo_lambda"]
+    assert inspect.signature(demo.run_demo).parameters["lambda_"].default == shared["demo_lambda"]
 
 
 def test_cli_demo_lambda_default_is_the_shared_one() -> None:
