@@ -372,11 +372,12 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
         "convergence_tol": args.convergence_tol, "num_subsets": args.num_subsets,
         "target_coverage": args.coverage, "aspect_ratio": args.aspect_ratio, "seed": args.seed,
     }
+    # Options not given keep the defaults (for upsample_target None would mean "no upsampling").
+    chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
     result: CaDeconResult | None
     if args.native:
         from .cadecon import run_indeca
 
-        chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         result = run_indeca(traces, fs, progress=not args.no_progress, **chosen)
     else:
         from .bridge._decon import decon
@@ -385,7 +386,7 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
                        app_url=args.app_url, open_browser=not args.no_browser,
                        headless=True if args.headless else None,
                        autorun=args.headless or args.autorun,
-                       progress=not args.no_progress, **settings)
+                       progress=not args.no_progress, **chosen)
     if result is None:
         print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
               file=sys.stderr)
