@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _gaps, _solver
 from ._dask import is_dask_array, map_rows
 from ._deprecation import renamed_parameters
-from ._errors import InvalidParameterError, from_code
+from ._errors import InvalidParameterError, from_code, raise_row_errors
 from ._result import input_noise
 from ._schema_files import solver_defaults
 from ._validate import as_real, as_trace_1d, as_traces
@@ -169,10 +169,7 @@ def estimate_noise(traces: ArrayLike) -> float | FloatArray:
     """
     arr, was_1d = as_traces(traces)
     sigma, errors = _solver.estimate_noise_batch(arr)
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            raise from_code(code, ("" if was_1d else f"row {row}: ") + message)
+    raise_row_errors(errors, was_1d)
     return float(sigma[0]) if was_1d else np.asarray(sigma)
 
 
@@ -272,11 +269,7 @@ def run_deconvolution_full(
         str(conv_mode), str(constraint), str(method), bool(filter_enabled), bool(remove_drift),
         bool(centre_on_frames),
     )
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
     tr, td = float(tau_rise), float(tau_decay)  # type: ignore[arg-type]
     if was_1d:

@@ -7,6 +7,8 @@ caused by the caller's input also derive from :class:`ValueError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class SolverError(Exception):
     """Base class for errors raised by calab's solvers. ``code`` is stable across releases."""
@@ -153,3 +155,14 @@ def from_code(code: str, message: str) -> SolverError:
     """Exception instance for a core error code (unknown codes fall back to the base class)."""
     cls = _BY_CODE.get(code, SolverError)
     return cls(message, code=code)
+
+
+def raise_row_errors(errors: Iterable[tuple[int, str, str] | None], was_1d: bool = False) -> None:
+    """Raise the first ``(row, code, message)`` a batch binding reported for its rows.
+
+    The message gets a ``row N: `` prefix unless the caller's input was one 1-D trace.
+    """
+    for err in errors:
+        if err is not None:
+            row, code, message = err
+            raise from_code(code, ("" if was_1d else f"row {row}: ") + message)

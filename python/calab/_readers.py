@@ -17,6 +17,7 @@ for the limits) that names the file and the problem, never numpy's advice to all
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import math
@@ -26,7 +27,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
@@ -493,16 +494,26 @@ class _Mat5:
         return name, out
 
 
-def _read_mat73(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
+@contextlib.contextmanager
+def hdf5_damage(path: Path, kind: str, keep: tuple[type[BaseException], ...],
+                out_of_memory: type[FileFormatError | TooLargeError]) -> Iterator[None]:
+    """Errors libhdf5 raises while walking a damaged ``kind`` file (RuntimeError, OSError,
+    KeyError, ...) become FileFormatError; the ``keep`` exceptions pass through, and running out
+    of memory raises ``out_of_memory``."""
     try:
-        return _read_mat73_unchecked(p, key)
-    except (FileFormatError, ImportError):
+        yield
+    except keep:
         raise
     except MemoryError:
-        raise TooLargeError(f"{p}: not enough memory to read it") from None
+        raise out_of_memory(f"{path}: not enough memory to read it") from None
     except Exception as exc:  # noqa: BLE001 - libhdf5 raises almost anything on a damaged file
-        raise FileFormatError(f"{p} is a damaged MATLAB v7.3 (HDF5) file: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        raise FileFormatError(f"{path} is a damaged {kind} file: {type(exc).__name__}: "
+                              f"{str(exc)[:200]}") from None
+
+
+def _read_mat73(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
+    with hdf5_damage(p, "MATLAB v7.3 (HDF5)", (FileFormatError, ImportError), TooLargeError):
+        return _read_mat73_unchecked(p, key)
 
 
 def _read_mat73_unchecked(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:

@@ -6,9 +6,9 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._dff import DFF_PERCENTILE, DFF_WINDOW_S
 from ._errors import SolverError
@@ -16,6 +16,8 @@ from ._schema_files import solver_defaults
 
 if TYPE_CHECKING:
     from .cadecon import CaDeconResult
+
+T = TypeVar("T")
 
 _PRESETS = ["gcamp6f", "gcamp6m", "gcamp6s", "jgcamp8f", "ogb1", "clean"]
 
@@ -56,54 +58,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+def _arg_type(convert: Callable[[str], T], what: str, ok: Callable[[T], bool],
+              rule: str) -> Callable[[str], T]:
+    """An argparse ``type=``: ``convert`` the text (else "expected {what}"), then check ``ok``
+    (else "{rule}"); both messages quote the text given."""
+
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 100], got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text!r}")
-    return value
+_positive_float = _arg_type(float, "a number", lambda v: 0 < v < float("inf"),
+                            "must be a positive number")
+_non_negative_float = _arg_type(float, "a number", lambda v: 0 <= v < float("inf"),
+                                "must be a finite number >= 0")
+_positive_int = _arg_type(int, "an integer", lambda v: v >= 1, "must be >= 1")
+_percent = _arg_type(float, "a number", lambda v: 0 <= v <= 100, "must lie in [0, 100]")
+_port = _arg_type(int, "a port number", lambda v: 0 <= v <= 65535, "port must be 0-65535")
 
 
 def _read(args: argparse.Namespace) -> tuple[Any, float | None, dict[str, Any]]:

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _gaps, _solver
 from ._dask import is_dask_array, map_rows
 from ._deprecation import renamed_parameters
-from ._errors import InvalidParameterError, UnknownOptionError, from_code
+from ._errors import InvalidParameterError, UnknownOptionError, raise_row_errors
 from ._progress import native_bar
 from ._result import input_noise
 from ._validate import as_count as _count
@@ -325,11 +325,7 @@ def run_convar(
             arr, g, lam_f, grid, search_s, iters, tol_f, init_s, window, bool(early_stop), size,
             ov, bl, method_s, report,
         )
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
     if was_1d:
         return ConvarResult(

@@ -515,7 +515,11 @@ _FORMULATIONS: dict[str, dict[str, str]] = {
 def _preprocess(arr: NDArray[np.float64], params: Mapping[str, Any],
                 remove_drift: bool) -> NDArray[np.float64]:
     """The app's preprocessing (drift removal, then the kernel band-pass), row by row, for the
-    solvers that do not apply it themselves (L0, Convar)."""
+    solvers that do not apply it themselves (L0, Convar).
+
+    Both steps are the native ones, in the order of ``crates/solver/src/preprocess.rs``; the
+    native module has no binding for that function itself yet, so the two are composed here.
+    """
     from ._compute import bandpass_filter, estimate_drift
 
     if not (remove_drift or params["filter_enabled"]):

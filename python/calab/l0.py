@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _gaps, _solver
 from ._dask import is_dask_array, map_rows
 from ._deprecation import renamed_parameters
-from ._errors import InvalidParameterError, from_code
+from ._errors import InvalidParameterError, raise_row_errors
 from ._result import input_noise
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
@@ -161,11 +161,7 @@ def run_l0(traces: ArrayLike, gamma: float, lambda_: float, positive: bool = Tru
                         nan_policy=nan_policy)
     arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
     # The optimum is exact; "converged" only guards against a non-finite answer.
     finite: NDArray[np.bool_] = np.asarray(
