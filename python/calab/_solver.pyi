@@ -2,10 +2,11 @@
 # Keep in step with crates/solver/src/bindings/python.rs: `make lint` runs mypy.stubtest, which
 # fails when a name, a parameter or a class's shape here differs from the compiled module.
 from collections.abc import Callable
-from typing import Any, Self, final
+from typing import Any, final
 
 import numpy as np
 from numpy.typing import NDArray
+from typing_extensions import Self  # a stub is never imported: no runtime dependency
 
 __all__ = [
     "ERROR_CODES",
