@@ -251,7 +251,7 @@ def main() -> None:
     else:
         from calab.convar import run_convar
 
-        want = np.asarray(run_convar(traces, calab.gamma_from_tau(TAU_D, FS), lam=lam)[0])
+        want = np.asarray(run_convar(traces, calab.gamma_from_tau(TAU_D, FS), lambda_=lam)[0])
     if dst.suffix == ".zarr":
         import zarr
 

@@ -2,10 +2,10 @@
 
 The problem solved for each trace y (T samples at fs Hz)::
 
-    minimize over s >= 0 and scalar b:   1/2 ||y - K s - b||^2 + lam * G_dc * ||s||_1
+    minimize over s >= 0 and scalar b:   1/2 ||y - K s - b||^2 + lambda_ * G_dc * ||s||_1
 
-K convolves with h(t) = exp(-t/tau_d) - exp(-t/tau_r) sampled at t = n/fs (so h[0] = 0),
-normalised to peak 1; G_dc = sum(h) makes the same ``lam`` mean the same sparsity across kernels.
+K convolves with h(t) = exp(-t/tau_decay) - exp(-t/tau_rise) sampled at t = n/fs (so h[0] = 0),
+normalised to peak 1; G_dc = sum(h) makes one ``lambda_`` mean the same sparsity for any kernel.
 """
 
 from __future__ import annotations
@@ -17,11 +17,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
-from ._errors import InvalidParameterError, from_code
+from ._dask import is_dask_array, map_rows
+from ._deprecation import renamed_parameters
+from ._errors import InvalidParameterError, from_code, raise_row_errors
 from ._result import input_noise
+from ._schema_files import solver_defaults
 from ._validate import as_real, as_trace_1d, as_traces
 from .kinetics import KineticsEstimate, estimate_kinetics
-from .scale import is_dask_array, map_rows
+
+#: FISTA iteration cap of one L1 solve (``schemas/solver-defaults.json``, shared with the browser).
+DEFAULT_MAX_ITERS: int = int(solver_defaults()["max_iters"])
 
 FloatArray = NDArray[np.float64]
 
@@ -164,20 +169,18 @@ def estimate_noise(traces: ArrayLike) -> float | FloatArray:
     """
     arr, was_1d = as_traces(traces)
     sigma, errors = _solver.estimate_noise_batch(arr)
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            raise from_code(code, ("" if was_1d else f"row {row}: ") + message)
+    raise_row_errors(errors, was_1d)
     return float(sigma[0]) if was_1d else np.asarray(sigma)
 
 
+@renamed_parameters("tau_r", "tau_d", "lam")
 def run_deconvolution_full(
     traces: ArrayLike,
     fs: float,
-    tau_r: float | None = None,
-    tau_d: float | None = None,
-    lam: float | None = None,
-    max_iters: int = 2000,
+    tau_rise: float | None = None,
+    tau_decay: float | None = None,
+    lambda_: float | None = None,
+    max_iters: int = DEFAULT_MAX_ITERS,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
     *,
@@ -195,15 +198,15 @@ def run_deconvolution_full(
         Shape ``(n_timepoints,)`` or ``(n_cells, n_timepoints)``; any real dtype, finite values.
     fs : float
         Sampling rate in Hz.
-    tau_r, tau_d : float or None
-        Rise and decay time constants in seconds, ``0 < tau_r < tau_d``. ``None`` for both (the
-        default) learns them from the recording (:func:`estimate_kinetics`: one kernel for all
-        its cells); what had to be corrected or is in doubt is issued as a
+    tau_rise, tau_decay : float or None
+        Rise and decay time constants in seconds, ``0 < tau_rise < tau_decay``. ``None`` for
+        both (the default) learns them from the recording (:func:`estimate_kinetics`: one kernel
+        for all its cells); what had to be corrected or is in doubt is issued as a
         :class:`KineticsWarning`.
-    lam : float or None
+    lambda_ : float or None
         Sparsity weight (>= 0), scaled internally by the kernel's DC gain. ``None`` (the
         default) chooses it per trace from the trace's noise sigma (:func:`estimate_noise`):
-        ``lam = 2 sigma ||h||_2 / sum(h)``, a detection threshold of two noise standard
+        ``lambda_ = 2 sigma ||h||_2 / sum(h)``, a detection threshold of two noise standard
         deviations of the matched filter, so it means the same on dF/F and on raw fluorescence.
     max_iters : int
         Iteration cap for FISTA (the exact method needs far fewer and has its own cap).
@@ -244,35 +247,31 @@ def run_deconvolution_full(
         For a ``dask.array.Array`` input, the same fields as lazy dask arrays solved per block
         of rows (see :func:`calab.scale.map_rows`).
     """
-    if (tau_r is None) != (tau_d is None):
+    if (tau_rise is None) != (tau_decay is None):
         raise InvalidParameterError(
-            "set both tau_r and tau_d, or neither to learn them from the data; got "
-            f"tau_r={tau_r!r}, tau_d={tau_d!r}", code="INVALID_PARAMETER")
+            "set both tau_rise and tau_decay, or neither to learn them from the data; got "
+            f"tau_rise={tau_rise!r}, tau_decay={tau_decay!r}", code="INVALID_PARAMETER")
     if not is_dask_array(traces):
         traces = _gaps.apply(traces, nan_policy)  # gaps filled (or refused) before learning
-    if tau_r is None:
+    if tau_rise is None:
         kinetics = _learn_kinetics(traces, fs)
-        tau_r, tau_d = kinetics.tau_rise, kinetics.tau_decay
+        tau_rise, tau_decay = kinetics.tau_rise, kinetics.tau_decay
     if is_dask_array(traces):
-        return map_rows(run_deconvolution_full, traces, fs, tau_r, tau_d, lam, max_iters,  # type: ignore[no-any-return]
+        return map_rows(run_deconvolution_full, traces, fs, tau_rise, tau_decay, lambda_, max_iters,  # type: ignore[no-any-return]
                         conv_mode, constraint, method=method, filter_enabled=filter_enabled,
                         remove_drift=remove_drift, centre_on_frames=centre_on_frames,
                         nan_policy=nan_policy)
     arr, was_1d = as_traces(traces)
     n_iters = _positive_int("max_iters", max_iters, 2**32 - 1)
     act, base, rec, iters, conv, lams, errors = _solver.deconvolve_batch(
-        arr, as_real("tau_r", tau_r), as_real("tau_d", tau_d),
-        None if lam is None else as_real("lam", lam), as_real("fs", fs), n_iters,
+        arr, as_real("tau_rise", tau_rise), as_real("tau_decay", tau_decay),
+        None if lambda_ is None else as_real("lambda_", lambda_), as_real("fs", fs), n_iters,
         str(conv_mode), str(constraint), str(method), bool(filter_enabled), bool(remove_drift),
         bool(centre_on_frames),
     )
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
-    tr, td = float(tau_r), float(tau_d)  # type: ignore[arg-type]
+    tr, td = float(tau_rise), float(tau_decay)  # type: ignore[arg-type]
     if was_1d:
         return DeconvolutionResult(act[0], float(base[0]), rec[0], int(iters[0]), bool(conv[0]),
                                    noise, float(lams[0]), tr, td)
@@ -293,13 +292,14 @@ def _learn_kinetics(traces: ArrayLike, fs: float) -> KineticsEstimate:
     return estimate_kinetics(traces, fs, warn=True)
 
 
+@renamed_parameters("tau_r", "tau_d", "lam")
 def run_deconvolution(
     traces: ArrayLike,
     fs: float,
-    tau_r: float | None = None,
-    tau_d: float | None = None,
-    lam: float | None = None,
-    max_iters: int = 2000,
+    tau_rise: float | None = None,
+    tau_decay: float | None = None,
+    lambda_: float | None = None,
+    max_iters: int = DEFAULT_MAX_ITERS,
     conv_mode: str = "fft",
     constraint: str = "nonneg",
     *,
@@ -318,12 +318,12 @@ def run_deconvolution(
     >>> import numpy as np, calab
     >>> h = calab.build_kernel(0.02, 0.4, 30.0)  # h[0] == 0: a spike shows one frame later
     >>> y = np.zeros(300); y[100:100 + len(h)] = h
-    >>> s = calab.run_deconvolution(y, fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.001)
+    >>> s = calab.run_deconvolution(y, fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.001)
     >>> int(np.argmax(s)), bool(s[101] > 0)  # frame centres: part of the spike reads as frame 101
     (100, True)
     """
     return run_deconvolution_full(
-        traces, fs, tau_r, tau_d, lam, max_iters, conv_mode, constraint,
+        traces, fs, tau_rise, tau_decay, lambda_, max_iters, conv_mode, constraint,
         method=method, filter_enabled=filter_enabled, remove_drift=remove_drift,
         centre_on_frames=centre_on_frames,
         nan_policy=nan_policy,

@@ -28,7 +28,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _solver
-from ._errors import FileFormatError, InvalidParameterError, ValueOutOfRangeError, from_code
+from ._errors import (
+    FileFormatError,
+    InvalidParameterError,
+    ValueOutOfRangeError,
+    from_code,
+    raise_row_errors,
+)
 from ._validate import as_real, as_traces
 
 __all__ = ["DFF_PERCENTILE", "DFF_WINDOW_S", "caiman_dff_inputs", "dff", "running_percentile"]
@@ -66,10 +72,7 @@ def _quantile(percentile: Any) -> float:
 
 def _rolling(arr: FloatArray, window: int, quantile: float) -> FloatArray:
     out, errors = _solver.rolling_quantile_batch(np.ascontiguousarray(arr), window, quantile)
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            raise from_code(code, f"row {row}: {message}")
+    raise_row_errors(errors)
     return out
 
 

@@ -7,6 +7,8 @@ caused by the caller's input also derive from :class:`ValueError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class SolverError(Exception):
     """Base class for errors raised by calab's solvers. ``code`` is stable across releases."""
@@ -140,7 +142,27 @@ _BY_CODE: dict[str, type[SolverError]] = {
 }
 
 
+class KineticsWarning(RuntimeWarning):
+    """The kinetics learned from the data were corrected or are in doubt (the message says why).
+
+    Defined here, below both :mod:`calab.kinetics` and :mod:`calab.cadecon` that issue it, so
+    neither imports the other for it; importable as ``calab.KineticsWarning`` and
+    ``calab.kinetics.KineticsWarning``.
+    """
+
+
 def from_code(code: str, message: str) -> SolverError:
     """Exception instance for a core error code (unknown codes fall back to the base class)."""
     cls = _BY_CODE.get(code, SolverError)
     return cls(message, code=code)
+
+
+def raise_row_errors(errors: Iterable[tuple[int, str, str] | None], was_1d: bool = False) -> None:
+    """Raise the first ``(row, code, message)`` a batch binding reported for its rows.
+
+    The message gets a ``row N: `` prefix unless the caller's input was one 1-D trace.
+    """
+    for err in errors:
+        if err is not None:
+            row, code, message = err
+            raise from_code(code, ("" if was_1d else f"row {row}: ") + message)

@@ -17,6 +17,7 @@ for the limits) that names the file and the problem, never numpy's advice to all
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import math
@@ -26,7 +27,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
@@ -34,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import FileFormatError, TooLargeError
+from ._schema_files import load_schema
 
 ENV_LIMIT = "CALAB_MAX_INPUT_BYTES"
 #: Largest array (bytes as stored) read without ``CALAB_MAX_INPUT_BYTES`` set.
@@ -52,13 +54,7 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
-def _conventions() -> dict[str, Any]:
-    path = Path(__file__).resolve().parent / "_schemas" / "trace-files.json"
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-_CONV = _conventions()
+_CONV = load_schema("trace-files.json")
 #: Names of a scalar ``.mat`` variable or ``.npz`` member giving the sampling rate, first valid
 #: one in this order (schemas/trace-files.json ``fs_variable_names``, as the browser reads them).
 FS_NAMES: tuple[str, ...] = tuple(_CONV["fs_variable_names"])
@@ -498,16 +494,26 @@ class _Mat5:
         return name, out
 
 
-def _read_mat73(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
+@contextlib.contextmanager
+def hdf5_damage(path: Path, kind: str, keep: tuple[type[BaseException], ...],
+                out_of_memory: type[FileFormatError | TooLargeError]) -> Iterator[None]:
+    """Errors libhdf5 raises while walking a damaged ``kind`` file (RuntimeError, OSError,
+    KeyError, ...) become FileFormatError; the ``keep`` exceptions pass through, and running out
+    of memory raises ``out_of_memory``."""
     try:
-        return _read_mat73_unchecked(p, key)
-    except (FileFormatError, ImportError):
+        yield
+    except keep:
         raise
     except MemoryError:
-        raise TooLargeError(f"{p}: not enough memory to read it") from None
+        raise out_of_memory(f"{path}: not enough memory to read it") from None
     except Exception as exc:  # noqa: BLE001 - libhdf5 raises almost anything on a damaged file
-        raise FileFormatError(f"{p} is a damaged MATLAB v7.3 (HDF5) file: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        raise FileFormatError(f"{path} is a damaged {kind} file: {type(exc).__name__}: "
+                              f"{str(exc)[:200]}") from None
+
+
+def _read_mat73(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:
+    with hdf5_damage(p, "MATLAB v7.3 (HDF5)", (FileFormatError, ImportError), TooLargeError):
+        return _read_mat73_unchecked(p, key)
 
 
 def _read_mat73_unchecked(p: Path, key: str | None) -> tuple[NDArray[Any], str, float | None]:

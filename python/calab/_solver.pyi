@@ -1,10 +1,49 @@
 # Type stubs for the native extension built from crates/solver (feature "python").
-# Keep in step with crates/solver/src/bindings/python.rs.
+# Keep in step with crates/solver/src/bindings/python.rs: `make lint` runs mypy.stubtest, which
+# fails when a name, a parameter or a class's shape here differs from the compiled module.
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 from numpy.typing import NDArray
+from typing_extensions import Self  # a stub is never imported: no runtime dependency
+
+__all__ = [
+    "ERROR_CODES",
+    "IndecaRun",
+    "KERNEL_TAIL_TOL",
+    "PRESET_NAMES",
+    "__version__",
+    "_test_panic",
+    "bandpass_filter",
+    "build_kernel",
+    "compute_lipschitz",
+    "convar_batch",
+    "convar_defaults",
+    "convar_lambda_search",
+    "deconvolve_batch",
+    "default_config_json",
+    "estimate_drift",
+    "estimate_kinetics_json",
+    "estimate_noise_batch",
+    "fill_non_finite",
+    "filter_cutoffs",
+    "frame_centre_shift",
+    "indeca_compute_upsample_factor",
+    "indeca_default_config_json",
+    "indeca_estimate_kernel",
+    "indeca_fit_biexponential",
+    "indeca_seed_kernel_from_peaks",
+    "indeca_solve_trace",
+    "kernel_shape",
+    "l0_batch",
+    "l0_gamma_from_tau",
+    "l0_lambda_for_rate",
+    "preset_json",
+    "rolling_quantile_batch",
+    "simulate_json",
+    "tau_to_ar2",
+]
 
 __version__: str
 ERROR_CODES: list[str]
@@ -111,8 +150,9 @@ def convar_lambda_search(
 ) -> tuple[float, float, list[tuple[float, float]], int]: ...
 
 # --- InDeCa outer loop (calab.cadecon) ---
+@final
 class IndecaRun:
-    def __init__(self, traces: NDArray[np.float32], fs: float, config_json: str) -> None: ...
+    def __new__(cls, traces: NDArray[np.float32], fs: float, config_json: str) -> Self: ...
     def step(self) -> str: ...
     def is_converged(self) -> bool: ...
     def is_done(self) -> bool: ...

@@ -2,8 +2,9 @@
 activity for every cell with it. The same outer loop runs in the CaDecon browser app (as
 WebAssembly); here it runs natively in the Rust core (``crates/solver/src/indeca/run.rs``).
 
-:class:`DeconConfig` mirrors ``schemas/cadecon-config.schema.json``; its defaults are read from
-the core at import time, so Rust stays the one place that defines them.
+:class:`DeconConfig` follows ``schemas/cadecon-config.schema.json``, the one source of the
+InDeCa settings: its defaults are read from that file, and the tests check its bounds equal the
+schema's and that Rust's ``IndecaConfig`` defaults agree (tests/python/test_config_schemas.py).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import _gaps, _solver
-from ._errors import InvalidParameterError, from_code
+from ._errors import InvalidParameterError, KineticsWarning, from_code
 from ._result import input_noise
+from ._schema_files import load_schema
 from ._validate import as_real, as_traces
 
 __all__ = ["CaDeconResult", "DeconConfig", "run_indeca"]
 
-_DEFAULT: dict[str, Any] = json.loads(_solver.indeca_default_config_json())
+_SCHEMA = load_schema("cadecon-config.schema.json")
+_DEFAULT: dict[str, Any] = {key: prop["default"] for key, prop in _SCHEMA["properties"].items()}
 _MAX_ITER = 200
 _MAX_SEED = 2**53 - 1
 
@@ -416,8 +419,6 @@ def run_indeca(
         report.close()
     result = _collect(run, fs_f, was_1d, arr)
     if not interrupted:
-        from .kinetics import KineticsWarning
-
         for message in result.metadata.get("warnings", []):
             warnings.warn(f"run_indeca: {message}", KineticsWarning, stacklevel=2)
     if interrupted:

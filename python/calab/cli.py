@@ -6,15 +6,18 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._dff import DFF_PERCENTILE, DFF_WINDOW_S
 from ._errors import SolverError
+from ._schema_files import solver_defaults
 
 if TYPE_CHECKING:
     from .cadecon import CaDeconResult
+
+T = TypeVar("T")
 
 _PRESETS = ["gcamp6f", "gcamp6m", "gcamp6s", "jgcamp8f", "ogb1", "clean"]
 
@@ -27,7 +30,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo, simulate_demo
 
     sim = simulate_demo(args.preset, args.cells, args.duration, args.fs, args.seed)
-    chosen: dict[str, object] = {"lam": args.lam}
+    chosen: dict[str, object] = {"lambda_": args.lam}
     if not args.headless:
         from .bridge import tune
 
@@ -38,7 +41,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if params is None:
             print("calab: no parameters were exported; nothing deconvolved", file=sys.stderr)
             return 1
-        chosen = {"lam": params["lambda_"], "tau_rise": params["tau_rise"],
+        chosen = {"lambda_": params["lambda_"], "tau_rise": params["tau_rise"],
                   "tau_decay": params["tau_decay"], "filter_enabled": params["filter_enabled"],
                   "remove_drift": bool(params["export"].get("parameters", {}).get("remove_drift"))}
     summary = run_demo(out_dir=args.out, figure=not args.no_figure, sim=sim, **chosen)  # type: ignore[arg-type]
@@ -55,54 +58,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+def _arg_type(convert: Callable[[str], T], what: str, ok: Callable[[T], bool],
+              rule: str) -> Callable[[str], T]:
+    """An argparse ``type=``: ``convert`` the text (else "expected {what}"), then check ``ok``
+    (else "{rule}"); both messages quote the text given."""
+
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 100], got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text!r}")
-    return value
+_positive_float = _arg_type(float, "a number", lambda v: 0 < v < float("inf"),
+                            "must be a positive number")
+_non_negative_float = _arg_type(float, "a number", lambda v: 0 <= v < float("inf"),
+                                "must be a finite number >= 0")
+_positive_int = _arg_type(int, "an integer", lambda v: v >= 1, "must be >= 1")
+_percent = _arg_type(float, "a number", lambda v: 0 <= v <= 100, "must lie in [0, 100]")
+_port = _arg_type(int, "a port number", lambda v: 0 <= v <= 65535, "port must be 0-65535")
 
 
 def _read(args: argparse.Namespace) -> tuple[Any, float | None, dict[str, Any]]:
@@ -371,11 +350,12 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
         "convergence_tol": args.convergence_tol, "num_subsets": args.num_subsets,
         "target_coverage": args.coverage, "aspect_ratio": args.aspect_ratio, "seed": args.seed,
     }
+    # Options not given keep the defaults (for upsample_target None would mean "no upsampling").
+    chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
     result: CaDeconResult | None
     if args.native:
         from .cadecon import run_indeca
 
-        chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         result = run_indeca(traces, fs, progress=not args.no_progress, **chosen)
     else:
         from .bridge._decon import decon
@@ -384,7 +364,7 @@ def _cmd_cadecon(args: argparse.Namespace) -> int:
                        app_url=args.app_url, open_browser=not args.no_browser,
                        headless=True if args.headless else None,
                        autorun=args.headless or args.autorun,
-                       progress=not args.no_progress, **settings)
+                       progress=not args.no_progress, **chosen)
     if result is None:
         print("calab: CaDecon returned no results (cancelled, timed out or browser closed)",
               file=sys.stderr)
@@ -531,7 +511,7 @@ def _cmd_movie(args: argparse.Namespace) -> int:
     try:
         res = deconvolve_movie(
             args.movie, args.output, method=args.method, fs=args.fs, tau_decay=args.tau_decay,
-            tau_rise=args.tau_rise, gamma=args.gamma, lam=args.lam, dataset=args.dataset,
+            tau_rise=args.tau_rise, gamma=args.gamma, lambda_=args.lam, dataset=args.dataset,
             chunk_pixels=args.chunk_pixels, dtype="float64" if args.float64 else "float32",
             scheduler=args.scheduler, progress=not args.no_progress, overwrite=args.overwrite,
             **extra,
@@ -579,8 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds (default 300)")
     demo.add_argument("--fs", type=_positive_float, default=30.0,
                       help="sampling rate, Hz (default 30)")
-    demo.add_argument("--lam", type=_non_negative_float, default=0.02,
-                      help="sparsity lambda (default 0.02)")
+    demo_lambda = float(solver_defaults()["demo_lambda"])
+    demo.add_argument("--lam", type=_non_negative_float, default=demo_lambda,
+                      help=f"sparsity lambda (default {demo_lambda:g})")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
     demo.add_argument("--headless", action="store_true",

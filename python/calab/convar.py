@@ -33,14 +33,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
-from ._errors import InvalidParameterError, UnknownOptionError, from_code
+from ._dask import is_dask_array, map_rows
+from ._deprecation import renamed_parameters
+from ._errors import InvalidParameterError, UnknownOptionError, raise_row_errors
 from ._progress import native_bar
 from ._result import input_noise
 from ._validate import as_count as _count
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
 from .l0 import gamma_from_tau
-from .scale import is_dask_array, map_rows
 
 __all__ = [
     "ConvarLambdaSearch",
@@ -73,7 +74,7 @@ class ConvarResult(NamedTuple):
     baseline : float or ndarray
         Baseline fluorescence ``b`` per trace (trace units).
     lambda_ : float or ndarray
-        Penalty used per trace (chosen by the search when ``lam=None``).
+        Penalty used per trace (chosen by the search when ``lambda_=None``).
     iterations : int or ndarray
         Iterations of the final solve (summed over chunks): FISTA iterations, or 1 per direct
         solve (0 for a constant trace).
@@ -193,12 +194,13 @@ def _tol(tol: object) -> float:
     return t
 
 
+@renamed_parameters("lam", "lam_grid")
 def run_convar(
     traces: ArrayLike,
     gamma: float,
-    lam: float | None = None,
+    lambda_: float | None = None,
     *,
-    lam_grid: ArrayLike | None = None,
+    lambda_grid: ArrayLike | None = None,
     search: Literal["grid", "fast"] = "grid",
     max_iters: int = DEFAULT_MAX_ITERS,
     tol: float = DEFAULT_TOL,
@@ -214,7 +216,7 @@ def run_convar(
 ) -> ConvarResult:
     """Infer the population spiking rate of one trace (1-D) or many (2-D, pixels x time).
 
-    Solves ``min_r ||y~ - A r||^2 + lam * sum_{t>=3} (r_t - r_{t-1})^2`` with ``r_t >= 0`` for
+    Solves ``min_r ||y~ - A r||^2 + lambda_ * sum_{t>=3} (r_t - r_{t-1})^2`` with ``r_t >= 0`` for
     ``t >= 2`` (Stern, Shea-Brown & Witten 2020; see the module docstring). Rows are solved
     independently, in parallel, with the GIL released: the result for a row does not depend on the
     other rows, so splitting a matrix into blocks of rows gives identical results.
@@ -227,16 +229,16 @@ def run_convar(
     gamma : float
         AR(1) calcium decay per frame, strictly between 0 and 1; ``gamma_from_tau(tau, fs)``
         converts a decay time in seconds and a frame rate in Hz.
-    lam : float or None
+    lambda_ : float or None
         Smoothness penalty (>= 0; dimensionless, as both terms scale with the trace units
         squared). ``None`` chooses it per trace by the paper's odd/even split: fit the odd frames
         with ``gamma**2`` for each candidate, interpolate the fit to the even frames and keep the
         candidate with the smallest mean absolute difference.
-    lam_grid : array_like, optional
+    lambda_grid : array_like, optional
         Candidate penalties for the search (default :func:`default_lambda_grid`).
     search : {"grid", "fast"}
         ``"grid"`` tries every candidate; ``"fast"`` runs a golden-section search on
-        ``log(lam)`` between the grid's ends, to half a grid step (about half the solves).
+        ``log(lambda_)`` between the grid's ends, to half a grid step (about half the solves).
     max_iters : int
         Iteration cap per solve (``method="fista"``).
     tol : float
@@ -257,7 +259,7 @@ def run_convar(
     overlap, blend : int, optional
         See ``chunk_size``.
     progress : bool or None
-        A tqdm progress bar over the traces; ``None`` shows it on a terminal when ``lam`` is
+        A tqdm progress bar over the traces; ``None`` shows it on a terminal when ``lambda_`` is
         ``None`` (the search solves each trace many times) and the traces hold at least 100,000
         samples. Whatever the setting, Ctrl-C stops the solve within a fraction of a second and
         raises ``KeyboardInterrupt``.
@@ -283,7 +285,7 @@ def run_convar(
     >>> c = np.zeros(100)
     >>> for t in range(100):
     ...     c[t] = (0.9 * c[t - 1] if t else 0.0) + rate[t]
-    >>> res = run_convar(c + 2.0, gamma=0.9, lam=0.01)
+    >>> res = run_convar(c + 2.0, gamma=0.9, lambda_=0.01)
     >>> round(float(res.baseline), 3), bool(res.converged)
     (2.0, True)
     >>> bool(np.abs(res.rates[1:] - rate[1:]).max() < 1e-3)
@@ -291,15 +293,15 @@ def run_convar(
     """
     g = _gamma(gamma)
     lam_f: float | None = None
-    if lam is not None:
-        lam_f = _real("lam", lam)
+    if lambda_ is not None:
+        lam_f = _real("lambda_", lambda_)
         if not (math.isfinite(lam_f) and lam_f >= 0.0):
             raise InvalidParameterError(
-                f"invalid parameter `lam` = {lam_f}: must be a finite number >= 0 "
+                f"invalid parameter `lambda_` = {lam_f}: must be a finite number >= 0 "
                 "(or None to search)",
                 code="INVALID_PARAMETER",
             )
-    grid = _grid(lam_grid)
+    grid = _grid(lambda_grid)
     search_s = _option("lambda search method", search, _SEARCHES)
     init_s = _option("convar init", init, _INITS)
     method_s = _option("convar method", method, _METHODS)
@@ -311,10 +313,10 @@ def run_convar(
     bl = None if blend is None else _count("blend", blend, 0)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
         return map_rows(  # type: ignore[no-any-return]
-            run_convar, traces, gamma, lam, lam_grid=lam_grid, search=search, max_iters=max_iters,
-            tol=tol, init=init, smooth_window=smooth_window, early_stop=early_stop,
-            chunk_size=chunk_size, overlap=overlap, blend=blend, nan_policy=nan_policy,
-            method=method,
+            run_convar, traces, gamma, lambda_, lambda_grid=lambda_grid, search=search,
+            max_iters=max_iters, tol=tol, init=init, smooth_window=smooth_window,
+            early_stop=early_stop, chunk_size=chunk_size, overlap=overlap, blend=blend,
+            nan_policy=nan_policy, method=method,
         )
     arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     long = lam_f is None and arr.size >= 100_000
@@ -323,11 +325,7 @@ def run_convar(
             arr, g, lam_f, grid, search_s, iters, tol_f, init_s, window, bool(early_stop), size,
             ov, bl, method_s, report,
         )
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
     if was_1d:
         return ConvarResult(
@@ -343,11 +341,12 @@ def run_convar(
     return ConvarResult(rates, base, lams, its, conv, calcium, obj, noise)
 
 
+@renamed_parameters("lam_grid")
 def convar_lambda_search(
     trace: ArrayLike,
     gamma: float,
     *,
-    lam_grid: ArrayLike | Sequence[float] | None = None,
+    lambda_grid: ArrayLike | Sequence[float] | None = None,
     search: Literal["grid", "fast"] = "grid",
     max_iters: int = DEFAULT_MAX_ITERS,
     tol: float = DEFAULT_TOL,
@@ -355,17 +354,17 @@ def convar_lambda_search(
     smooth_window: int = DEFAULT_SMOOTH_WINDOW,
     method: Literal["direct", "fista"] = "direct",
 ) -> ConvarLambdaSearch:
-    """The odd/even lambda search :func:`run_convar` runs when ``lam=None``, with its scores.
+    """The odd/even lambda search :func:`run_convar` runs when ``lambda_=None``, with its scores.
 
     Useful to choose one penalty on a representative trace (or a short stretch) and reuse it for a
     whole recording, as Stern et al. suggest. Parameters as in :func:`run_convar`.
     """
     g = _gamma(gamma)
     y = as_trace_1d(trace)
-    lam, score, evaluated, iterations = _solver.convar_lambda_search(
+    lambda_, score, evaluated, iterations = _solver.convar_lambda_search(
         y,
         g,
-        _grid(lam_grid),
+        _grid(lambda_grid),
         _option("lambda search method", search, _SEARCHES),
         _count("max_iters", max_iters, 1),
         _tol(tol),
@@ -376,5 +375,5 @@ def convar_lambda_search(
     )
     ev = np.asarray(evaluated, dtype=np.float64).reshape(-1, 2)
     return ConvarLambdaSearch(
-        float(lam), float(score), ev[:, 0].copy(), ev[:, 1].copy(), int(iterations)
+        float(lambda_), float(score), ev[:, 0].copy(), ev[:, 1].copy(), int(iterations)
     )

@@ -15,7 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._compute import run_deconvolution_full
+from ._deprecation import renamed_parameters
+from ._schema_files import solver_defaults
 from .simulation import SimulationResult, presets, simulate
+
+#: The demo's L1 sparsity weight (``schemas/solver-defaults.json`` ``demo_lambda``).
+DEMO_LAMBDA: float = float(solver_defaults()["demo_lambda"])
 
 
 def binned_correlation(a: NDArray[np.float64], b: NDArray[np.float64], width: int) -> float:
@@ -38,13 +43,14 @@ def simulate_demo(preset: str = "gcamp6f", num_cells: int = 30, duration_s: floa
     return simulate(config)
 
 
+@renamed_parameters("lam")
 def run_demo(
     out_dir: str | Path = "out/demo",
     preset: str = "gcamp6f",
     num_cells: int = 30,
     duration_s: float = 300.0,
     fs: float = 30.0,
-    lam: float = 0.02,
+    lambda_: float = DEMO_LAMBDA,
     seed: int = 0,
     n_plot: int = 4,
     figure: bool = True,
@@ -57,7 +63,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Deconvolve the demo recording and write results; return a summary dict.
 
-    Kinetics default to the preset's true ones; pass ``tau_rise``/``tau_decay``/``lam`` (e.g. as
+    Kinetics default to the preset's true ones; pass ``tau_rise``/``tau_decay``/``lambda_`` (e.g. as
     tuned in CaTune) to use others, and ``sim`` to reuse a recording already simulated.
     """
     out = Path(out_dir)
@@ -69,7 +75,7 @@ def run_demo(
     tr = k.tau_rise if tau_rise is None else tau_rise
     td = k.tau_decay if tau_decay is None else tau_decay
     t0 = time.perf_counter()
-    res = run_deconvolution_full(sim.traces, fs, tr, td, lam, filter_enabled=filter_enabled,
+    res = run_deconvolution_full(sim.traces, fs, tr, td, lambda_, filter_enabled=filter_enabled,
                                  remove_drift=remove_drift)
     seconds = time.perf_counter() - t0
     spikes = sim.spikes
@@ -98,7 +104,7 @@ def run_demo(
         "tau_decay_s": td,
         "true_tau_rise_s": k.tau_rise,
         "true_tau_decay_s": k.tau_decay,
-        "lambda": lam,
+        "lambda": lambda_,
         "filter_enabled": filter_enabled,
         "remove_drift": remove_drift,
         "solve_seconds": round(seconds, 4),

@@ -22,13 +22,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _readers
 from ._errors import FileFormatError, ShapeMismatchError, UnsupportedVersionError
+from ._schema_files import export_schema_version, read_schema
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Version of the ``{stem}_metadata.json`` sidecar written by :func:`save_for_tuning`.
 TUNING_METADATA_VERSION = "1.0.0"
-#: Version of the CaTune export layout this calab writes and fully understands.
-EXPORT_SCHEMA_VERSION = "1.3.0"
+#: Version of the CaTune export layout this calab writes and fully understands (the ``default`` of
+#: ``schema_version`` in ``schemas/catune-export.schema.json``, which the browser app reads too).
+EXPORT_SCHEMA_VERSION = export_schema_version()
 #: Exports up to this major version can be read.
 _EXPORT_MAJOR = 1
 
@@ -288,21 +290,9 @@ def load_traces_file(
 # --------------------------------------------------------------------------- CaTune exports
 
 
-def _schema_path(name: str) -> Path:
-    # The schemas ship inside the package (calab/_schemas); the repository's top-level
-    # `schemas/` is a symlink to that folder, so there is exactly one copy.
-    path = Path(__file__).resolve().parent / "_schemas" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"schema {name} is missing from the calab package ({path})")
-    return path
-
-
 def export_schema() -> dict[str, Any]:
     """The CaTune export JSON Schema (``schemas/catune-export.schema.json``) as a dict."""
-    schema: dict[str, Any] = json.loads(
-        _schema_path("catune-export.schema.json").read_text(encoding="utf-8")
-    )
-    return schema
+    return read_schema("catune-export.schema.json")
 
 
 def _parse_version(value: Any, where: str) -> tuple[int, int, int]:
@@ -494,22 +484,30 @@ def build_export(
     }
 
 
+# The same words as the browser's export (web/shared/export.ts FORMULATIONS), so a file reads the
+# same whoever wrote it; tests/python/test_shared_values.py checks the two agree.
 _AR1 = "AR(1): c_t = gamma c_{t-1} + s_t, gamma = exp(-1/(tau_decay fs))"
 _FORMULATIONS: dict[str, dict[str, str]] = {
     "l1": {
-        "objective": "min 1/2||y - K s - b||^2 + lambda * G_dc * ||s||_1 subject to s >= 0",
-        "kernel": "h(t) = exp(-t/tau_decay) - exp(-t/tau_rise), peak-normalised",
-        "convergence": "exact interior-point solve of the non-negative problem",
+        "objective": "minimize_s 1/2 ||y - (K s + b)||^2 + lambda * dc_gain * ||s||_1 "
+                     "subject to s >= 0",
+        "kernel": "h(t) = exp(-t/tau_decay) - exp(-t/tau_rise), sampled at 1/fs and normalised "
+                  "to peak 1",
+        "convergence": "exact non-negative L1 solve (interior point), the method "
+                       "calab.run_deconvolution uses",
     },
     "l0": {
-        "objective": "min_c 1/2||y - c||^2 + lambda * #{t >= 2 : s_t != 0} (s_t >= 0 if positive)",
+        "objective": "minimize_c 1/2 ||y - c||^2 + lambda * #{t >= 2 : s_t != 0}, "
+                     "s_t = c_t - gamma c_{t-1} (s_t >= 0 when positive)",
         "kernel": _AR1,
-        "convergence": "exact L0 solution (dynamic programming, functional pruning): calab.run_l0",
+        "convergence": "exact L0 solution by dynamic programming with functional pruning, "
+                       "as calab.run_l0",
     },
     "convar": {
-        "objective": "Convar: AR(1) deconvolution with a baseline; lambda searched when null",
+        "objective": "Convar: AR(1) deconvolution with a baseline, sparsity lambda "
+                     "(searched when null)",
         "kernel": _AR1,
-        "convergence": "calab.run_convar",
+        "convergence": "as calab.run_convar",
     },
 }
 
@@ -517,7 +515,11 @@ _FORMULATIONS: dict[str, dict[str, str]] = {
 def _preprocess(arr: NDArray[np.float64], params: Mapping[str, Any],
                 remove_drift: bool) -> NDArray[np.float64]:
     """The app's preprocessing (drift removal, then the kernel band-pass), row by row, for the
-    solvers that do not apply it themselves (L0, Convar)."""
+    solvers that do not apply it themselves (L0, Convar).
+
+    Both steps are the native ones, in the order of ``crates/solver/src/preprocess.rs``; the
+    native module has no binding for that function itself yet, so the two are composed here.
+    """
     from ._compute import bandpass_filter, estimate_drift
 
     if not (remove_drift or params["filter_enabled"]):

@@ -17,15 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _solver
-from ._errors import InvalidParameterError
+from ._errors import InvalidParameterError, KineticsWarning
 from ._validate import as_real, as_traces
 from .cadecon import DeconConfig, _resolve_config
 
 __all__ = ["KineticsEstimate", "KineticsWarning", "estimate_kinetics"]
-
-
-class KineticsWarning(RuntimeWarning):
-    """The kinetics learned from the data were corrected or are in doubt (the message says why)."""
 
 
 class KineticsEstimate(NamedTuple):

@@ -21,11 +21,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _gaps, _solver
-from ._errors import InvalidParameterError, from_code
+from ._dask import is_dask_array, map_rows
+from ._deprecation import renamed_parameters
+from ._errors import InvalidParameterError, raise_row_errors
 from ._result import input_noise
 from ._validate import as_real as _real
 from ._validate import as_trace_1d, as_traces
-from .scale import is_dask_array, map_rows
 
 __all__ = ["L0Result", "gamma_from_tau", "l0_lambda_for_rate", "run_l0"]
 
@@ -92,7 +93,7 @@ def _check_gamma_lam(gamma: float, lam: float) -> None:
         )
     if not (math.isfinite(lam) and lam >= 0.0):
         raise InvalidParameterError(
-            f"invalid parameter `lam` = {lam}: must be a finite number >= 0",
+            f"invalid parameter `lambda_` = {lam}: must be a finite number >= 0",
             code="INVALID_PARAMETER",
         )
 
@@ -115,11 +116,12 @@ def gamma_from_tau(tau_decay: float, fs: float) -> float:
     return float(_solver.l0_gamma_from_tau(_real("tau_decay", tau_decay), _real("fs", fs)))
 
 
-def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *,
+@renamed_parameters("lam")
+def run_l0(traces: ArrayLike, gamma: float, lambda_: float, positive: bool = True, *,
            nan_policy: str = "raise") -> L0Result:
     """Exact L0 spike inference for one trace (1-D) or many (2-D, cells x time).
 
-    Solves ``min_c 1/2 sum (y_t - c_t)^2 + lam * #{t >= 2 : z_t != 0}`` with
+    Solves ``min_c 1/2 sum (y_t - c_t)^2 + lambda_ * #{t >= 2 : z_t != 0}`` with
     ``c_t = gamma c_{t-1} + z_t`` (and ``z_t >= 0`` when ``positive``) exactly. Rows are solved in
     parallel with the GIL released.
 
@@ -129,7 +131,7 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *
         Fluorescence, 1-D ``(T,)`` or 2-D ``(cells, T)``; finite values.
     gamma : float
         AR(1) decay per frame, strictly between 0 and 1 (see :func:`gamma_from_tau`).
-    lam : float
+    lambda_ : float
         Penalty per spike (>= 0), in squared trace units.
     positive : bool
         Require spikes to be positive (``z_t > 0``).
@@ -147,23 +149,19 @@ def run_l0(traces: ArrayLike, gamma: float, lam: float, positive: bool = True, *
 
     Examples
     --------
-    >>> res = run_l0([0.0, 0.0, 1.0, 0.5, 0.25], gamma=0.5, lam=0.1)
+    >>> res = run_l0([0.0, 0.0, 1.0, 0.5, 0.25], gamma=0.5, lambda_=0.1)
     >>> res.num_spikes, [float(v) for v in res.spikes]
     (1, [0.0, 0.0, 1.0, 0.0, 0.0])
     """
     g = _real("gamma", gamma)
-    lam_f = _real("lam", lam)
+    lam_f = _real("lambda_", lambda_)
     _check_gamma_lam(g, lam_f)
     if is_dask_array(traces):  # lazy: solved per block of rows, see calab.scale.map_rows
         return map_rows(run_l0, traces, g, lam_f, bool(positive),  # type: ignore[no-any-return]
                         nan_policy=nan_policy)
     arr, was_1d = as_traces(_gaps.apply(traces, nan_policy))
     spikes, calcium, cost, count, errors = _solver.l0_batch(arr, g, lam_f, bool(positive))
-    for err in errors:
-        if err is not None:
-            row, code, message = err
-            where = "" if was_1d else f"row {row}: "
-            raise from_code(code, where + message)
+    raise_row_errors(errors, was_1d)
     noise = input_noise(arr, was_1d)
     # The optimum is exact; "converged" only guards against a non-finite answer.
     finite: NDArray[np.bool_] = np.asarray(

@@ -14,7 +14,6 @@ import contextlib
 import importlib
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +90,9 @@ class _MissingDataset(KeyError):
         return str(self.args[0])
 
 
-@contextlib.contextmanager
-def _h5_damage(path: Path) -> Iterator[None]:
-    """Errors libhdf5 raises while walking a damaged file (RuntimeError, OSError, KeyError, ...)
-    become FileFormatError; calab's own errors pass through."""
-    try:
-        yield
-    except (FileFormatError, _MissingDataset):
-        raise
-    except MemoryError:
-        raise FileFormatError(f"{path}: not enough memory to read it") from None
-    except Exception as exc:  # noqa: BLE001 - a damaged HDF5 file can raise almost anything
-        raise FileFormatError(f"{path} is a damaged HDF5 file: {type(exc).__name__}: "
-                              f"{str(exc)[:200]}") from None
+def _h5_damage(path: Path) -> contextlib.AbstractContextManager[None]:
+    """A damaged HDF5 file's errors as FileFormatError; calab's own errors pass through."""
+    return _readers.hdf5_damage(path, "HDF5", (FileFormatError, _MissingDataset), FileFormatError)
 
 
 def _h5_read(h5py: Any, fh: Any, key: str, where: str, required: bool = True) -> Any:

@@ -1,7 +1,10 @@
 """Synthetic calcium recordings with ground truth, simulated by the Rust core.
 
-The typed config models below mirror ``schemas/simulation-config.schema.json``; their defaults
-are read from the core at import time, so Rust stays the one place that defines them.
+The typed config models below follow ``schemas/simulation-config.schema.json``, the one source
+of the simulator's settings: the tests check the models' fields and defaults, and Rust's
+defaults (read here from the core at import time), equal the schema's, and that the core refuses
+every value outside a bound the schema states (tests/python/test_simulation.py,
+test_config_schemas.py).
 """
 
 from __future__ import annotations

@@ -265,8 +265,8 @@ def test_real_catune_sends_every_cells_activity() -> None:
         server.close()
     params, activity = session.params, session.activity
     assert params is not None and activity is not None and params["lambda_"] == 0.02
-    native = calab.run_deconvolution(traces, fs=30.0, tau_r=params["tau_rise"],
-                                     tau_d=params["tau_decay"], lam=params["lambda_"],
+    native = calab.run_deconvolution(traces, fs=30.0, tau_rise=params["tau_rise"],
+                                     tau_decay=params["tau_decay"], lambda_=params["lambda_"],
                                      remove_drift=False)  # CaTune's default: drift kept
     assert activity.shape == native.shape == (9, 1500)
     scale = float(np.abs(native).max())

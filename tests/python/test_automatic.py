@@ -51,8 +51,8 @@ def test_units_and_offsets_change_nothing_but_the_scale(sim, auto) -> None:
 def test_given_kinetics_are_used_as_given(sim) -> None:
     res = calab.run_deconvolution_full(sim.traces[:2], 30.0, 0.02, 0.4)
     assert list(res.tau_rise) == [0.02, 0.02] and list(res.tau_decay) == [0.4, 0.4]
-    with pytest.raises(calab.InvalidParameterError, match="both tau_r and tau_d"):
-        calab.run_deconvolution(sim.traces[:2], 30.0, tau_r=0.02)
+    with pytest.raises(calab.InvalidParameterError, match="both tau_rise and tau_decay"):
+        calab.run_deconvolution(sim.traces[:2], 30.0, tau_rise=0.02)
 
 
 def test_doubtful_kinetics_are_reported() -> None:

@@ -131,16 +131,16 @@ def test_float32_input() -> None:
         ({"gamma": 1.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"gamma": 0.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"gamma": float("nan")}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
-        ({"lam": -1.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
-        ({"lam": float("inf")}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
+        ({"lambda_": -1.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
+        ({"lambda_": float("inf")}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"tol": 0.0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"max_iters": 0}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         ({"init": "random"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
         ({"method": "newton"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
-        ({"lam": None, "search": "binary"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
-        ({"lam": None, "lam_grid": []}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
+        ({"lambda_": None, "search": "binary"}, _errors.UnknownOptionError, "UNKNOWN_OPTION"),
+        ({"lambda_": None, "lambda_grid": []}, _errors.InvalidParameterError, "INVALID_PARAMETER"),
         (
-            {"lam": None, "lam_grid": [1.0, -1.0]},
+            {"lambda_": None, "lambda_grid": [1.0, -1.0]},
             _errors.InvalidParameterError,
             "INVALID_PARAMETER",
         ),
@@ -153,7 +153,7 @@ def test_float32_input() -> None:
     ],
 )
 def test_bad_parameters(kwargs: dict, exc: type, code: str) -> None:
-    args = {"gamma": 0.9, "lam": 1.0} | kwargs
+    args = {"gamma": 0.9, "lambda_": 1.0} | kwargs
     y = _population(0, 100, 0.9, 0.3)[1]
     with pytest.raises(exc) as info:
         run_convar(y, **args)

@@ -120,8 +120,8 @@ METHODS = [
 @pytest.mark.parametrize(("method", "constraint", "conv_mode"), METHODS)
 def test_float32_matches_float64(small_batch, method, constraint, conv_mode) -> None:
     y = small_batch * (1.5 if constraint == "box01" else 1.0)
-    kw = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01, method=method, constraint=constraint,
-              conv_mode=conv_mode)
+    kw = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01, method=method,
+              constraint=constraint, conv_mode=conv_mode)
     a64 = calab.run_deconvolution(y, **kw)
     y32 = y.astype(np.float32)
     a32 = calab.run_deconvolution(y32, **kw)
@@ -157,8 +157,8 @@ def test_bool_and_list_inputs() -> None:
 
 @pytest.mark.parametrize(("method", "constraint", "conv_mode"), METHODS)
 def test_bit_identical_runs_and_layouts(small_batch, method, constraint, conv_mode) -> None:
-    kw = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01, method=method, constraint=constraint,
-              conv_mode=conv_mode)
+    kw = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01, method=method,
+              constraint=constraint, conv_mode=conv_mode)
     y = small_batch
     a = calab.run_deconvolution(y, **kw)
     assert np.array_equal(a, calab.run_deconvolution(y, **kw))
@@ -195,7 +195,7 @@ def test_full_result_types() -> None:
 
 
 def test_exact_and_fista_agree_when_both_converge(small_batch) -> None:
-    kw = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01)
+    kw = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01)
     ex = calab.run_deconvolution_full(small_batch, **kw, method="exact")
     fi = calab.run_deconvolution_full(small_batch, **kw, method="fista", max_iters=50_000)
     assert ex.converged.all() and fi.converged.all()
@@ -206,7 +206,7 @@ def test_exact_and_fista_agree_when_both_converge(small_batch) -> None:
 
 
 def test_auto_picks_exact_for_nonneg_and_fista_for_box(small_batch) -> None:
-    kw = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01)
+    kw = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01)
     auto = calab.run_deconvolution(small_batch, **kw)
     assert np.array_equal(auto, calab.run_deconvolution(small_batch, **kw, method="exact"))
     box = dict(kw, constraint="box01")
@@ -217,7 +217,7 @@ def test_auto_picks_exact_for_nonneg_and_fista_for_box(small_batch) -> None:
 
 
 def test_conv_modes_agree(small_batch) -> None:
-    kw = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01, method="fista", max_iters=20_000)
+    kw = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01, method="fista", max_iters=20_000)
     a = calab.run_deconvolution_full(small_batch, **kw, conv_mode="fft")
     b = calab.run_deconvolution_full(small_batch, **kw, conv_mode="banded")
     assert np.max(np.abs(a.activity - b.activity)) <= 1e-4 * np.max(a.activity)

@@ -7,7 +7,7 @@ import calab
 import numpy as np
 import pytest
 
-KW = dict(fs=30.0, tau_r=0.02, tau_d=0.4, lam=0.01)
+KW = dict(fs=30.0, tau_rise=0.02, tau_decay=0.4, lambda_=0.01)
 ALL_PATHS = [
     dict(method="exact", conv_mode="fft"),
     dict(method="exact", conv_mode="banded"),
@@ -60,25 +60,25 @@ def expect(exc_type, code: str, *fragments: str):
 @pytest.mark.parametrize(
     ("override", "name", "shown"),
     [
-        (dict(tau_r=0.5, tau_d=0.4), "tau_rise", "0.5"),
-        (dict(tau_r=0.4, tau_d=0.4), "tau_rise", "0.4"),
-        (dict(tau_r=0.0), "tau_rise", "0"),
-        (dict(tau_r=-0.02), "tau_rise", "-0.02"),
-        (dict(tau_r=float("nan")), "tau_rise", "NaN"),
-        (dict(tau_r=float("inf"), tau_d=float("inf")), "tau_rise", "inf"),
-        (dict(tau_d=0.0), "tau_decay", "0"),
-        (dict(tau_d=-1.0), "tau_decay", "-1"),
-        (dict(tau_d=float("nan")), "tau_decay", "NaN"),
-        (dict(tau_d=float("inf")), "tau_decay", "inf"),
+        (dict(tau_rise=0.5, tau_decay=0.4), "tau_rise", "0.5"),
+        (dict(tau_rise=0.4, tau_decay=0.4), "tau_rise", "0.4"),
+        (dict(tau_rise=0.0), "tau_rise", "0"),
+        (dict(tau_rise=-0.02), "tau_rise", "-0.02"),
+        (dict(tau_rise=float("nan")), "tau_rise", "NaN"),
+        (dict(tau_rise=float("inf"), tau_decay=float("inf")), "tau_rise", "inf"),
+        (dict(tau_decay=0.0), "tau_decay", "0"),
+        (dict(tau_decay=-1.0), "tau_decay", "-1"),
+        (dict(tau_decay=float("nan")), "tau_decay", "NaN"),
+        (dict(tau_decay=float("inf")), "tau_decay", "inf"),
         (dict(fs=0.0), "fs", "0"),
         (dict(fs=-30.0), "fs", "-30"),
         (dict(fs=float("nan")), "fs", "NaN"),
         (dict(fs=float("inf")), "fs", "inf"),
-        (dict(lam=-0.1), "lambda", "-0.1"),
-        (dict(lam=float("nan")), "lambda", "NaN"),
-        (dict(lam=float("inf")), "lambda", "inf"),
-        (dict(tau_r=1e-7, tau_d=1e-6), "tau_decay", "too short"),
-        (dict(tau_r=0.01, tau_d=1e9), "tau_decay", "limit"),
+        (dict(lambda_=-0.1), "lambda", "-0.1"),
+        (dict(lambda_=float("nan")), "lambda", "NaN"),
+        (dict(lambda_=float("inf")), "lambda", "inf"),
+        (dict(tau_rise=1e-7, tau_decay=1e-6), "tau_decay", "too short"),
+        (dict(tau_rise=0.01, tau_decay=1e9), "tau_decay", "limit"),
     ],
 )
 @pytest.mark.parametrize("path", ALL_PATHS[::2], ids=PATH_IDS[::2])
@@ -89,7 +89,7 @@ def test_invalid_parameters(override, name, shown, path) -> None:
 
 def test_invalid_parameters_checked_even_for_empty_batches() -> None:
     with expect(calab.InvalidParameterError, "INVALID_PARAMETER", "`tau_rise`"):
-        run(np.zeros((0, 10)), tau_r=1.0)
+        run(np.zeros((0, 10)), tau_rise=1.0)
 
 
 @pytest.mark.parametrize(
@@ -274,8 +274,8 @@ def test_constant_rows_in_a_batch_do_not_disturb_others() -> None:
 @pytest.mark.parametrize("path", ALL_PATHS[:4], ids=PATH_IDS[:4])
 def test_scale_equivariance(path, lam, k) -> None:
     y = trace(300, seed=3)
-    base = run(y, **path, lam=lam, max_iters=20_000)
-    scaled = run(k * y, **path, lam=k * lam, max_iters=20_000)
+    base = run(y, **path, lambda_=lam, max_iters=20_000)
+    scaled = run(k * y, **path, lambda_=k * lam, max_iters=20_000)
     assert np.all(np.isfinite(scaled.activity))
     assert scaled.converged
     np.testing.assert_allclose(scaled.activity / k, base.activity, rtol=0,
@@ -287,8 +287,8 @@ def test_fixed_lambda_is_not_scale_invariant() -> None:
     """With the same lam the penalty weighs differently at a different amplitude (documented
     behaviour of the objective, not a normalisation)."""
     y = trace(300, seed=3)
-    a = run(y, lam=0.05).activity
-    b = run(100 * y, lam=0.05).activity / 100
+    a = run(y, lambda_=0.05).activity
+    b = run(100 * y, lambda_=0.05).activity / 100
     assert np.count_nonzero(b > 1e-9) > np.count_nonzero(a > 1e-9)
 
 
@@ -304,9 +304,9 @@ def test_box01_at_extreme_amplitudes(k) -> None:
 @pytest.mark.parametrize(("method", "k"), [("exact", 1e200), ("fista", 1e200), ("fista", 1e-300)])
 def test_extreme_finite_amplitudes(method, k) -> None:
     y = trace(300, seed=3)
-    base = run(y, method=method, lam=0.0, max_iters=20_000)
+    base = run(y, method=method, lambda_=0.0, max_iters=20_000)
     try:
-        out = run(k * y, method=method, lam=0.0, max_iters=20_000)
+        out = run(k * y, method=method, lambda_=0.0, max_iters=20_000)
     except calab.SolverError as e:
         assert isinstance(e, ValueError)
         return
@@ -316,9 +316,9 @@ def test_extreme_finite_amplitudes(method, k) -> None:
 
 def test_huge_lambda_and_tiny_lambda() -> None:
     y = trace()
-    out = run(y, lam=1e300)
+    out = run(y, lambda_=1e300)
     assert np.all(out.activity == 0) and out.baseline == pytest.approx(y.mean())
-    out = run(y, lam=1e-300)
+    out = run(y, lambda_=1e-300)
     assert np.all(np.isfinite(out.activity)) and out.converged
 
 

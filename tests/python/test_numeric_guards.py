@@ -96,7 +96,7 @@ def test_l0_on_a_huge_alternating_trace_stays_linear() -> None:
 
 
 def test_ctrl_c_stops_a_long_convar_lambda_search() -> None:
-    # One 200,000-frame trace with lam=None and the iterative method runs for minutes (the
+    # One 200,000-frame trace with lambda_=None and the iterative method runs for minutes (the
     # direct method needs well under a second); SIGINT must end it at once with
     # KeyboardInterrupt and leave the interpreter usable.
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
@@ -158,7 +158,7 @@ def test_arguments_are_named_when_they_are_wrong() -> None:
         with pytest.raises(calab.InvalidParameterError, match="fs must be"):
             calab.run_indeca(y, fs)  # type: ignore[arg-type]
     assert calab.run_deconvolution(y, np.float32(30.0), 0.02, 0.4, np.array(0.1)).shape == y.shape
-    with pytest.raises(calab.InvalidParameterError, match="lam must be a single real number"):
+    with pytest.raises(calab.InvalidParameterError, match="lambda_ must be a single real number"):
         calab.run_deconvolution(y, 30.0, 0.02, 0.4, np.array([0.1, 0.2]))  # type: ignore[arg-type]
     assert calab.run_deconvolution(y, 30.0, 0.02, 0.4, None).shape == y.shape  # automatic lam
     with pytest.raises(calab.InvalidParameterError, match="spikes_flat"):

@@ -161,7 +161,7 @@ def test_movie_l1_on_cluster(cluster: Any, movie_files: dict[str, Path], tmp_pat
                              kind: str) -> None:
     out = tmp_path / "out.zarr"
     res = calab.deconvolve_movie(movie_files[kind], out, method="l1", fs=FS, tau_rise=TAU_R,
-                                 tau_decay=TAU_D, lam=LAM, chunk_pixels=20, scheduler=cluster,
+                                 tau_decay=TAU_D, lambda_=LAM, chunk_pixels=20, scheduler=cluster,
                                  progress=False)
     want = calab.run_deconvolution_full(_pixels(movie_files["npy"]), FS, TAU_R, TAU_D, LAM)
     act, per_pixel = _read_out(res)
@@ -184,7 +184,7 @@ def test_movie_l0_npy_out_by_address(cluster: Any, movie_files: dict[str, Path],
                                      tmp_path: Path) -> None:
     out = tmp_path / "spikes.npy"
     res = calab.deconvolve_movie(movie_files["zarr"], out, method="l0", fs=FS, tau_decay=TAU_D,
-                                 lam=50.0, dtype="float64", chunk_pixels=42,
+                                 lambda_=50.0, dtype="float64", chunk_pixels=42,
                                  scheduler=cluster.scheduler.address, progress=False)
     want = calab.run_l0(_pixels(movie_files["npy"]), GAMMA, 50.0)
     spikes, per_pixel = _read_out(res)
@@ -198,7 +198,7 @@ def test_movie_l0_npy_out_by_address(cluster: Any, movie_files: dict[str, Path],
 
 def test_movie_without_scheduler(movie_files: dict[str, Path], tmp_path: Path) -> None:
     res = calab.deconvolve_movie(movie_files["h5"], tmp_path / "o.npy", method="l1", fs=FS,
-                                 tau_rise=TAU_R, tau_decay=TAU_D, lam=LAM,
+                                 tau_rise=TAU_R, tau_decay=TAU_D, lambda_=LAM,
                                  dataset="imaging/movie", progress=False, remove_drift=True)
     want = calab.run_deconvolution(_pixels(movie_files["npy"]), FS, TAU_R, TAU_D, LAM,
                                    remove_drift=True)
@@ -207,9 +207,9 @@ def test_movie_without_scheduler(movie_files: dict[str, Path], tmp_path: Path) -
     # Existing output: refused unless asked, then replaced.
     with pytest.raises(FileExistsError):
         calab.deconvolve_movie(movie_files["npy"], tmp_path / "o.npy", method="l0", fs=FS,
-                               gamma=GAMMA, lam=50.0, progress=False)
+                               gamma=GAMMA, lambda_=50.0, progress=False)
     res = calab.deconvolve_movie(movie_files["npy"], tmp_path / "o.npy", method="l0", fs=FS,
-                                 gamma=GAMMA, lam=50.0, progress=False, overwrite=True)
+                                 gamma=GAMMA, lambda_=50.0, progress=False, overwrite=True)
     assert res.activity == "spikes"
 
 
@@ -231,7 +231,7 @@ def test_movie_convar_on_cluster(cluster: Any, movie_files: dict[str, Path],
 
 
 def test_movie_bad_inputs(cluster: Any, movie_files: dict[str, Path], tmp_path: Path) -> None:
-    kw: dict[str, Any] = {"method": "l0", "fs": FS, "gamma": GAMMA, "lam": 1.0,
+    kw: dict[str, Any] = {"method": "l0", "fs": FS, "gamma": GAMMA, "lambda_": 1.0,
                           "progress": False}
     np.save(tmp_path / "flat.npy", np.zeros((10, 20), np.float32))
     with pytest.raises(calab.ShapeMismatchError, match="frames x height x width"):

@@ -3,9 +3,11 @@
 // 1.3.0 adds the L0 and Convar solvers: `parameters.solver` names the one tuned and, for those two,
 // `parameters.solver_params` holds its own parameters (an L1 export looks exactly like 1.2.0).
 
+import exportSchema from '../../schemas/catune-export.schema.json';
 import type { SolveParams, SolverKind } from './messages';
 
-export const EXPORT_SCHEMA_VERSION = '1.3.0';
+/** The layout version written: the schema's `schema_version` default, which calab.build_export reads too. */
+export const EXPORT_SCHEMA_VERSION: string = exportSchema.properties.schema_version.default;
 
 export type SolverParamsExport =
   | { lambda: number; positive: boolean; gamma: number }

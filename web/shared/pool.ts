@@ -5,6 +5,7 @@
 // an interactive job always finds one soon. Workers are created through a factory so tests can drive the
 // state machine with fake workers.
 
+import defaults from '../../schemas/solver-defaults.json';
 import type { SolveParams, SolveRequest, SolveResult, SolverKind, WorkerRequest, WorkerResponse } from './messages';
 
 export interface WorkerLike {
@@ -216,7 +217,7 @@ export class SolverPool {
       const trace = job.trace.slice();
       const msg: SolveRequest = {
         type: 'solve', jobId: job.jobId, cell: job.cell, trace, range: job.range, params: job.params, fixedBaseline: job.fixedBaseline,
-        maxIters: job.maxIters ?? 2000, wantSpectrum: job.wantSpectrum, wantStats: job.wantStats, activityOnly: job.activityOnly,
+        maxIters: job.maxIters ?? defaults.max_iters, wantSpectrum: job.wantSpectrum, wantStats: job.wantStats, activityOnly: job.activityOnly,
       };
       slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
     }

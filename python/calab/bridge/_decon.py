@@ -7,6 +7,7 @@ falls through to the defaults both sides take from ``schemas/cadecon-config.sche
 
 from __future__ import annotations
 
+import enum
 import math
 import sys
 from collections.abc import Callable
@@ -71,6 +72,18 @@ def result_from_bridge(results: dict[str, Any], activity: np.ndarray,
     )
 
 
+class _Unset(enum.Enum):
+    """Type of :data:`UNSET`: a setting not given at all, as opposed to one given as ``None``."""
+
+    UNSET = "unset"
+
+
+#: Default of ``decon(upsample_target=...)``: not given, so the app's default (90 Hz) applies.
+#: ``None`` is a value there, as in :class:`calab.DeconConfig` and :func:`calab.run_indeca`:
+#: spikes on the frame grid, no upsampling.
+UNSET = _Unset.UNSET
+
+
 def decon(
     traces: ArrayLike,
     fs: float = 30.0,
@@ -81,7 +94,7 @@ def decon(
     headless: HeadlessBrowser | bool | None = None,
     *,
     autorun: bool = False,
-    upsample_target: int | None = None,
+    upsample_target: float | None | _Unset = UNSET,
     hp_filter_enabled: bool | None = None,
     lp_filter_enabled: bool | None = None,
     max_iterations: int | None = None,
@@ -120,8 +133,12 @@ def decon(
         ``autorun=True``, since nobody is there to press start.
     autorun : bool
         Start the run as soon as the data is loaded and post the results when it completes.
-    upsample_target, hp_filter_enabled, lp_filter_enabled, max_iterations, convergence_tol,
-    num_subsets, target_coverage, aspect_ratio, seed
+    upsample_target : float or None, optional
+        Rate (Hz) of the grid spikes are placed on, as in :class:`calab.DeconConfig` and
+        :func:`calab.run_indeca`: ``None`` means the frame rate (no upsampling); not given, the
+        default of ``schemas/cadecon-config.schema.json`` (90 Hz).
+    hp_filter_enabled, lp_filter_enabled, max_iterations, convergence_tol, num_subsets, \
+target_coverage, aspect_ratio, seed
         InDeCa settings (see :class:`calab.DeconConfig`); ``None`` keeps the app's default.
     heartbeat_timeout : float
         Seconds without any message, after the first, before giving up.
@@ -147,12 +164,14 @@ def decon(
     from ..cadecon import DeconConfig
 
     settings = {
-        "upsample_target": upsample_target, "hp_filter_enabled": hp_filter_enabled,
-        "lp_filter_enabled": lp_filter_enabled, "max_iterations": max_iterations,
+        "hp_filter_enabled": hp_filter_enabled, "lp_filter_enabled": lp_filter_enabled,
+        "max_iterations": max_iterations,
         "convergence_tol": convergence_tol, "num_subsets": num_subsets,
         "target_coverage": target_coverage, "aspect_ratio": aspect_ratio, "seed": seed,
     }
     chosen: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
+    if upsample_target is not UNSET:  # None is a value here: no upsampling, as in run_indeca
+        chosen["upsample_target"] = upsample_target
     try:
         config = DeconConfig(**chosen)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError

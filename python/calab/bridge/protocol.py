@@ -13,13 +13,12 @@ import io
 import json
 import math
 import re
-from functools import cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..io import _schema_path
+from .._schema_files import load_schema as load_schema  # re-exported: callers use P.load_schema
 
 API_PREFIX = "/api/v1"
 TOKEN_HEADER = "X-CaLab-Token"
@@ -59,13 +58,6 @@ class ProtocolError(Exception):
 
 def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-
-@cache
-def load_schema(name: str) -> dict[str, Any]:
-    """A schema file shipped in ``calab/_schemas`` (the repository's ``schemas/`` links there)."""
-    data: dict[str, Any] = json.loads(_schema_path(name).read_text(encoding="utf-8"))
-    return data
 
 
 def protocol_schema() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 // noise level where the parameter is in trace units), keyboard steps, and the undo history. DOM-free, so
 // the unit tests check the slider mapping and the history without a browser.
 
+import defaults from '../../../schemas/solver-defaults.json';
 import type { SolveParams, SolverKind } from '../../shared/messages';
 
 export type NumKey = 'tauRise' | 'tauDecay' | 'lambda' | 'l0Lambda' | 'convarLambda';
@@ -31,7 +32,7 @@ export const PARAMS: ParamSpec[] = [
     help: 'Convar penalises changes of the rate from frame to frame; larger λ gives smoother rates.' },
 ];
 
-export const DEFAULT_PARAMS = { tauRise: 0.02, tauDecay: 0.4, lambda: 0.01, l0Lambda: 0.02, l0Positive: true, convarLambda: null as number | null, filterEnabled: false, removeDrift: false };
+export const DEFAULT_PARAMS = { tauRise: defaults.tau_rise, tauDecay: defaults.tau_decay, lambda: defaults.lambda, l0Lambda: defaults.l0_lambda, l0Positive: true, convarLambda: null as number | null, filterEnabled: false, removeDrift: false };
 
 /** The parameters a new session (and Reset) starts from, for a recording sampled at `fs`. */
 export function defaultParams(fs: number, solver: SolverKind = 'l1'): SolveParams {
