@@ -21,7 +21,8 @@ export function demoConfig(presetJson: string, realism: Realism, numCells: numbe
   cfg.num_cells = numCells;
   cfg.num_timepoints = Math.round(durationS * Number(cfg.fs ?? 30));
   cfg.seed = seed;
-  const noise = (cfg.noise ??= {}) as Record<string, unknown>;
+  cfg.noise ??= {};
+  const noise = cfg.noise;
   const std = Number(noise.gaussian_std ?? 0.04);
   if (realism === 'clean') {
     noise.gaussian_std = std / 4;

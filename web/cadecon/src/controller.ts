@@ -142,7 +142,7 @@ export class RunController {
     const snap = this.snap;
     this.worker?.terminate();
     this.worker = null;
-    if (!snap || !snap.resultJson) {
+    if (!snap?.resultJson) {
       this.fail('STOPPED', 'the run was stopped before it had any result');
       return;
     }
