@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, test } from 'vitest';
 import { bridgeFromLocation } from '../catune/src/bridge';
-import { fmt } from '../shared/dom';
-import { demoConfig, REALISM } from '../shared/importer';
+import { fmt } from '../shared/format';
+import { demoConfig, REALISM } from '../shared/demo';
 // @ts-expect-error: plain .mjs helper shared with the wasm package tests
 import { loadSolver } from '../../tests/wasm/load.mjs';
 

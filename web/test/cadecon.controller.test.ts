@@ -2,7 +2,7 @@
 // errors, stop -> partial results, reset terminating a busy worker, and messages after reset ignored.
 import { describe, expect, it } from 'vitest';
 import { RunController, type RunState, type WorkerLike } from '../cadecon/src/controller';
-import type { IndecaRequest, IndecaResponse, IterationReport } from '../cadecon/src/protocol';
+import type { IndecaRequest, IndecaResponse, IterationReport } from '../shared/indeca-protocol';
 
 class FakeWorker implements WorkerLike {
   onmessage: ((ev: MessageEvent<IndecaResponse>) => void) | null = null;

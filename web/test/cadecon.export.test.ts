@@ -7,7 +7,7 @@ import { encodeMat } from '../shared/matwrite';
 import { parseNpy } from '../shared/npy';
 import { encodeNpy } from '../shared/npywrite';
 import { buildZip, checkConsistent, resultsDocument } from '../cadecon/src/export';
-import type { IndecaResult } from '../cadecon/src/protocol';
+import type { IndecaResult } from '../shared/indeca-protocol';
 
 function result(over: Partial<IndecaResult> = {}): IndecaResult {
   return {

@@ -3,14 +3,15 @@
 // can be scrubbed back to any iteration. The run itself is in the InDeCa worker behind RunController.
 
 import type uPlot from 'uplot';
-import { TraceChart, type Theme } from '../../shared/charts';
+import { TraceChart, type Theme } from '../../shared/ui/charts';
 import { row } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
-import { fmt, h } from '../../shared/dom';
-import { helpToggle } from '../../shared/help';
+import { fmt } from '../../shared/format';
+import { h } from '../../shared/ui/dom';
+import { helpToggle } from '../../shared/ui/help';
 import { buildConfig, CONFIG_SCHEMA, parseSetting, SETTINGS, type ConfigCheck, type SettingSpec } from './config';
 import { RunController, type RunState, type WorkerLike } from './controller';
-import { PHASE_LABEL, type IndecaResult, type IterationReport, type Phase } from './protocol';
+import { PHASE_LABEL, type IndecaResult, type IterationReport, type Phase } from '../../shared/indeca-protocol';
 import { ConvergenceChart, drawHistogram, kernelChart, Raster, TauChart } from './views';
 
 export interface ScreenOptions {

@@ -6,7 +6,7 @@
 // sent (the results as of its last finished iteration or final-pass slice), exactly what it would have
 // returned had it stopped there. Reset terminates a busy worker.
 
-import type { IndecaRequest, IndecaResponse, IndecaResult, IterationReport, Phase } from './protocol';
+import type { IndecaRequest, IndecaResponse, IndecaResult, IterationReport, Phase } from '../../shared/indeca-protocol';
 
 export type RunState = 'idle' | 'running' | 'paused' | 'complete' | 'error';
 

@@ -6,7 +6,7 @@
 import { zipSync, strToU8 } from 'fflate';
 import { encodeMat } from '../../shared/matwrite';
 import { encodeNpy } from '../../shared/npywrite';
-import type { IndecaResult, IterationReport } from './protocol';
+import type { IndecaResult, IterationReport } from '../../shared/indeca-protocol';
 
 export interface Provenance {
   appVersion: string;

@@ -5,18 +5,18 @@
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
 import './style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
+import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/ui/page';
 import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
 import { validateMatrix } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
-import { renderImport } from '../../shared/importer';
+import { renderImport } from '../../shared/ui/importer';
 import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
 import { DeconScreen } from './app';
 import { fromSessionConfig } from './config';
 import type { WorkerLike } from './controller';
 import { buildZip, resultsDocument } from './export';
-import { PHASE_LABEL, type Phase } from './protocol';
+import { PHASE_LABEL, type Phase } from '../../shared/indeca-protocol';
 
 const app = $('#app');
 const banner = $('[data-testid="app-error"]');

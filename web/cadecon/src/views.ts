@@ -3,8 +3,8 @@
 // canvas for the raster and histograms. Colours: Okabe-Ito (palette() in shared/charts) and viridis.
 
 import uPlot from 'uplot';
-import { axis, INTEGER_INCRS, integerValues, kernelSupport, palette, tickValues, type Theme } from '../../shared/charts';
-import type { IndecaResult, IterationReport, SubsetReport } from './protocol';
+import { axis, INTEGER_INCRS, integerValues, kernelSupport, palette, tickValues, type Theme } from '../../shared/ui/charts';
+import type { IndecaResult, IterationReport, SubsetReport } from '../../shared/indeca-protocol';
 
 type Data = uPlot.AlignedData;
 /** Log-axis ticks that fit their axis: 0.5, 0.01, 1e-4 (not "1e+0" clipped at the edge). */

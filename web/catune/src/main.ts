@@ -4,14 +4,14 @@
 
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
+import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/ui/page';
 import type { CaTuneExport } from '../../shared/export';
 import { encodeNpy } from '../../shared/npywrite';
 import { poolSize } from '../../shared/pool';
 import { Bridge, bridgeFromLocation } from './bridge';
 import { notReceived, type BridgeState } from '../../shared/bridge';
 import type { Dataset } from '../../shared/dataset';
-import { renderImport } from '../../shared/importer';
+import { renderImport } from '../../shared/ui/importer';
 import { Tuner } from './tuner';
 import { ActivityExportError, activityZip } from './activity';
 import { loadCalabOrExplain, type Calab } from '../../shared/wasm';

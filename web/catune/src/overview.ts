@@ -2,8 +2,8 @@
 // plain canvas (cheap to redraw), the whole-trace fit once the background solve has it, and a box for the
 // window the card shows. Click or drag to move the window; arrow keys step it by half its width.
 
-import { palette, type Theme } from '../../shared/charts';
-import { h } from '../../shared/dom';
+import { palette, type Theme } from '../../shared/ui/charts';
+import { h } from '../../shared/ui/dom';
 import type { Range } from './window';
 
 export interface OverviewOptions {

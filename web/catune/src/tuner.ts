@@ -15,13 +15,14 @@ import type { CellStats, EstimateRequest, EstimateResponse, EstimateResult, Solv
 import { estimateCells, estimateSummary } from '../../shared/estimate';
 import { paramsEqual, sameKernel } from '../../shared/messages';
 import { buildExport, type CaTuneExport } from '../../shared/export';
-import { kernelData, kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/charts';
+import { kernelData, kernelPlot, palette, SpectrumChart, TraceChart, type Theme } from '../../shared/ui/charts';
 import { gaussianSmooth, median, smoothedCorrelation } from '../../shared/metrics';
 import { SolverPool } from '../../shared/pool';
 import { noiseSigma, parseCellList, randomCells, rankByActivity, row } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
-import { fmt, h } from '../../shared/dom';
-import { helpToggle } from '../../shared/help';
+import { fmt } from '../../shared/format';
+import { h } from '../../shared/ui/dom';
+import { helpToggle } from '../../shared/ui/help';
 import { Overview } from './overview';
 import type { Calab } from '../../shared/wasm';
 import { covers, defaultView, panTo, solveRange, SLACK, validRange, viewSamples, windowed, type Range } from './window';

@@ -2,40 +2,18 @@
 // validation report) and the demo generator. Any failure (a refused file, an array too large, a bug) is shown
 // in place with its ParseError code; nothing here throws, and a file too large is refused before it is read.
 
-import type { NamedArray } from './array';
-import { ParseError } from './errors';
-import { MAX_FILE_BYTES, mib } from './limits';
-import { parseFile, type ParsedFile } from './parse';
-import { toMatrix, validateMatrix } from './traces';
-import type { Dataset } from './dataset';
-import { fmt, h } from './dom';
-import type { Calab } from './wasm';
+import type { NamedArray } from '../array';
+import { ParseError } from '../errors';
+import { MAX_FILE_BYTES, mib } from '../limits';
+import { parseFile, type ParsedFile } from '../parse';
+import { toMatrix, validateMatrix } from '../traces';
+import type { Dataset } from '../dataset';
+import { demoConfig, REALISM, type Realism } from '../demo';
+import { fmt } from '../format';
+import { h } from './dom';
+import type { Calab } from '../wasm';
 
 const FS_PRESETS = [7.5, 10, 15, 20, 30, 60];
-export const REALISM = ['clean', 'typical', 'hard'] as const;
-export type Realism = (typeof REALISM)[number];
-
-/** A simulator config for a preset at a realism level (noise, drift and bleaching dialled up or down). */
-export function demoConfig(presetJson: string, realism: Realism, numCells: number, seed: number, durationS = 120): string {
-  const cfg = JSON.parse(presetJson) as Record<string, unknown> & { noise?: Record<string, unknown> };
-  cfg.num_cells = numCells;
-  cfg.num_timepoints = Math.round(durationS * Number(cfg.fs ?? 30));
-  cfg.seed = seed;
-  cfg.noise ??= {};
-  const noise = cfg.noise;
-  const std = Number(noise.gaussian_std ?? 0.04);
-  if (realism === 'clean') {
-    noise.gaussian_std = std / 4;
-    cfg.drift = { model_type: 'none' };
-  } else if (realism === 'hard') {
-    noise.gaussian_std = std * 2;
-    noise.shot_noise = true;
-    cfg.drift = { model_type: 'random_walk', amplitude: 0.15, tau_s: 20 };
-    cfg.photobleaching = { enabled: true, amplitude: 0.3, tau_s: 100 };
-  }
-  return JSON.stringify(cfg);
-}
-
 export interface ImportOptions {
   /** Text of the button that accepts a file (what the app will do with it). */
   confirmLabel?: string;

@@ -5,7 +5,7 @@
 // titles in `data-axes` on its element (what the browser tests read).
 
 import uPlot from 'uplot';
-import { bucketMax, minMaxDecimate } from './decimate';
+import { bucketMax, minMaxDecimate } from '../decimate';
 
 export type Theme = 'light' | 'dark';
 
