@@ -10,8 +10,10 @@
 // background on all but one worker, and the cards switch to that exact solution (data-exact="true"), which
 // also serves every later pan and zoom without solving. The noise level and SNR of a card are those of its
 // whole trace (computed once per cell and preprocessing in the worker), so panning never changes them.
+// What to solve, when and at which priority is decided by the pure scheduler (schedule.ts); this class
+// carries its decisions out and draws.
 
-import type { CellStats, EstimateRequest, EstimateResponse, EstimateResult, SolveParams, SolveResult, SolverKind, WorkerResponse } from '../../shared/messages';
+import type { EstimateRequest, EstimateResponse, EstimateResult, SolveParams, SolveResult, SolverKind, WorkerResponse } from '../../shared/messages';
 import { estimateCells, estimateSummary } from '../../shared/estimate';
 import { paramsEqual, sameKernel } from '../../shared/messages';
 import { buildExport, type CaTuneExport } from '../../shared/export';
@@ -25,7 +27,11 @@ import { h } from '../../shared/ui/dom';
 import { helpToggle } from '../../shared/ui/help';
 import { Overview } from './overview';
 import type { Calab } from '../../shared/wasm';
-import { covers, defaultView, panTo, solveRange, SLACK, validRange, viewSamples, windowed, type Range } from './window';
+import { covers, defaultView, panTo, SLACK, viewSamples, windowed, type Range } from './window';
+import {
+  acceptResult, backgroundCells, backgroundDue, backgroundPriority, type CellState, needsStats, planRefresh, type Scene,
+  type Solution, solutionFor, spectrumCurrent, windowPriority, windowRange,
+} from './schedule';
 import {
   defaultParams, describeChange, fromSlider, History, keyStep, numberStep, PARAMS, sliderRanges, toSlider,
   type NumKey, type ParamSpec, type SliderRanges,
@@ -56,17 +62,7 @@ const SPECTRUM_HEIGHT = 150;
 /** Ctrl + wheel zooms by this factor per notch. */
 const WHEEL_ZOOM = 1.25;
 
-/** A solution for one cell: which parameters and samples it is for, and which of them are trustworthy. */
-interface Solution extends SolveResult {
-  params: SolveParams;
-  /** Samples that equal the whole-trace solution (all of `range` for a whole-trace solve). */
-  valid: Range;
-  /** Whether this is the whole-trace solution (exact), rather than a provisional window. */
-  exact: boolean;
-}
-
-interface Card {
-  cell: number;
+interface Card extends CellState {
   el: HTMLElement;
   chartEl: HTMLElement;
   chart: TraceChart | null;
@@ -80,8 +76,6 @@ interface Card {
   inspectBtn: HTMLButtonElement;
   spectrumBox: HTMLElement;
   spectrumChart: SpectrumChart | null;
-  /** Whole-trace noise and SNR, and the preprocessing they are for. */
-  stats?: { key: string; stats: CellStats };
   truthR?: number;
   /** The solution truthR was computed on (it covers the whole solution, so one per solution). */
   truthSol?: Solution;
@@ -90,18 +84,12 @@ interface Card {
   /** Chart width in CSS pixels, measured when the grid resizes (reading layout per draw would force a reflow). */
   width: number;
   errEl: HTMLElement;
-  /** Latest window solve and latest whole-trace solve (either may be for older parameters). */
-  win?: Solution;
-  full?: Solution;
   /** The solution the card stands for (its numbers); drawn at once when the card is on screen. */
   current?: Solution;
   /** What the chart shows, and over which samples it was drawn. */
   drawn?: { sol: Solution; range: Range };
   /** A solution arrived while the card was off screen: draw it when it scrolls into view. */
   dirty?: boolean;
-  spectrumParams?: SolveParams;
-  /** The window job on its way, if any. */
-  pending?: { params: SolveParams; range: Range };
   visible: boolean;
 }
 
@@ -114,11 +102,6 @@ export interface TunerOptions {
   theme: () => Theme;
   /** Shows a short message about what a button did (the page's status line). */
   notify?: (text: string) => void;
-}
-
-/** Which fitted trace the parameters give (the stats and the spectrum follow it, not λ). */
-function fittedKey(p: SolveParams): string {
-  return p.filterEnabled || p.removeDrift ? `${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}` : 'raw';
 }
 
 interface ParamInputs {
@@ -602,12 +585,13 @@ export class Tuner {
 
   // ---------------------------------------------------------------- what each card shows
 
-  /** The solution at the current parameters that covers the view, preferring the whole-trace one. */
+  /** What the scheduler's decisions depend on (schedule.ts): parameters, samples shown, recording, margin. */
+  private scene(): Scene {
+    return { params: this.params, want: viewSamples(this.view, this.o.dataset.fs, this.n), n: this.n, margin: this.margin };
+  }
+
   private solutionFor(card: Card): Solution | null {
-    const want = viewSamples(this.view, this.o.dataset.fs, this.n);
-    if (card.full && paramsEqual(card.full.params, this.params)) return card.full;
-    if (card.win && paramsEqual(card.win.params, this.params) && covers(card.win.valid, want)) return card.win;
-    return null;
+    return solutionFor(card, this.scene());
   }
 
   /** Brings every shown card up to date: draw what is there, solve what is missing. */
@@ -618,42 +602,29 @@ export class Tuner {
     this.scheduleBackground();
   }
 
-  private needsStats(card: Card): boolean {
-    return card.stats?.key !== fittedKey(this.params);
-  }
-
   /**
    * Draws the card if a solution covers the view, else solves its window, unless a job that will cover it
-   * is already on its way. Bursts of input events coalesce in the pool: a newer job for a card replaces
-   * its queued one, and results of superseded running jobs are dropped.
+   * is already on its way (planRefresh). Bursts of input events coalesce in the pool: a newer job for a
+   * card replaces its queued one, and results of superseded running jobs are dropped.
    */
   private refreshCard(card: Card): void {
-    const sol = this.solutionFor(card);
-    const needSpectrum = card.cell === this.spectrumCell && !(card.spectrumParams && sameKernel(card.spectrumParams, this.params));
-    if (sol) {
-      // Back at parameters already solved: a job still on its way for others is of no use.
-      if (card.pending && !this.pendingCovers(card)) { this.pool.cancel(String(card.cell)); card.pending = undefined; }
+    const plan = planRefresh(card, this.scene(), card.cell === this.spectrumCell);
+    if (plan.cancelPending) { this.pool.cancel(String(card.cell)); card.pending = undefined; }
+    if (plan.draw) {
       this.drawCard(card);
       if (card.el.dataset.status !== 'fresh') this.setStatus(card.cell, 'fresh');
-      if (needSpectrum || this.needsStats(card)) this.submitWindow(card, needSpectrum);
-    } else if (!this.pendingCovers(card)) {
-      this.setStatus(card.cell, 'stale');
-      this.submitWindow(card, needSpectrum);
     }
-  }
-
-  private pendingCovers(card: Card): boolean {
-    const p = card.pending;
-    return !!p && paramsEqual(p.params, this.params) && covers(validRange(p.range, this.n, this.margin), viewSamples(this.view, this.o.dataset.fs, this.n));
+    if (plan.stale) this.setStatus(card.cell, 'stale');
+    if (plan.solve) this.submitWindow(card, plan.solve.wantSpectrum);
   }
 
   private submitWindow(card: Card, wantSpectrum: boolean): void {
-    const fs = this.o.dataset.fs;
-    const range = solveRange(viewSamples(this.view, fs, this.n), this.n, this.margin);
+    const sc = this.scene();
+    const range = windowRange(sc);
     card.pending = { params: { ...this.params }, range };
     this.pool.submit({
       cell: card.cell, key: String(card.cell), trace: row(this.o.dataset.matrix, card.cell), range, params: { ...this.params },
-      priority: this.priorityOf(card.cell), wantSpectrum, wantStats: this.needsStats(card),
+      priority: this.priorityOf(card.cell), wantSpectrum, wantStats: needsStats(card, sc),
     });
   }
 
@@ -664,16 +635,14 @@ export class Tuner {
    */
   private scheduleBackground(): void {
     if (this.bgTimer) { clearTimeout(this.bgTimer); this.bgTimer = null; }
-    if (!windowed(this.n)) return;
-    if (this.shown.some((c) => this.cards.get(c)?.el.dataset.status !== 'fresh')) return;
+    if (!backgroundDue(this.shown.map((c) => this.cards.get(c)?.el.dataset.status ?? ''), this.n)) return;
     this.bgTimer = setTimeout(() => {
       this.bgTimer = null;
-      for (const c of this.shown) {
+      for (const c of backgroundCells(this.shown.map((c) => this.cards.get(c)!), this.scene())) {
         const card = this.cards.get(c)!;
-        if (card.full && paramsEqual(card.full.params, this.params)) continue;
         this.pool.submit({
           cell: c, key: `${c}:full`, trace: row(this.o.dataset.matrix, c), params: { ...this.params },
-          priority: 10_000 + this.priorityOf(c), background: true,
+          priority: backgroundPriority(this.shown.indexOf(c), card.visible), background: true,
         });
       }
     }, BACKGROUND_DELAY_MS);
@@ -835,7 +804,7 @@ export class Tuner {
     this.openSpectrum(card);
     card.spectrumBox.scrollIntoView({ block: 'nearest' });
     const s = card.current;
-    if (s?.spectrum && card.spectrumParams && sameKernel(card.spectrumParams, this.params)) this.showSpectrum(card, s);
+    if (s?.spectrum && spectrumCurrent(card, this.scene())) this.showSpectrum(card, s);
     else this.submitWindow(card, true);
   }
 
@@ -1177,9 +1146,7 @@ export class Tuner {
   }
 
   private priorityOf(cell: number): number {
-    const card = this.cards.get(cell);
-    const order = this.shown.indexOf(cell);
-    return (card?.visible ? 0 : 1000) + (order < 0 ? 999 : order);
+    return windowPriority(this.shown.indexOf(cell), this.cards.get(cell)?.visible ?? false);
   }
 
   private setStatus(cell: number, s: CardStatus): void {
@@ -1195,21 +1162,8 @@ export class Tuner {
   private applyResult(r: SolveResult, background: boolean): void {
     const card = this.cards.get(r.cell);
     if (!card) return;
-    const params = r.params;
-    const whole = r.range[0] === 0 && r.range[1] === this.n;
-    const sol: Solution = { ...r, params, exact: whole, valid: whole ? [0, this.n] : validRange(r.range, this.n, this.margin) };
-    const current = paramsEqual(params, this.params);
-    if (r.stats) card.stats = { key: fittedKey(params), stats: r.stats };
-    // Keep what matches the current parameters over a late result for others.
-    if (whole && (current || !card.full || !paramsEqual(card.full.params, this.params))) card.full = sol;
-    if (!background) {
-      card.pending = undefined;
-      if (current || !card.win || !paramsEqual(card.win.params, this.params)) card.win = sol;
-    }
-    if (r.spectrum) {
-      card.spectrumParams = params;
-      if (r.cell === this.spectrumCell) this.showSpectrum(card, r);
-    }
+    const { current } = acceptResult(card, r, this.scene(), background);
+    if (r.spectrum && r.cell === this.spectrumCell) this.showSpectrum(card, r);
     if (!current) return; // superseded meanwhile; a newer job is on its way
     this.drawCard(card);
     if (this.solutionFor(card)) this.setStatus(r.cell, 'fresh');
