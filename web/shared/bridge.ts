@@ -2,9 +2,11 @@
 // `#bridge=<base url>&token=<secret>`, sends the secret only in the X-CaLab-Token header, turns refusals into
 // errors that carry the server's code, and keeps a heartbeat going while the app is open. It also knows when
 // the Python session is over (410 SESSION_ENDED, or the secret no longer accepted), so the apps never claim
-// "Connected" or "sent" for something Python will not receive. DOM-free.
+// "Connected" or "sent" for something Python will not receive. Both apps use this one client. DOM-free.
 
+import type { Dataset } from './dataset';
 import { parseNpy } from './npy';
+import { validateMatrix } from './traces';
 
 export interface BridgeInfo {
   base: string;
@@ -117,6 +119,20 @@ export class BridgeClient {
     const arr = parseNpy(bytes, 'traces from Python');
     const [numCells, numTimepoints] = arr.shape.length === 1 ? [1, arr.shape[0]] : [arr.shape[0], arr.shape[1]];
     return { data: Float32Array.from(arr.data), numCells, numTimepoints };
+  }
+
+  /** The session and its traces as the Dataset the apps work on (checked like an imported file). */
+  async loadDataset(): Promise<{ session: BridgeSessionInfo; dataset: Dataset }> {
+    const session = await this.session();
+    const t = await this.traces();
+    const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
+    validateMatrix(matrix);
+    const from = session.source ? `: ${session.source}` : '';
+    const dataset: Dataset = {
+      matrix, fs: session.fs, sourceFilename: session.source ?? null, cellIds: session.cell_ids,
+      label: `from Python${from} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${session.fs} Hz)`,
+    };
+    return { session, dataset };
   }
 
   postJson(path: string, body: unknown): Promise<Response> {

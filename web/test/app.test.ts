@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, test } from 'vitest';
-import { bridgeFromLocation } from '../catune/src/bridge';
+import { bridgeFromLocation } from '../shared/bridge';
 import { fmt } from '../shared/format';
 import { demoConfig, REALISM } from '../shared/demo';
 // @ts-expect-error: plain .mjs helper shared with the wasm package tests

@@ -8,7 +8,6 @@ import './style.css';
 import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/ui/page';
 import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
-import { validateMatrix } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
 import { renderImport } from '../../shared/ui/importer';
 import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
@@ -174,10 +173,7 @@ async function boot(): Promise<void> {
   exportPython.hidden = false;
   app.textContent = 'Loading traces from Python…';
   try {
-    const session = await bridge.session();
-    const t = await bridge.traces();
-    const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
-    validateMatrix(matrix);
+    const { session, dataset } = await bridge.loadDataset();
     const { changes, autorun, ignored } = fromSessionConfig(session.config);
     if (ignored.length) showBanner(`Ignored settings from Python that CaDecon does not know: ${ignored.join(', ')}`);
     bridge.startHeartbeat((state) => {
@@ -185,10 +181,6 @@ async function boot(): Promise<void> {
       setStatus(BRIDGE_STATUS[state], state);
       if (state === 'ended') refreshExports();
     });
-    const dataset: Dataset = {
-      matrix, fs: session.fs, sourceFilename: session.source ?? null, cellIds: session.cell_ids,
-      label: `from Python${session.source ? `: ${session.source}` : ''} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${session.fs} Hz)`,
-    };
     startScreen(calab, { dataset, bridge, initial: changes, autorun });
   } catch (e) {
     app.textContent = '';

@@ -1,5 +1,5 @@
-// The shared bridge client: token only in the header, the server's error code surfaced, traces parsed as
-// float32 cells x time, activity posted as raw bytes.
+// The bridge client both apps use (shared/bridge.ts): token only in the header, the server's error code
+// surfaced, traces parsed as float32 cells x time and checked as a Dataset, activity posted as raw bytes.
 import { describe, expect, it } from 'vitest';
 import { BRIDGE_STATUS, BridgeClient, BridgeRequestError, type BridgeState, bridgeFromLocation, notReceived } from '../shared/bridge';
 import { encodeNpy } from '../shared/npywrite';
@@ -28,6 +28,29 @@ describe('bridge client', () => {
     expect(calls[0].url).toBe('http://h/api/v1/traces?dtype=f4');
     expect(new Headers(calls[0].init.headers).get('X-CaLab-Token')).toBe('s3cret');
     expect(calls[0].url).not.toContain('s3cret');
+  });
+
+  it('loads the session and its traces as a Dataset, repairing missing frames like an import', async () => {
+    const session = { protocol_version: 1, app: 'catune', fs: 20, num_cells: 2, num_timepoints: 3, cell_ids: [4, 9], source: 'rec.h5', config: { return_activity: true } };
+    const npy = encodeNpy(Float32Array.from([1, Number.NaN, 3, 4, 5, 7]), [2, 3]);
+    const { f, calls } = fakeFetch((url) => (url.endsWith('/session') ? Response.json(session) : new Response(npy as BodyInit)));
+    const { session: got, dataset } = await new BridgeClient({ base: 'http://h', token: 't' }, f).loadDataset();
+    expect(calls.map((c) => c.url)).toEqual(['http://h/api/v1/session', 'http://h/api/v1/traces?dtype=f4']);
+    expect(got.config).toEqual({ return_activity: true });
+    expect(dataset.fs).toBe(20);
+    expect(dataset.cellIds).toEqual([4, 9]);
+    expect(dataset.sourceFilename).toBe('rec.h5');
+    expect([dataset.matrix.numCells, dataset.matrix.numTimepoints]).toEqual([2, 3]);
+    expect(Array.from(dataset.matrix.data)).toEqual([1, 2, 3, 4, 5, 7]);
+    expect(dataset.label).toBe('from Python: rec.h5 (2 cells × 3 frames @ 20 Hz)');
+  });
+
+  it('refuses an empty recording from Python with the import screen\'s code', async () => {
+    const session = { protocol_version: 1, app: 'cadecon', fs: 20, num_cells: 0, num_timepoints: 0 };
+    const npy = encodeNpy(new Float32Array(0), [0, 0]);
+    const { f } = fakeFetch((url) => (url.endsWith('/session') ? Response.json(session) : new Response(npy as BodyInit)));
+    const err = await new BridgeClient({ base: 'http://h', token: 't' }, f).loadDataset().catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('EMPTY');
   });
 
   it('posts bytes and JSON with the right content types', async () => {
