@@ -183,21 +183,19 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
   assert.deepEqual({ ...l0.parameters.solver_params, gamma: 0 }, { lambda: 0.05, positive: false, gamma: 0 });
   assert.ok(Math.abs(l0.parameters.solver_params.gamma - Math.exp(-1 / (0.4 * 30))) < 1e-12);
 
-  // Convar, when this build of pkg/ has it (the worker reports the solvers it can run).
+  // Convar (pkg/ has it; the worker reports the solvers it can run, and all three are offered).
   const available = (await page.getAttribute('[data-testid="solver-select"]', 'data-available')).split(' ');
-  if (available.includes('convar')) {
-    await page.selectOption('[data-testid="solver-select"]', 'convar');
-    await waitAllFresh(page, '[data-solver="convar"]');
-    await page.uncheck('[data-testid="param-convar-auto"]');
-    await page.fill('[data-testid="param-convar-lambda"]', '0.5');
-    await waitAllFresh(page, '[data-solver="convar"]');
-    const cv = await exportDoc();
-    assert.ok(validate(cv), JSON.stringify(validate.errors));
-    assert.equal(cv.parameters.solver, 'convar');
-    assert.equal(cv.parameters.solver_params.lambda, 0.5);
-  } else {
-    assert.ok(await page.isDisabled('[data-testid="solver-select"] option[value="convar"]'), 'Convar offered only when available');
-  }
+  assert.deepEqual(available, ['l1', 'l0', 'convar']);
+  assert.ok(!(await page.isDisabled('[data-testid="solver-select"] option[value="convar"]')));
+  await page.selectOption('[data-testid="solver-select"]', 'convar');
+  await waitAllFresh(page, '[data-solver="convar"]');
+  await page.uncheck('[data-testid="param-convar-auto"]');
+  await page.fill('[data-testid="param-convar-lambda"]', '0.5');
+  await waitAllFresh(page, '[data-solver="convar"]');
+  const cv = await exportDoc();
+  assert.ok(validate(cv), JSON.stringify(validate.errors));
+  assert.equal(cv.parameters.solver, 'convar');
+  assert.equal(cv.parameters.solver_params.lambda, 0.5);
   // Back to L1: the export looks like before (no solver_params).
   await page.selectOption('[data-testid="solver-select"]', 'l1');
   await waitAllFresh(page, '[data-solver="l1"]');

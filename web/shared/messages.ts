@@ -111,7 +111,7 @@ export interface SolveFailure {
 
 export interface WorkerReady {
   type: 'ready';
-  /** Solvers this build of the wasm module provides (Convar only when pkg/ exports it). */
+  /** Solvers the worker provides (all of SolverKind: pkg/ has L1, L0 and Convar). */
   solvers: SolverKind[];
 }
 

@@ -20,10 +20,6 @@ declare const self: DedicatedWorkerGlobalScope;
 
 let solver: wasm.Solver | null = null;
 
-/** The Convar entry point when this build of pkg/ has one (it is being added separately). */
-type ConvarFn = (trace: Float32Array, gamma: number, lambda: number, maxIters: number) => Record<string, unknown>;
-const convar = (): ConvarFn | undefined => (wasm as unknown as { convar_solve?: ConvarFn }).convar_solve;
-
 function post(msg: WorkerResponse | EstimateResponse, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
@@ -32,8 +28,7 @@ async function start(): Promise<void> {
   try {
     await init({ module_or_path: wasmUrl });
     solver = new wasm.Solver();
-    const solvers: SolverKind[] = ['l1', 'l0'];
-    if (convar()) solvers.push('convar');
+    const solvers: SolverKind[] = ['l1', 'l0', 'convar'];
     post({ type: 'ready', solvers });
   } catch (e) {
     post({ type: 'init-error', message: `could not load the solver: ${e instanceof Error ? e.message : String(e)}` });
@@ -116,15 +111,8 @@ function statsOf(cell: number, y: Float32Array, p: SolveParams): CellStats {
 
 // ------------------------------------------------------------------ solvers
 
-interface Solved {
-  activity: Float32Array;
-  reconvolution: Float32Array;
-  baseline: number;
-  baselineFixed: boolean;
-  iterations: number;
-  converged: boolean;
-  extra?: Record<string, number>;
-}
+/** What a solver gives; the worker adds the request's identity, the fitted trace and the timings. */
+type Solved = Pick<SolveResult, 'activity' | 'reconvolution' | 'baseline' | 'baselineFixed' | 'iterations' | 'converged' | 'extra'>;
 
 function solveL1(s: wasm.Solver, y: Float32Array, req: SolveRequest): Solved {
   const p = req.params;
@@ -152,35 +140,25 @@ function solveL0(y: Float32Array, p: SolveParams): Solved {
   }
 }
 
-/** Reads a field of a wasm-bindgen result whether it is a getter or a method. */
-function field(o: Record<string, unknown>, k: string): unknown {
-  const v = o[k];
-  return typeof v === 'function' ? (v as () => unknown).call(o) : v;
-}
-
 /** calab.run_convar's default iteration cap (crates/solver/src/convar.rs DEFAULT_MAX_ITERS), so exports reproduce. */
 const CONVAR_MAX_ITERS = 10_000;
 
 function solveConvar(y: Float32Array, p: SolveParams): Solved {
-  const fn = convar();
-  if (!fn) throw Object.assign(new Error('Convar is not in this build of the solver module'), { code: 'NOT_READY' });
   const gamma = wasm.l0_gamma_from_tau(p.tauDecay, p.fs);
-  const r = fn(y, gamma, p.convarLambda ?? NaN, CONVAR_MAX_ITERS);
+  const r = wasm.convar_solve(y, gamma, p.convarLambda ?? NaN, CONVAR_MAX_ITERS);
   try {
-    const rates = Float32Array.from(field(r, 'rates') as ArrayLike<number>);
-    const baseline = Number(field(r, 'baseline'));
-    const calcium = 'calcium' in r ? Float32Array.from(field(r, 'calcium') as ArrayLike<number>) : null;
-    // Calcium of the AR(1) model c_t = gamma c_{t-1} + r_t (r_0 is the initial calcium), on the baseline.
-    const fit = new Float32Array(rates.length);
-    let c = 0;
-    for (let t = 0; t < rates.length; t++) { c = gamma * c + rates[t]; fit[t] = (calcium ? calcium[t] : c) + baseline; }
+    const rates = r.rates();
+    const baseline = r.baseline;
+    // The modelled calcium (without baseline) on the baseline is the fit.
+    const fit = r.calcium();
+    for (let t = 0; t < fit.length; t++) fit[t] += baseline;
     if (rates.length) rates[0] = 0; // the initial calcium, not activity
     return {
-      activity: rates, reconvolution: fit, baseline, baselineFixed: false, iterations: Number(field(r, 'iterations')), converged: Boolean(field(r, 'converged')),
-      extra: { lambda: Number(field(r, 'lambda')), gamma },
+      activity: rates, reconvolution: fit, baseline, baselineFixed: false, iterations: r.iterations, converged: r.converged,
+      extra: { lambda: r.lambda, gamma },
     };
   } finally {
-    (r as { free?: () => void }).free?.();
+    safeFree(r);
   }
 }
 
