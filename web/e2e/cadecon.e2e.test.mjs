@@ -5,14 +5,14 @@
 // .mat input -> .mat activity; bridge mode with autorun against a fake Python bridge.
 // Run: `npm run e2e` (builds first). Serving and browser set-up: harness.mjs.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
-import { listen, repo, serveApp } from './harness.mjs';
+import { listen, python, pythonCan, repo, runPython, serveApp } from './harness.mjs';
 import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
@@ -257,8 +257,7 @@ function matV5(name, rows, cols, rowMajor) {
   return out;
 }
 
-const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
-const hasScipy = existsSync(python) && spawnSync(python, ['-c', 'import scipy.io'], { stdio: 'ignore' }).status === 0;
+const hasScipy = pythonCan('import scipy.io');
 
 test('.mat input gives .mat activity', async () => {
   const traces = readNpy(readFileSync(path.join(fixtures, 'e2e_traces.npy')));
@@ -356,7 +355,7 @@ test('bridge mode: session config, autorun, progress, activity and results poste
 
 // The real round trip: calab.decon() in Python serves this build, the browser runs with autorun and posts
 // activity and results back. Skipped when the project venv with calab is not there.
-const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab; calab.decon; from calab.cadecon import DeconConfig'], { stdio: 'ignore' }).status === 0;
+const hasCalab = pythonCan('import calab; calab.decon; from calab.cadecon import DeconConfig');
 const DECON = `
 import json, sys
 import numpy as np
@@ -370,24 +369,9 @@ print("RESULT " + json.dumps(out), flush=True)
 `;
 
 test('Python bridge round trip: calab.decon returns the browser run', { skip: !hasCalab && `${python} with calab.decon not available` }, async () => {
-  const proc = spawn(python, ['-c', DECON, path.join(fixtures, 'e2e_traces.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const waiters = [];
-  proc.stdout.on('data', (d) => { out += d; waiters.forEach((w) => w()); });
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  const line = (prefix) => new Promise((resolve, reject) => {
-    const look = () => {
-      const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
-      if (m) resolve(m.slice(prefix.length));
-    };
-    waiters.push(look);
-    exited.then(() => reject(new Error(`python exited early:\n${out}`)));
-    look();
-  });
-  const urlP = line('URL ');
-  const resultP = line('RESULT ');
-  urlP.catch(() => {});
-  resultP.catch(() => {});
+  const py = runPython(DECON, [path.join(fixtures, 'e2e_traces.npy')]);
+  const urlP = py.line('URL ');
+  const resultP = py.line('RESULT ');
   try {
     const { page, context, check } = await openPage(await urlP);
     await waitState(page, 'complete');
@@ -401,7 +385,7 @@ test('Python bridge round trip: calab.decon returns the browser run', { skip: !h
     check();
     await context.close();
   } finally {
-    if (proc.exitCode === null) proc.kill();
+    py.stop();
   }
 });
 

@@ -5,13 +5,12 @@
 // file input, corrupt files, and bridge mode against a fake Python bridge.
 // Run: `npm run e2e` (builds first). Serving and browser set-up: harness.mjs.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { listen, repo, serveApp } from './harness.mjs';
+import { listen, python, pythonCan, repo, runPython, serveApp } from './harness.mjs';
 import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
@@ -294,8 +293,7 @@ test('bridge mode: loads from Python, heartbeats, exports back', async () => {
 
 // The real round trip: calab.bridge.tune() in Python serves this build, the browser tunes and exports,
 // and Python returns the parameters. Skipped when the project venv with calab is not there.
-const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
-const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab.bridge'], { stdio: 'ignore' }).status === 0;
+const hasCalab = pythonCan('import calab.bridge');
 const TUNE = `
 import json, sys
 import numpy as np
@@ -314,25 +312,9 @@ print("RESULT " + json.dumps({"params": {k: v for k, v in params.items() if k !=
 `;
 
 test('Python bridge round trip: calab.bridge.tune returns the exported parameters', { skip: !hasCalab && `${python} with calab not available` }, async () => {
-  const proc = spawn(python, ['-c', TUNE, path.join(fixtures, 'e2e_traces.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const waiters = [];
-  proc.stdout.on('data', (d) => { out += d; waiters.forEach((w) => w()); });
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  const line = (prefix) => new Promise((resolve, reject) => {
-    const check = () => {
-      // Only complete lines: a chunk can end in the middle of one.
-      const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
-      if (m) resolve(m.slice(prefix.length));
-    };
-    waiters.push(check);
-    exited.then(() => reject(new Error(`python exited early:\n${out}`)));
-    check();
-  });
-  const urlP = line('URL ');
-  const resultP = line('RESULT ');
-  urlP.catch(() => {});
-  resultP.catch(() => {}); // still awaited below; this only keeps a kill after a failure from being unhandled
+  const py = runPython(TUNE, [path.join(fixtures, 'e2e_traces.npy')]);
+  const urlP = py.line('URL ');
+  const resultP = py.line('RESULT ');
   try {
     const { page, context, check } = await openPage(await urlP);
     await waitAllFresh(page);
@@ -357,7 +339,7 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
     check();
     await context.close();
   } finally {
-    if (proc.exitCode === null) proc.kill();
+    py.stop();
   }
 });
 

@@ -1,8 +1,10 @@
 // Shared harness of the browser tests: serves a built app (python/calab/_webapp/<app>) from a sub-path on a
 // local static server (proving the build's relative base) and opens pages in Debian's headless Chromium
 // through playwright-core (no browser download). Every page records page errors and console errors, and
-// `check()` fails the test if there were any. CHROMIUM overrides /usr/bin/chromium.
+// `check()` fails the test if there were any. CHROMIUM overrides /usr/bin/chromium. The Python round trips
+// run the project's Python (CALAB_PYTHON overrides .venv/bin/python) through `runPython`.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
@@ -48,4 +50,47 @@ export async function serveApp(app) {
     staticServer.close();
   };
   return { base: `http://127.0.0.1:${staticServer.address().port}${prefix}`, openPage, close };
+}
+
+/** The Python the round-trip tests run (the project's venv unless CALAB_PYTHON says otherwise). */
+export const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+
+/** Whether `python` exists and runs `code` without error (tests that need it skip otherwise). */
+export function pythonCan(code) {
+  return existsSync(python) && spawnSync(python, ['-c', code], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Runs the Python `script` with `args`; it reports by printing lines `PREFIX payload`. `line(prefix)`
+ * resolves with the payload of the first complete line with that prefix, or rejects once the process has
+ * exited without one. `stop()` kills the process if it still runs (call it in a `finally`).
+ */
+export function runPython(script, args) {
+  const proc = spawn(python, ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters = [];
+  proc.stdout.on('data', (d) => {
+    out += d;
+    for (const w of waiters) w();
+  });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const line = (prefix) => {
+    const p = new Promise((resolve, reject) => {
+      const look = () => {
+        // Only complete lines: a chunk can end in the middle of one.
+        const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
+        if (m) resolve(m.slice(prefix.length));
+      };
+      waiters.push(look);
+      exited.then(() => reject(new Error(`python exited early:\n${out}`)));
+      look();
+    });
+    // Still awaited by the caller; this only keeps a kill after a failure from being unhandled.
+    p.catch(() => {});
+    return p;
+  };
+  const stop = () => {
+    if (proc.exitCode === null) proc.kill();
+  };
+  return { line, stop };
 }

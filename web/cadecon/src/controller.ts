@@ -91,14 +91,7 @@ export class RunController {
     if (this.busy) throw new Error(`cannot start while ${this.state}`);
     this.clearStopTimer();
     this.snap = { resultJson: '', activity: new Float32Array(input.nCells * input.nTime), nTime: input.nTime };
-    this.reports = [];
-    this.result = null;
-    this.activity = null;
-    this.stopped = false;
-    this.error = null;
-    this.pending = null;
-    this.phase = 'loading';
-    this.fraction = 0;
+    this.clearRun('loading');
     const w = this.ensureWorker();
     // A copy goes to the worker, so the page keeps its traces for plotting.
     const traces = input.traces.slice();
@@ -177,15 +170,20 @@ export class RunController {
       this.worker.terminate();
       this.worker = null;
     }
+    this.clearRun(null);
+    this.setState('idle');
+  }
+
+  /** Forgets the last run's reports, result, error and pending request; `phase` is the one to show. */
+  private clearRun(phase: Phase | null): void {
     this.reports = [];
     this.result = null;
     this.activity = null;
     this.stopped = false;
     this.error = null;
     this.pending = null;
-    this.phase = null;
+    this.phase = phase;
     this.fraction = 0;
-    this.setState('idle');
   }
 
   inspect(cell: number): void {
