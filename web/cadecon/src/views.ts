@@ -1,6 +1,6 @@
 // CaDecon's plots: the cells x time raster with the subsets on it (canvas), convergence and time constants
 // over iterations, the kernels, and histograms of per-cell results. uPlot for line charts (as CaTune), plain
-// canvas for the raster and histograms. Colours: Okabe-Ito (palette() in shared/charts) and viridis.
+// canvas for the raster and histograms. Colours: Okabe-Ito (palette() in shared/ui/charts) and viridis.
 
 import uPlot from 'uplot';
 import { axis, INTEGER_INCRS, integerValues, kernelSupport, palette, tickValues, type Theme } from '../../shared/ui/charts';
