@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
-import { listen, python, pythonCan, repo, runPython, serveApp } from './harness.mjs';
+import { listen, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
 import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
@@ -40,18 +40,8 @@ function readNpy(buf) {
   return { descr, shape, data };
 }
 
-let harness;
-let base;
-const openPage = (url) => harness.openPage(url);
-
-before(async () => {
-  harness = await serveApp('cadecon');
-  base = harness.base;
-});
-
-after(async () => {
-  await harness?.close();
-});
+const harness = useApp('cadecon');
+const { openPage } = harness;
 
 const state = (page) => page.getAttribute('[data-testid="run-status"]', 'data-state');
 const waitState = (page, s, timeout = 120_000) => page.waitForSelector(`[data-testid="run-status"][data-state="${s}"]`, { timeout });
@@ -70,7 +60,7 @@ async function downloadZip(page) {
 }
 
 test('demo: run to completion, charts, ZIP export', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   assert.match(await page.textContent('[data-testid="dataset-label"]'), /demo: .*20 cells × \d+ frames/);
   assert.equal(await state(page), 'idle');
@@ -131,7 +121,7 @@ test('demo: run to completion, charts, ZIP export', async () => {
 });
 
 test('pause, resume, stop: partial results', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   await page.fill('[data-testid="setting-max-iterations"]', '50');
   await page.fill('[data-testid="setting-convergence-tol"]', '0.000001');
@@ -158,7 +148,7 @@ test('pause, resume, stop: partial results', async () => {
 });
 
 test('readable at a glance: titled axes, visible help, no internal jargon, the final kernel as the results give it', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 12);
   // Every setting explains itself without a click, and nothing speaks of schemas or engines.
   for (const id of ['upsample-target', 'max-iterations', 'hp-filter', 'lp-filter', 'num-subsets', 'seed']) {
@@ -192,7 +182,7 @@ test('readable at a glance: titled axes, visible help, no internal jargon, the f
 });
 
 test('progress moves within the first iteration, and Stop ends a run at once', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   await page.evaluate(() => {
     window.__progress = [];
@@ -220,7 +210,7 @@ test('progress moves within the first iteration, and Stop ends a run at once', a
 });
 
 test('settings are validated against the schema', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 4);
   await page.fill('[data-testid="setting-target-coverage"]', '1.5');
   assert.match(await page.textContent('[data-testid="settings-error"]'), /target_coverage = 1\.5 is out of range; valid: > 0 and <= 1/);
@@ -262,7 +252,7 @@ const hasScipy = pythonCan('import scipy.io');
 test('.mat input gives .mat activity', async () => {
   const traces = readNpy(readFileSync(path.join(fixtures, 'e2e_traces.npy')));
   const [rows, cols] = traces.shape;
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await page.setInputFiles('[data-testid="file-input"]', { name: 'rec.mat', mimeType: 'application/octet-stream', buffer: matV5('traces', rows, cols, traces.data) });
   await page.waitForSelector('[data-testid="import-confirm"]');
   assert.equal(await page.textContent('[data-testid="import-confirm"]'), 'Deconvolve these traces');
@@ -321,7 +311,7 @@ test('bridge mode: session config, autorun, progress, activity and results poste
   // Closed whatever happens: an open server or page after a failed assertion keeps the run alive.
   let context;
   try {
-    const opened = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+    const opened = await openPage(`${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
     context = opened.context;
     const { page, check } = opened;
     await waitState(page, 'complete');
@@ -392,5 +382,5 @@ test('Python bridge round trip: calab.decon returns the browser run', { skip: !h
 test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
   // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
   // answering and then imports a good file.
-  await testHostileImports(openPage, base);
+  await testHostileImports(openPage, harness.base);
 });

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { listen, python, pythonCan, repo, runPython, serveApp } from './harness.mjs';
+import { listen, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
 import { testHostileImports } from './hostile.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
@@ -22,18 +22,8 @@ function validator() {
   return ajv.compile(schema);
 }
 
-let harness;
-let base;
-const openPage = (url) => harness.openPage(url);
-
-before(async () => {
-  harness = await serveApp('catune');
-  base = harness.base;
-});
-
-after(async () => {
-  await harness?.close();
-});
+const harness = useApp('catune');
+const { openPage } = harness;
 
 async function waitAllFresh(page, extra = '') {
   await page.waitForFunction((sel) => {
@@ -45,7 +35,7 @@ async function waitAllFresh(page, extra = '') {
 const cardStats = (page) => page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [c.dataset.cellIndex, c.querySelector('[data-testid="card-stats"]').textContent]));
 
 test('demo: solve, retune, export', async () => {
-  const { page, context, check } = await openPage(`${base}?workers=2`);
+  const { page, context, check } = await openPage(`${harness.base}?workers=2`);
   await page.fill('#demo-cells', '6');
   await page.click('[data-testid="demo-button"]');
   await waitAllFresh(page);
@@ -131,7 +121,7 @@ test('demo: solve, retune, export', async () => {
 });
 
 test('long recording: windowed cards, overview strip, whole-trace exact; L0 and Convar solvers with export', async () => {
-  const { page, context, check } = await openPage(`${base}?workers=2`);
+  const { page, context, check } = await openPage(`${harness.base}?workers=2`);
   await page.fill('#demo-cells', '3');
   await page.fill('[data-testid="demo-duration"]', '900');
   await page.click('[data-testid="demo-button"]');
@@ -207,7 +197,7 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
 });
 
 test('file import: numpy .npy, then corrupt files', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, 'e2e_traces.npy'));
   await page.waitForSelector('[data-testid="import-confirm"]');
   assert.match(await page.textContent('[data-testid="import-shape"]'), /12 cells × 1500 timepoints/);
@@ -273,7 +263,7 @@ test('bridge mode: loads from Python, heartbeats, exports back', async () => {
     });
   });
   const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
-  const { page, context, check } = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+  const { page, context, check } = await openPage(`${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
   await waitAllFresh(page);
   await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('Connected'));
   assert.ok(await page.isVisible('[data-testid="export-python"]'));
@@ -346,5 +336,5 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
 test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
   // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
   // answering and then imports a good file.
-  await testHostileImports(openPage, base);
+  await testHostileImports(openPage, harness.base);
 });

@@ -8,18 +8,16 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { unzipSync, strFromU8 } from 'fflate';
-import { repo, serveApp } from './harness.mjs';
+import { repo, useApp } from './harness.mjs';
 import { f8Npy } from './hostile.mjs';
 
 const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
 const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab, scipy.io'], { stdio: 'ignore' }).status === 0;
 
-let harness;
-before(async () => { harness = await serveApp('catune'); });
-after(async () => { await harness?.close(); });
+const harness = useApp('catune');
 
 async function demo(page, cells, seconds) {
   await page.fill('#demo-cells', String(cells));

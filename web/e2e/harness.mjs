@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -50,6 +51,23 @@ export async function serveApp(app) {
     staticServer.close();
   };
   return { base: `http://127.0.0.1:${staticServer.address().port}${prefix}`, openPage, close };
+}
+
+/** Serves the built `app` to the tests of the calling file (started in before(), closed in after()). */
+export function useApp(app) {
+  let served = null;
+  before(async () => {
+    served = await serveApp(app);
+  });
+  after(async () => {
+    await served?.close();
+  });
+  return {
+    get base() {
+      return served.base;
+    },
+    openPage: (url) => served.openPage(url),
+  };
 }
 
 /** The Python the round-trip tests run (the project's venv unless CALAB_PYTHON says otherwise). */
