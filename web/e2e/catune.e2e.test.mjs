@@ -10,8 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { listen, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
-import { testHostileImports } from './hostile.mjs';
+import { listen, python, pythonCan, repo, runPython, useApp, hostileFilesTest } from './harness.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schema = JSON.parse(readFileSync(path.join(repo, 'schemas', 'catune-export.schema.json'), 'utf8'));
@@ -333,8 +332,4 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
   }
 });
 
-test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
-  // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
-  // answering and then imports a good file.
-  await testHostileImports(openPage, harness.base);
-});
+hostileFilesTest(harness);

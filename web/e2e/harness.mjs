@@ -8,9 +8,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { testHostileImports } from './hostile.mjs';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -68,6 +69,15 @@ export function useApp(app) {
     },
     openPage: (url) => served.openPage(url),
   };
+}
+
+/** The hostile-files test (hostile.mjs) against the app `useApp` serves; both apps' files register it. */
+export function hostileFilesTest(harness) {
+  test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
+    // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
+    // answering and then imports a good file.
+    await testHostileImports(harness.openPage, harness.base);
+  });
 }
 
 /** The Python the round-trip tests run (the project's venv unless CALAB_PYTHON says otherwise). */
