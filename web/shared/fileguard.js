@@ -10,6 +10,7 @@
     box.className = 'banner file-warning';
     box.setAttribute('role', 'alert');
     box.setAttribute('data-testid', 'file-warning');
+    // biome-ignore format: one line per piece of the notice reads better than one per operand
     box.innerHTML =
       '<h2>' + name + ' cannot run from a file:// page</h2>' +
       '<p>Browsers do not load the app\u2019s scripts and its WebAssembly solver from files opened directly from disk. ' +
