@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
-import { listen, python, pythonCan, repo, runPython, useApp, hostileFilesTest } from './harness.mjs';
+import { fakeBridge, hostileFilesTest, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schemas = path.join(repo, 'schemas');
@@ -287,26 +287,33 @@ test('bridge mode: session config, autorun, progress, activity and results poste
   const token = 'e2e-secret';
   const npy = readFileSync(path.join(fixtures, 'e2e_traces.npy'));
   const got = { heartbeats: 0, progress: [], activity: null, results: null, order: [], badTokens: 0 };
-  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'X-CaLab-Token, Content-Type', 'access-control-allow-methods': 'GET, POST, OPTIONS' };
-  const bridge = await listen((req, res) => {
-    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
-    if (req.headers['x-calab-token'] !== token) { got.badTokens++; return res.writeHead(401, cors).end(); }
-    const url = new URL(req.url, 'http://x');
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
-      if (url.pathname === '/api/v1/session') return json({ protocol_version: 1, app: 'cadecon', fs: 30, num_cells: 12, num_timepoints: 1500, cell_ids: [...Array(12).keys()].map((i) => 100 + i), source: 'rec.npy', config: { autorun: true, max_iterations: 3, seed: 5, num_subsets: 3 } });
-      if (url.pathname === '/api/v1/traces') { assert.equal(url.searchParams.get('dtype'), 'f4'); return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(npy); }
-      if (url.pathname === '/api/v1/heartbeat') { got.heartbeats++; return json({ ok: true }); }
-      if (url.pathname === '/api/v1/progress') { got.progress.push(JSON.parse(body.toString())); return json({ ok: true }); }
-      if (url.pathname === '/api/v1/activity') { got.order.push('activity'); got.activity = body; return json({ ok: true }); }
-      if (url.pathname === '/api/v1/results') { got.order.push('results'); got.results = JSON.parse(body.toString()); return json({ ok: true }); }
-      res.writeHead(404, cors).end();
-    });
+  const session = {
+    protocol_version: 1,
+    app: 'cadecon',
+    fs: 30,
+    num_cells: 12,
+    num_timepoints: 1500,
+    cell_ids: [...Array(12).keys()].map((i) => 100 + i),
+    source: 'rec.npy',
+    config: { autorun: true, max_iterations: 3, seed: 5, num_subsets: 3 },
+  };
+  const { server: bridge, url: bridgeUrl } = await fakeBridge({
+    token,
+    session,
+    traces: npy,
+    got,
+    posts: {
+      progress: (body) => got.progress.push(JSON.parse(body.toString())),
+      activity: (body) => {
+        got.order.push('activity');
+        got.activity = body;
+      },
+      results: (body) => {
+        got.order.push('results');
+        got.results = JSON.parse(body.toString());
+      },
+    },
   });
-  const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
   // Closed whatever happens: an open server or page after a failed assertion keeps the run alive.
   let context;
   try {

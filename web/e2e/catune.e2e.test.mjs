@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { listen, python, pythonCan, repo, runPython, useApp, hostileFilesTest } from './harness.mjs';
+import { fakeBridge, hostileFilesTest, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schema = JSON.parse(readFileSync(path.join(repo, 'schemas', 'catune-export.schema.json'), 'utf8'));
@@ -245,23 +245,23 @@ test('bridge mode: loads from Python, heartbeats, exports back', async () => {
   const token = 'e2e-secret';
   const npy = readFileSync(path.join(fixtures, 'e2e_traces.npy'));
   const got = { heartbeats: 0, exports: [], badTokens: 0 };
-  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'X-CaLab-Token, Content-Type', 'access-control-allow-methods': 'GET, POST, OPTIONS' };
-  const bridge = await listen((req, res) => {
-    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
-    if (req.headers['x-calab-token'] !== token) { got.badTokens++; return res.writeHead(401, cors).end(); }
-    const url = new URL(req.url, 'http://x');
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
-      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
-      if (url.pathname === '/api/v1/session') return json({ protocol_version: 1, app: 'catune', fs: 30, num_cells: 12, num_timepoints: 1500, cell_ids: [...Array(12).keys()], source: null, config: {} });
-      if (url.pathname === '/api/v1/traces') return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(npy);
-      if (url.pathname === '/api/v1/heartbeat') { got.heartbeats++; return json({ ok: true }); }
-      if (url.pathname === '/api/v1/export') { got.exports.push(JSON.parse(body)); return json({ ok: true }); }
-      res.writeHead(404, cors).end();
-    });
+  const session = {
+    protocol_version: 1,
+    app: 'catune',
+    fs: 30,
+    num_cells: 12,
+    num_timepoints: 1500,
+    cell_ids: [...Array(12).keys()],
+    source: null,
+    config: {},
+  };
+  const { server: bridge, url: bridgeUrl } = await fakeBridge({
+    token,
+    session,
+    traces: npy,
+    got,
+    posts: { export: (body) => got.exports.push(JSON.parse(body.toString())) },
   });
-  const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
   const { page, context, check } = await openPage(`${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
   await waitAllFresh(page);
   await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('Connected'));

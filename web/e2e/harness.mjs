@@ -71,6 +71,50 @@ export function useApp(app) {
   };
 }
 
+/**
+ * A stand-in for the Python bridge on 127.0.0.1 (schemas/bridge-protocol.json): answers CORS preflights,
+ * refuses a wrong token with 401 (counted in `got.badTokens`), serves `session` and the f4 `traces`, counts
+ * heartbeats in `got.heartbeats`, hands the body of every POST to `posts[path]` and answers 404 otherwise.
+ * Returns the server and its URL.
+ */
+export async function fakeBridge({ token, session, traces, got, posts }) {
+  const cors = {
+    'access-control-allow-origin': '*',
+    'access-control-allow-headers': 'X-CaLab-Token, Content-Type',
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+  };
+  const server = await listen((req, res) => {
+    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
+    if (req.headers['x-calab-token'] !== token) {
+      got.badTokens++;
+      return res.writeHead(401, cors).end();
+    }
+    const url = new URL(req.url, 'http://x');
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
+      const path = url.pathname.replace(/^\/api\/v1\//, '');
+      if (path === 'session') return json(session);
+      if (path === 'traces') {
+        assert.equal(url.searchParams.get('dtype'), 'f4');
+        return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(traces);
+      }
+      if (path === 'heartbeat') {
+        got.heartbeats++;
+        return json({ ok: true });
+      }
+      if (req.method === 'POST' && posts[path]) {
+        posts[path](body);
+        return json({ ok: true });
+      }
+      res.writeHead(404, cors).end();
+    });
+  });
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
 /** The hostile-files test (hostile.mjs) against the app `useApp` serves; both apps' files register it. */
 export function hostileFilesTest(harness) {
   test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
