@@ -5,7 +5,7 @@
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
 import './style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/ui/page';
+import { $, downloadBlob, installErrorBanner, installTheme, statusLine } from '../../shared/ui/page';
 import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
 import type { Dataset } from '../../shared/dataset';
@@ -26,13 +26,8 @@ const datasetLabel = $('[data-testid="dataset-label"]');
 const bridgeStatus = $('[data-testid="bridge-status"]');
 const actionStatus = $('[data-testid="action-status"]');
 
-let statusTimer: ReturnType<typeof setTimeout> | undefined;
-/** A short message about what the last button did; it stays until replaced or for 8 s. */
-function notify(text: string): void {
-  actionStatus.textContent = text;
-  clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => { actionStatus.textContent = ''; }, 8000);
-}
+/** A short message about what the last button did. */
+const notify = statusLine(actionStatus);
 
 const showBanner = installErrorBanner(banner);
 let screen: DeconScreen | null = null;

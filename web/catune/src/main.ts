@@ -4,7 +4,7 @@
 
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/ui/page';
+import { $, downloadBlob, installErrorBanner, installTheme, statusLine } from '../../shared/ui/page';
 import type { CaTuneExport } from '../../shared/export';
 import { encodeNpy } from '../../shared/npywrite';
 import { poolSize } from '../../shared/pool';
@@ -33,13 +33,8 @@ const theme = installTheme('catune-theme', $('#theme-toggle'), () => tuner?.rebu
 const createWorker = (): Worker => new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
 const workers = poolSize(location.search, navigator.hardwareConcurrency);
 
-let statusTimer: ReturnType<typeof setTimeout> | undefined;
-/** A short message about what the last button did; it stays until replaced or for 8 s. */
-function notify(text: string): void {
-  actionStatus.textContent = text;
-  clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => { actionStatus.textContent = ''; }, 8000);
-}
+/** A short message about what the last button did. */
+const notify = statusLine(actionStatus);
 
 const EXPORT_ACTIVITY_LABEL = 'Export activity';
 const IMPORT = { confirmLabel: 'Tune these traces' };
