@@ -25,13 +25,20 @@ const harness = useApp('catune');
 const { openPage } = harness;
 
 async function waitAllFresh(page, extra = '') {
-  await page.waitForFunction((sel) => {
-    const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
-    return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(sel || '*'));
-  }, extra, { timeout: 60_000 });
+  await page.waitForFunction(
+    (sel) => {
+      const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
+      return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(sel || '*'));
+    },
+    extra,
+    { timeout: 60_000 },
+  );
 }
 
-const cardStats = (page) => page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [c.dataset.cellIndex, c.querySelector('[data-testid="card-stats"]').textContent]));
+const cardStats = (page) =>
+  page.$$eval('[data-testid="cell-card"]', (cs) =>
+    cs.map((c) => [c.dataset.cellIndex, c.querySelector('[data-testid="card-stats"]').textContent]),
+  );
 
 test('demo: solve, retune, export', async () => {
   const { page, context, check } = await openPage(`${harness.base}?workers=2`);
@@ -45,16 +52,24 @@ test('demo: solve, retune, export', async () => {
   // Watch status transitions, then move tau_decay the way a script would (value + input event).
   await page.evaluate(() => {
     window.__seen = new Set();
-    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status)))
-      .observe(document.querySelector('[data-testid="cell-grid"]'), { subtree: true, attributeFilter: ['data-status'] });
+    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status))).observe(
+      document.querySelector('[data-testid="cell-grid"]'),
+      { subtree: true, attributeFilter: ['data-status'] },
+    );
   });
-  await page.$eval('[data-testid="param-tau-decay"]', (el) => { el.value = '0.8'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  await page.$eval('[data-testid="param-tau-decay"]', (el) => {
+    el.value = '0.8';
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
   await waitAllFresh(page, '[data-tau-decay="0.8"]');
   const seen = await page.evaluate(() => [...window.__seen]);
   assert.ok(seen.includes('stale'), `cards went stale (saw ${seen})`);
   const afterStats = await cardStats(page);
   assert.equal(afterStats.length, before.length);
-  assert.ok(afterStats.some(([, s], i) => s !== before[i][1]), 'numbers changed after tau_decay moved');
+  assert.ok(
+    afterStats.some(([, s], i) => s !== before[i][1]),
+    'numbers changed after tau_decay moved',
+  );
 
   // Lambda via the slider and keyboard: arrow keys step it.
   await page.focus('[data-testid="param-lambda-range"]');
@@ -77,9 +92,15 @@ test('demo: solve, retune, export', async () => {
   const second = await page.getAttribute('[data-testid="cell-card"] >> nth=1', 'data-cell-index');
   await page.click('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]');
   // The spectrum opens under that card's chart, and the button says so.
-  await page.waitForFunction((c) => document.querySelector(`[data-cell-index="${c}"] [data-testid="spectrum-panel"]`)?.dataset.cell === c, second);
+  await page.waitForFunction(
+    (c) => document.querySelector(`[data-cell-index="${c}"] [data-testid="spectrum-panel"]`)?.dataset.cell === c,
+    second,
+  );
   assert.ok(await page.isVisible(`[data-cell-index="${second}"] [data-testid="spectrum-panel"] canvas`));
-  assert.equal(await page.getAttribute('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]', 'aria-pressed'), 'true');
+  assert.equal(
+    await page.getAttribute('[data-testid="cell-card"] >> nth=1 >> [data-testid="inspect-button"]', 'aria-pressed'),
+    'true',
+  );
 
   // Dragging across one chart zooms every chart; Reset zoom undoes it.
   const over = await page.locator('[data-testid="cell-card"] >> nth=0 >> .u-over >> nth=0').boundingBox();
@@ -114,7 +135,7 @@ test('demo: solve, retune, export', async () => {
 
   // Theme switch rebuilds charts without errors.
   await page.click('[data-testid="theme-toggle"]');
-  assert.equal(await page.getAttribute('html', 'data-theme') !== null, true);
+  assert.equal((await page.getAttribute('html', 'data-theme')) !== null, true);
   check();
   await context.close();
 });
@@ -129,21 +150,29 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
   // Only the shown window (plus margin) is solved at first; the whole traces follow in the background.
   const samples = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => c.dataset.samples));
   for (const s of samples) assert.match(s, /^0-90[01]$/, `first 30 s shown (${s})`);
-  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="cell-card"]')].every((c) => c.dataset.exact === 'true'), null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('[data-testid="cell-card"]')].every((c) => c.dataset.exact === 'true'),
+    null,
+    { timeout: 60_000 },
+  );
   assert.equal(await page.getAttribute('[data-testid="overview"] >> nth=0', 'data-fit'), 'whole');
   // Clicking the middle of the strip moves every card's window there, served by the whole-trace solution.
   const strip = await page.locator('[data-testid="overview"] >> nth=0').boundingBox();
   await page.mouse.click(strip.x + strip.width / 2, strip.y + strip.height / 2);
   await waitAllFresh(page);
-  const moved = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => Number(c.dataset.samples.split('-')[0])));
+  const moved = await page.$$eval('[data-testid="cell-card"]', (cs) =>
+    cs.map((c) => Number(c.dataset.samples.split('-')[0])),
+  );
   for (const lo of moved) assert.ok(lo > 12000 && lo < 14000, `window moved to the middle (starts at sample ${lo})`);
 
   // L0: cards go stale, then fresh with the L0 solution. Nothing else changes: L0 has no baseline term,
   // so the app warns that drift removal is off instead of switching it on behind the user's back.
   await page.evaluate(() => {
     window.__seen = new Set();
-    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status)))
-      .observe(document.querySelector('[data-testid="cell-grid"]'), { subtree: true, attributeFilter: ['data-status'] });
+    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status))).observe(
+      document.querySelector('[data-testid="cell-grid"]'),
+      { subtree: true, attributeFilter: ['data-status'] },
+    );
   });
   await page.selectOption('[data-testid="solver-select"]', 'l0');
   assert.ok(await page.isVisible('[data-testid="param-l0-lambda"]'));
@@ -216,7 +245,11 @@ test('file import: numpy .npy, then corrupt files', async () => {
   assert.equal(doc.metadata.num_cells, 12);
 
   await page.click('[data-testid="load-new"]');
-  for (const [file, pattern] of [['truncated.npy', /truncated/i], ['random.bin', /unrecognised file type/], ['v73.mat', /v7\.3.*savemat/s]]) {
+  for (const [file, pattern] of [
+    ['truncated.npy', /truncated/i],
+    ['random.bin', /unrecognised file type/],
+    ['v73.mat', /v7\.3.*savemat/s],
+  ]) {
     await page.setInputFiles('[data-testid="file-input"]', path.join(fixtures, file));
     await page.waitForSelector('[data-testid="import-error"]:not([hidden])');
     assert.match(await page.textContent('[data-testid="import-error"]'), pattern);
@@ -262,12 +295,18 @@ test('bridge mode: loads from Python, heartbeats, exports back', async () => {
     got,
     posts: { export: (body) => got.exports.push(JSON.parse(body.toString())) },
   });
-  const { page, context, check } = await openPage(`${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+  const { page, context, check } = await openPage(
+    `${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`,
+  );
   await waitAllFresh(page);
-  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('Connected'));
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="bridge-status"]').textContent.includes('Connected'),
+  );
   assert.ok(await page.isVisible('[data-testid="export-python"]'));
   await page.click('[data-testid="export-python"]');
-  await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'),
+  );
   assert.equal(got.exports.length, 1);
   const validate = validator();
   assert.ok(validate(got.exports[0]), JSON.stringify(validate.errors));
@@ -300,7 +339,9 @@ if params is not None:
 print("RESULT " + json.dumps({"params": {k: v for k, v in params.items() if k != "export"} if params else None, "native": native}), flush=True)
 `;
 
-test('Python bridge round trip: calab.bridge.tune returns the exported parameters', { skip: !hasCalab && `${python} with calab not available` }, async () => {
+test('Python bridge round trip: calab.bridge.tune returns the exported parameters', {
+  skip: !hasCalab && `${python} with calab not available`,
+}, async () => {
   const py = runPython(TUNE, [path.join(fixtures, 'e2e_traces.npy')]);
   const urlP = py.line('URL ');
   const resultP = py.line('RESULT ');
@@ -310,8 +351,13 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
     await page.fill('[data-testid="param-tau-decay"]', '0.6');
     await page.check('[data-testid="filter-toggle"]');
     await waitAllFresh(page, '[data-tau-decay="0.6"]');
-    const browser = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => ({
-      cell: Number(c.dataset.cellIndex), sum: Number(c.dataset.activitySum), baseline: Number(c.dataset.baseline) })));
+    const browser = await page.$$eval('[data-testid="cell-card"]', (cs) =>
+      cs.map((c) => ({
+        cell: Number(c.dataset.cellIndex),
+        sum: Number(c.dataset.activitySum),
+        baseline: Number(c.dataset.baseline),
+      })),
+    );
     await page.click('[data-testid="export-python"]');
     const { params, native } = JSON.parse(await resultP);
     assert.ok(params, 'tune() returned parameters');
@@ -322,8 +368,14 @@ test('Python bridge round trip: calab.bridge.tune returns the exported parameter
     // Browser (wasm, f32 output) and native Python solve the same problem to the same optimum.
     for (const b of browser) {
       const py = native.activity_sum[b.cell];
-      assert.ok(Math.abs(b.sum - py) <= 1e-3 * Math.max(1, Math.abs(py)), `cell ${b.cell}: activity sum browser ${b.sum} vs Python ${py}`);
-      assert.ok(Math.abs(b.baseline - native.baseline[b.cell]) <= 1e-4, `cell ${b.cell}: baseline browser ${b.baseline} vs Python ${native.baseline[b.cell]}`);
+      assert.ok(
+        Math.abs(b.sum - py) <= 1e-3 * Math.max(1, Math.abs(py)),
+        `cell ${b.cell}: activity sum browser ${b.sum} vs Python ${py}`,
+      );
+      assert.ok(
+        Math.abs(b.baseline - native.baseline[b.cell]) <= 1e-4,
+        `cell ${b.cell}: baseline browser ${b.baseline} vs Python ${native.baseline[b.cell]}`,
+      );
     }
     check();
     await context.close();

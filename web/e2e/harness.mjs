@@ -15,8 +15,21 @@ import { testHostileImports } from './hostile.mjs';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+};
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** An HTTP server on 127.0.0.1 with an ephemeral port. */
 export function listen(handler) {
@@ -35,7 +48,9 @@ export async function serveApp(app) {
     const rel = decodeURIComponent(url.pathname.slice(prefix.length)) || 'index.html';
     const file = path.join(appDir, rel);
     if (!file.startsWith(appDir) || !existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    res
+      .writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' })
+      .end(readFileSync(file));
   });
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
   const openPage = async (url) => {
@@ -43,7 +58,9 @@ export async function serveApp(app) {
     const page = await context.newPage();
     const problems = [];
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
+    });
     await page.goto(url);
     return { page, context, check: () => assert.deepEqual(problems, []) };
   };
@@ -150,7 +167,10 @@ export function runPython(script, args) {
     const p = new Promise((resolve, reject) => {
       const look = () => {
         // Only complete lines: a chunk can end in the middle of one.
-        const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
+        const m = out
+          .split('\n')
+          .slice(0, -1)
+          .find((l) => l.startsWith(prefix));
         if (m) resolve(m.slice(prefix.length));
       };
       waiters.push(look);

@@ -5,7 +5,13 @@ export const REALISM = ['clean', 'typical', 'hard'] as const;
 export type Realism = (typeof REALISM)[number];
 
 /** A simulator config for a preset at a realism level (noise, drift and bleaching dialled up or down). */
-export function demoConfig(presetJson: string, realism: Realism, numCells: number, seed: number, durationS = 120): string {
+export function demoConfig(
+  presetJson: string,
+  realism: Realism,
+  numCells: number,
+  seed: number,
+  durationS = 120,
+): string {
   const cfg = JSON.parse(presetJson) as Record<string, unknown> & { noise?: Record<string, unknown> };
   cfg.num_cells = numCells;
   cfg.num_timepoints = Math.round(durationS * Number(cfg.fs ?? 30));

@@ -69,5 +69,4 @@ describe('layering', () => {
     expect(violations(sources('catune/src/'), (t) => t.startsWith('cadecon/'))).toEqual([]);
     expect(violations(sources('cadecon/src/'), (t) => t.startsWith('catune/'))).toEqual([]);
   });
-
 });

@@ -47,7 +47,9 @@ async function checkpoint(): Promise<void> {
   await new Promise<void>((r) => setTimeout(r, 0));
   if (paused && !stopRequested) {
     post({ type: 'paused' });
-    await new Promise<void>((r) => { wake = r; });
+    await new Promise<void>((r) => {
+      wake = r;
+    });
     wake = null;
     if (!stopRequested) post({ type: 'resumed' });
   }
@@ -100,7 +102,11 @@ async function execute(req: StartRequest): Promise<void> {
         snapshot(r, 0, 0, req.nTime);
         progress('iterating', k / max, `Iteration ${k} done (at most ${max})`);
       } else {
-        progress('iterating', (k + done / Math.max(1, total)) / max, `Iteration ${k + 1} of at most ${max}: ${done} of ${total} steps`);
+        progress(
+          'iterating',
+          (k + done / Math.max(1, total)) / max,
+          `Iteration ${k + 1} of at most ${max}: ${done} of ${total} steps`,
+        );
       }
     }
     let next = 0;

@@ -55,8 +55,14 @@ export class RunController {
   private snap: { resultJson: string; activity: Float32Array; nTime: number } | null = null;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly createWorker: () => WorkerLike, private readonly on: RunEvents = {},
-    private readonly timers: { set: (f: () => void, ms: number) => ReturnType<typeof setTimeout>; clear: (t: ReturnType<typeof setTimeout>) => void } = { set: (f, ms) => setTimeout(f, ms), clear: (t) => clearTimeout(t) }) {}
+  constructor(
+    private readonly createWorker: () => WorkerLike,
+    private readonly on: RunEvents = {},
+    private readonly timers: {
+      set: (f: () => void, ms: number) => ReturnType<typeof setTimeout>;
+      clear: (t: ReturnType<typeof setTimeout>) => void;
+    } = { set: (f, ms) => setTimeout(f, ms), clear: (t) => clearTimeout(t) },
+  ) {}
 
   get busy(): boolean {
     return this.state === 'running' || this.state === 'paused';
@@ -95,7 +101,18 @@ export class RunController {
     const w = this.ensureWorker();
     // A copy goes to the worker, so the page keeps its traces for plotting.
     const traces = input.traces.slice();
-    w.postMessage({ type: 'start', traces, nCells: input.nCells, nTime: input.nTime, fs: input.fs, configJson: JSON.stringify(input.config), maxIterations }, [traces.buffer]);
+    w.postMessage(
+      {
+        type: 'start',
+        traces,
+        nCells: input.nCells,
+        nTime: input.nTime,
+        fs: input.fs,
+        configJson: JSON.stringify(input.config),
+        maxIterations,
+      },
+      [traces.buffer],
+    );
     this.setState('running');
   }
 
@@ -230,7 +247,8 @@ export class RunController {
       case 'snapshot':
         if (!this.busy || !this.snap) return;
         this.snap.resultJson = m.resultJson;
-        if (m.cellEnd > m.cellStart && m.rows.length === (m.cellEnd - m.cellStart) * this.snap.nTime) this.snap.activity.set(m.rows, m.cellStart * this.snap.nTime);
+        if (m.cellEnd > m.cellStart && m.rows.length === (m.cellEnd - m.cellStart) * this.snap.nTime)
+          this.snap.activity.set(m.rows, m.cellStart * this.snap.nTime);
         break;
       case 'error':
         if (this.state === 'idle') return;

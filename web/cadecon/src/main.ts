@@ -33,7 +33,11 @@ const showBanner = installErrorBanner(banner);
 let screen: DeconScreen | null = null;
 const theme = installTheme('cadecon-theme', $('#theme-toggle'), () => screen?.rebuildCharts());
 
-const createWorker = (): WorkerLike => new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), { type: 'module', name: 'calab-indeca' }) as unknown as WorkerLike;
+const createWorker = (): WorkerLike =>
+  new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'calab-indeca',
+  }) as unknown as WorkerLike;
 
 interface Started {
   dataset: Dataset;
@@ -79,7 +83,12 @@ function startScreen(calab: Calab, s: Started): void {
   let lastPost = 0;
   let lastPhase: Phase | null = null;
   screen = new DeconScreen({
-    root: app, dataset: s.dataset, theme, createWorker, initial: s.initial, ...demoTruth(calab, s.dataset),
+    root: app,
+    dataset: s.dataset,
+    theme,
+    createWorker,
+    initial: s.initial,
+    ...demoTruth(calab, s.dataset),
     onState: () => refreshExports(),
     onProgress: (phase, fraction, message) => {
       if (!s.bridge) return;
@@ -101,7 +110,12 @@ function startScreen(calab: Calab, s: Started): void {
 
 function provenance() {
   const d = current!.dataset;
-  return { appVersion: __APP_VERSION__, engine: screen!.controller.engine, sourceFilename: d.sourceFilename, cellIds: d.cellIds };
+  return {
+    appVersion: __APP_VERSION__,
+    engine: screen!.controller.engine,
+    sourceFilename: d.sourceFilename,
+    cellIds: d.cellIds,
+  };
 }
 
 async function sendToPython(stopped = false): Promise<void> {
@@ -114,7 +128,10 @@ async function sendToPython(stopped = false): Promise<void> {
     const { num_cells: n, num_timepoints: T } = c.result;
     await bridge.postBytes('activity', encodeNpy(c.activity, [n, T]));
     await bridge.postJson('results', resultsDocument(c.result, provenance(), 'POST /api/v1/activity'));
-    setStatus(`${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`, 'sent');
+    setStatus(
+      `${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`,
+      'sent',
+    );
     notify('Sent to Python.');
     bridge.stopHeartbeat();
   } catch (e) {
@@ -133,13 +150,21 @@ function downloadZip(): void {
   const fmtOut = current.dataset.sourceFilename?.toLowerCase().endsWith('.mat') ? 'mat' : 'npy';
   let bytes: Uint8Array;
   try {
-    bytes = buildZip({ result: c.result, activity: c.activity, format: fmtOut, provenance: provenance(), history: c.reports });
+    bytes = buildZip({
+      result: c.result,
+      activity: c.activity,
+      format: fmtOut,
+      provenance: provenance(),
+      history: c.reports,
+    });
   } catch (e) {
     showBanner(`The export could not be built: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
   downloadBlob(new Blob([bytes as BlobPart], { type: 'application/zip' }), 'cadecon_results.zip');
-  notify(`Saved cadecon_results.zip: activity.${fmtOut} (${c.result.num_cells} cells × ${c.result.num_timepoints} frames) and results.json${c.result.partial ? ' (partial run)' : ''}.`);
+  notify(
+    `Saved cadecon_results.zip: activity.${fmtOut} (${c.result.num_cells} cells × ${c.result.num_timepoints} frames) and results.json${c.result.partial ? ' (partial run)' : ''}.`,
+  );
 }
 
 async function boot(): Promise<void> {
@@ -147,7 +172,10 @@ async function boot(): Promise<void> {
   if (!calab) return;
   exportZip.addEventListener('click', downloadZip);
   exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
-  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), { confirmLabel: 'Deconvolve these traces' });
+  const showImport = (): void =>
+    renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), {
+      confirmLabel: 'Deconvolve these traces',
+    });
   loadNew.addEventListener('click', () => {
     screen?.dispose();
     screen = null;
@@ -179,7 +207,9 @@ async function boot(): Promise<void> {
     startScreen(calab, { dataset, bridge, initial: changes, autorun });
   } catch (e) {
     app.textContent = '';
-    showBanner(`Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.decon() still running?`);
+    showBanner(
+      `Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.decon() still running?`,
+    );
     showImport();
   }
 }

@@ -30,7 +30,8 @@ let tuner: Tuner | null = null;
 let dataset: Dataset | null = null;
 const theme = installTheme('catune-theme', $('#theme-toggle'), () => tuner?.rebuildCharts());
 
-const createWorker = (): Worker => new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
+const createWorker = (): Worker =>
+  new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
 const workers = poolSize(location.search, navigator.hardwareConcurrency);
 
 /** A short message about what the last button did. */
@@ -57,7 +58,10 @@ function download(doc: CaTuneExport): void {
 }
 
 /** Solves every cell with the current parameters, showing progress on `button`; null when cancelled. */
-async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ activity: Float32Array; doc: CaTuneExport } | null> {
+async function solveAll(
+  button: HTMLButtonElement,
+  verb: string,
+): Promise<{ activity: Float32Array; doc: CaTuneExport } | null> {
   const t = tuner!;
   const label = button.textContent;
   button.classList.add('busy');
@@ -67,7 +71,10 @@ async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ acti
       notify(`${verb}: solving every cell with the current parameters, ${done} of ${total} done…`);
     });
   } catch (e) {
-    if (e instanceof ActivityExportError && e.code === 'CANCELLED') { notify(`${verb} cancelled.`); return null; }
+    if (e instanceof ActivityExportError && e.code === 'CANCELLED') {
+      notify(`${verb} cancelled.`);
+      return null;
+    }
     showBanner(`${verb} failed: ${e instanceof Error ? e.message : String(e)}`);
     return null;
   } finally {
@@ -78,12 +85,18 @@ async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ acti
 
 async function downloadActivity(): Promise<void> {
   if (!tuner || !dataset) return;
-  if (tuner.exportBusy) { tuner.cancelExport(); return; }
+  if (tuner.exportBusy) {
+    tuner.cancelExport();
+    return;
+  }
   const got = await solveAll(exportActivity, 'Export activity');
   if (!got) return;
   const format = dataset.sourceFilename?.toLowerCase().endsWith('.mat') ? 'mat' : 'npy';
   const { numCells: n, numTimepoints: T } = dataset.matrix;
-  downloadBlob(new Blob([activityZip(got.activity, got.doc, format) as BlobPart], { type: 'application/zip' }), 'catune_activity.zip');
+  downloadBlob(
+    new Blob([activityZip(got.activity, got.doc, format) as BlobPart], { type: 'application/zip' }),
+    'catune_activity.zip',
+  );
   notify(`Saved catune_activity.zip: activity.${format} (${n} cells × ${T} frames) and catune_export.json.`);
 }
 
@@ -130,7 +143,10 @@ async function boot(): Promise<void> {
     exportPython.hidden = false;
     exportPython.addEventListener('click', async () => {
       if (!tuner || !bridge || !dataset) return;
-      if (tuner.exportBusy) { tuner.cancelExport(); return; }
+      if (tuner.exportBusy) {
+        tuner.cancelExport();
+        return;
+      }
       // With return_activity the button cancels the solve while it runs, so it stays enabled until then.
       exportPython.disabled = !wantsActivity;
       const what = wantsActivity ? 'Parameters and activity' : 'Parameters';
@@ -138,10 +154,16 @@ async function boot(): Promise<void> {
         let doc = tuner.exportDoc();
         if (wantsActivity) {
           const got = await solveAll(exportPython, 'Export to Python');
-          if (!got) { exportPython.disabled = bridge.ended; return; }
+          if (!got) {
+            exportPython.disabled = bridge.ended;
+            return;
+          }
           exportPython.disabled = true;
           doc = got.doc;
-          await bridge.postBytes('activity', encodeNpy(got.activity, [dataset.matrix.numCells, dataset.matrix.numTimepoints]));
+          await bridge.postBytes(
+            'activity',
+            encodeNpy(got.activity, [dataset.matrix.numCells, dataset.matrix.numTimepoints]),
+          );
         }
         await bridge.postJson('export', doc);
         setStatus(`${what} sent to Python. You can close this tab.`, 'sent');
@@ -162,10 +184,14 @@ async function boot(): Promise<void> {
       wantsActivity = session.config?.return_activity === true;
       bridge.startHeartbeat((state) => setStatus(BRIDGE_STATUS[state], state));
       startTuning(calab, d, bridge);
-      if (wantsActivity) exportPython.title = 'Solve every cell with the current parameters and send the activity and the parameters to Python';
+      if (wantsActivity)
+        exportPython.title =
+          'Solve every cell with the current parameters and send the activity and the parameters to Python';
     } catch (e) {
       app.textContent = '';
-      showBanner(`Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.tune() still running?`);
+      showBanner(
+        `Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.tune() still running?`,
+      );
       renderImport(app, calab, (d) => startTuning(calab, d, null), IMPORT);
     }
     return;

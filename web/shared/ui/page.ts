@@ -12,7 +12,9 @@ export function installErrorBanner(banner: HTMLElement): (msg: string) => void {
     banner.hidden = false;
   };
   window.addEventListener('error', (e) => show(`Unexpected error: ${e.message}`));
-  window.addEventListener('unhandledrejection', (e) => show(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
+  window.addEventListener('unhandledrejection', (e) =>
+    show(`Unexpected error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`),
+  );
   return show;
 }
 
@@ -30,7 +32,9 @@ export function statusLine(el: HTMLElement, ms = 8000): (text: string) => void {
 
 /** Applies the remembered or preferred theme and wires `toggle`; returns a getter for the current theme. */
 export function installTheme(storageKey: string, toggle: HTMLElement, onChange: () => void): () => Theme {
-  let theme: Theme = (localStorage.getItem(storageKey) as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+  let theme: Theme =
+    (localStorage.getItem(storageKey) as Theme | null) ??
+    (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
   document.documentElement.dataset.theme = theme;
   toggle.addEventListener('click', () => {
     theme = theme === 'dark' ? 'light' : 'dark';
