@@ -57,7 +57,7 @@ test-web: web-setup setup ## typecheck, unit tests, build and browser tests of C
 	@stale=$$(git status --porcelain -- python/calab/_webapp); if [ -n "$$stale" ]; then \
 	  echo "$$stale"; echo "python/calab/_webapp is stale: run 'npm run build' and commit it"; exit 1; fi
 
-lint: setup ## rustfmt, clippy (core, python and wasm features), ruff, mypy, stubtest
+lint: setup web-setup ## rustfmt, clippy (core, python and wasm features), ruff, mypy, stubtest, biome, tsc
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features python -- -D warnings
@@ -65,6 +65,8 @@ lint: setup ## rustfmt, clippy (core, python and wasm features), ruff, mypy, stu
 	$(VENV)/bin/ruff check python tests benchmarks
 	$(VENV)/bin/mypy python/calab
 	$(VPY) -m mypy.stubtest calab._solver  # the hand-written _solver.pyi matches the compiled module
+	npm run lint
+	npm run typecheck
 
 fmt: ## format Rust and Python sources
 	$(CARGO) fmt --all

@@ -5,15 +5,14 @@
 // .mat input -> .mat activity; bridge mode with autorun against a fake Python bridge.
 // Run: `npm run e2e` (builds first). Serving and browser set-up: harness.mjs.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { unzipSync, strFromU8 } from 'fflate';
-import { listen, repo, serveApp } from './harness.mjs';
-import { testHostileImports } from './hostile.mjs';
+import { fakeBridge, hostileFilesTest, python, pythonCan, repo, runPython, useApp } from './harness.mjs';
 
 const fixtures = path.join(repo, 'web', 'test', 'fixtures');
 const schemas = path.join(repo, 'schemas');
@@ -33,28 +32,24 @@ function readNpy(buf) {
   const header = Buffer.from(u8.subarray(10, 10 + hlen)).toString('latin1');
   assert.equal((10 + hlen) % 64, 0, 'npy header is 64-byte aligned');
   const descr = /'descr': '([^']+)'/.exec(header)[1];
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   assert.match(header, /'fortran_order': False/);
   const body = u8.slice(10 + hlen);
   const data = descr === '<f4' ? new Float32Array(body.buffer) : new Float64Array(body.buffer);
   return { descr, shape, data };
 }
 
-let harness;
-let base;
-const openPage = (url) => harness.openPage(url);
-
-before(async () => {
-  harness = await serveApp('cadecon');
-  base = harness.base;
-});
-
-after(async () => {
-  await harness?.close();
-});
+const harness = useApp('cadecon');
+const { openPage } = harness;
 
 const state = (page) => page.getAttribute('[data-testid="run-status"]', 'data-state');
-const waitState = (page, s, timeout = 120_000) => page.waitForSelector(`[data-testid="run-status"][data-state="${s}"]`, { timeout });
+const waitState = (page, s, timeout = 120_000) =>
+  page.waitForSelector(`[data-testid="run-status"][data-state="${s}"]`, { timeout });
 
 async function loadDemo(page, cells = 20) {
   await page.fill('#demo-cells', String(cells));
@@ -70,7 +65,7 @@ async function downloadZip(page) {
 }
 
 test('demo: run to completion, charts, ZIP export', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   assert.match(await page.textContent('[data-testid="dataset-label"]'), /demo: .*20 cells × \d+ frames/);
   assert.equal(await state(page), 'idle');
@@ -85,7 +80,10 @@ test('demo: run to completion, charts, ZIP export', async () => {
   assert.ok(!(await page.isDisabled('[data-testid="setting-num-subsets"]')), 'settings unlock after the run');
   const points = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
   assert.ok(points >= 1 && points <= 4, `convergence chart has the iterations (${points})`);
-  assert.ok(Number(await page.getAttribute('[data-testid="raster"]', 'data-subsets')) >= 1, 'subsets drawn on the raster');
+  assert.ok(
+    Number(await page.getAttribute('[data-testid="raster"]', 'data-subsets')) >= 1,
+    'subsets drawn on the raster',
+  );
   assert.equal(await page.getAttribute('[data-testid="progress"]', 'data-phase'), 'collecting');
   assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'false');
   assert.equal(await page.getAttribute('[data-testid="hist-pve"]', 'data-count'), '20');
@@ -95,16 +93,25 @@ test('demo: run to completion, charts, ZIP export', async () => {
   const sub = await page.evaluate(() => document.querySelector('[data-testid="subset-select"]').options.length - 1);
   assert.ok(sub >= 1);
   await page.selectOption('[data-testid="subset-select"]', '0');
-  assert.match(await page.textContent('[data-testid="subset-info"]'), /Subset 1: cells \d+–\d+, frames \d+–\d+; τ_rise/);
+  assert.match(
+    await page.textContent('[data-testid="subset-info"]'),
+    /Subset 1: cells \d+–\d+, frames \d+–\d+; τ_rise/,
+  );
   // The scrubber revisits an earlier iteration.
   if (points > 1) {
-    await page.$eval('[data-testid="scrubber"]', (el) => { el.value = '1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+    await page.$eval('[data-testid="scrubber"]', (el) => {
+      el.value = '1';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    });
     assert.match(await page.textContent('[data-testid="scrubber-label"]'), /Iteration 1 of/);
     assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-iteration'), '1');
   }
 
   const files = await downloadZip(page);
-  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved cadecon_results\.zip: activity\.npy \(20 cells × \d+ frames\)/);
+  assert.match(
+    await page.textContent('[data-testid="action-status"]'),
+    /Saved cadecon_results\.zip: activity\.npy \(20 cells × \d+ frames\)/,
+  );
   assert.deepEqual(Object.keys(files).sort(), ['activity.npy', 'iterations.json', 'results.json']);
   const results = JSON.parse(strFromU8(files['results.json']));
   const validate = resultsValidator();
@@ -118,7 +125,10 @@ test('demo: run to completion, charts, ZIP export', async () => {
   const act = readNpy(files['activity.npy']);
   assert.equal(act.descr, '<f4');
   assert.deepEqual(act.shape, [20, results.num_timepoints]);
-  assert.ok(act.data.some((v) => v > 0), 'some activity');
+  assert.ok(
+    act.data.some((v) => v > 0),
+    'some activity',
+  );
   assert.equal(JSON.parse(strFromU8(files['iterations.json'])).length, points);
 
   // Theme switch and reset.
@@ -131,20 +141,32 @@ test('demo: run to completion, charts, ZIP export', async () => {
 });
 
 test('pause, resume, stop: partial results', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   await page.fill('[data-testid="setting-max-iterations"]', '50');
   await page.fill('[data-testid="setting-convergence-tol"]', '0.000001');
   await page.click('[data-testid="run-start"]');
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1, null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1,
+    null,
+    { timeout: 60_000 },
+  );
   await page.click('[data-testid="run-pause"]');
   await waitState(page, 'paused');
   const atPause = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
   await page.waitForTimeout(500);
-  assert.equal(Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points')), atPause, 'no iterations while paused');
+  assert.equal(
+    Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points')),
+    atPause,
+    'no iterations while paused',
+  );
   await page.click('[data-testid="run-resume"]');
   await waitState(page, 'running');
-  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) > n, atPause, { timeout: 60_000 });
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) > n,
+    atPause,
+    { timeout: 60_000 },
+  );
   await page.click('[data-testid="run-stop"]');
   await waitState(page, 'complete');
   assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'true');
@@ -158,7 +180,7 @@ test('pause, resume, stop: partial results', async () => {
 });
 
 test('readable at a glance: titled axes, visible help, no internal jargon, the final kernel as the results give it', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 12);
   // Every setting explains itself without a click, and nothing speaks of schemas or engines.
   for (const id of ['upsample-target', 'max-iterations', 'hp-filter', 'lp-filter', 'num-subsets', 'seed']) {
@@ -173,11 +195,23 @@ test('readable at a glance: titled axes, visible help, no internal jargon, the f
   await page.fill('[data-testid="setting-max-iterations"]', '3');
   await page.click('[data-testid="run-start"]');
   await waitState(page, 'complete');
-  assert.equal(await page.getAttribute('[data-testid="convergence-chart"]', 'data-axes'), 'Iteration | change (log scale) | R², PVE');
-  assert.equal(await page.getAttribute('[data-testid="tau-chart"]', 'data-axes'), 'Iteration | time constant (s, log scale)');
-  assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-axes'), 'Time after a spike (s) | kernel (peak 1)');
+  assert.equal(
+    await page.getAttribute('[data-testid="convergence-chart"]', 'data-axes'),
+    'Iteration | change (log scale) | R², PVE',
+  );
+  assert.equal(
+    await page.getAttribute('[data-testid="tau-chart"]', 'data-axes'),
+    'Iteration | time constant (s, log scale)',
+  );
+  assert.equal(
+    await page.getAttribute('[data-testid="kernel-chart"]', 'data-axes'),
+    'Time after a spike (s) | kernel (peak 1)',
+  );
   assert.equal(await page.getAttribute('[data-testid="hist-rate"]', 'data-axes'), 'Event rate (Hz) | cells');
-  assert.match(await page.getAttribute('[data-testid="trace-chart"]', 'data-axes'), /Time \(s\) \| F \(a\.u\.\) \| spikes \/ frame/);
+  assert.match(
+    await page.getAttribute('[data-testid="trace-chart"]', 'data-axes'),
+    /Time \(s\) \| F \(a\.u\.\) \| spikes \/ frame/,
+  );
   assert.match(await page.textContent('[data-testid="trace-legend"]'), /fit \(upper panel\).*activity \(lower panel\)/);
   // The Result panel and the kernel view show the final kernel exactly as results.json has it.
   const files = await downloadZip(page);
@@ -185,51 +219,90 @@ test('readable at a glance: titled axes, visible help, no internal jargon, the f
   assert.equal(Number(await page.getAttribute('[data-testid="final-kernel"]', 'data-tau-rise')), results.tau_rise);
   assert.equal(Number(await page.getAttribute('[data-testid="final-kernel"]', 'data-tau-decay')), results.tau_decay);
   assert.equal(await page.textContent('[data-testid="fit-quality"]'), results.fit_quality);
-  assert.match(await page.textContent('[data-testid="final-kernel"]'), new RegExp(`kernel R²${String(+results.kernel_r2.toFixed(4)).replace('.', '\\.')}`));
+  assert.match(
+    await page.textContent('[data-testid="final-kernel"]'),
+    new RegExp(`kernel R²${String(+results.kernel_r2.toFixed(4)).replace('.', '\\.')}`),
+  );
   assert.equal(await page.getAttribute('[data-testid="kernel-chart"]', 'data-final'), 'true');
   check();
   await context.close();
 });
 
 test('progress moves within the first iteration, and Stop ends a run at once', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);
   await page.evaluate(() => {
     window.__progress = [];
     new MutationObserver(() => {
       const conv = document.querySelector('[data-testid="convergence-chart"]');
-      window.__progress.push([Number(document.querySelector('[data-testid="progress"]').value), Number(conv.dataset.points)]);
-    }).observe(document.querySelector('[data-testid="progress-label"]'), { childList: true, characterData: true, subtree: true });
+      window.__progress.push([
+        Number(document.querySelector('[data-testid="progress"]').value),
+        Number(conv.dataset.points),
+      ]);
+    }).observe(document.querySelector('[data-testid="progress-label"]'), {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
   });
   await page.fill('[data-testid="setting-max-iterations"]', '50');
   await page.fill('[data-testid="setting-convergence-tol"]', '0.000001');
   await page.click('[data-testid="run-start"]');
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1, null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-testid="convergence-chart"]').dataset.points) >= 1,
+    null,
+    { timeout: 60_000 },
+  );
   const before = await page.evaluate(() => window.__progress.filter(([, pts]) => pts === 0).map(([v]) => v));
-  assert.ok(new Set(before).size >= 3 && before.some((v) => v > 0), `several progress steps before the first iteration ended: ${before}`);
+  assert.ok(
+    new Set(before).size >= 3 && before.some((v) => v > 0),
+    `several progress steps before the first iteration ended: ${before}`,
+  );
   // Stop while an iteration is being worked on: the run completes with the last finished iteration's kernel.
-  await page.waitForFunction(() => /Iteration \d+ of at most 50: [1-9]/.test(document.querySelector('[data-testid="progress-label"]').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () =>
+      /Iteration \d+ of at most 50: [1-9]/.test(document.querySelector('[data-testid="progress-label"]').textContent),
+    null,
+    { timeout: 60_000 },
+  );
   const done = Number(await page.getAttribute('[data-testid="convergence-chart"]', 'data-points'));
   await page.click('[data-testid="run-stop"]');
   await waitState(page, 'complete', 10_000);
   assert.equal(await page.getAttribute('[data-testid="run-status"]', 'data-partial'), 'true');
   const results = JSON.parse(strFromU8((await downloadZip(page))['results.json']));
-  assert.ok(results.partial && results.iterations >= done && results.iterations <= done + 1, `stopped after ${results.iterations} iteration(s)`);
+  assert.ok(
+    results.partial && results.iterations >= done && results.iterations <= done + 1,
+    `stopped after ${results.iterations} iteration(s)`,
+  );
   check();
   await context.close();
 });
 
 test('settings are validated against the schema', async () => {
-  const { page, context, check } = await openPage(base);
+  const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 4);
   await page.fill('[data-testid="setting-target-coverage"]', '1.5');
-  assert.match(await page.textContent('[data-testid="settings-error"]'), /target_coverage = 1\.5 is out of range; valid: > 0 and <= 1/);
+  assert.match(
+    await page.textContent('[data-testid="settings-error"]'),
+    /target_coverage = 1\.5 is out of range; valid: > 0 and <= 1/,
+  );
   assert.ok(await page.isDisabled('[data-testid="run-start"]'));
   await page.fill('[data-testid="setting-target-coverage"]', '0.5');
   assert.ok(await page.isHidden('[data-testid="settings-error"]'));
   assert.ok(!(await page.isDisabled('[data-testid="run-start"]')));
   // Every setting named in the issue has a labelled input.
-  for (const id of ['num-subsets', 'target-coverage', 'aspect-ratio', 'seed', 'upsample-target', 'max-iterations', 'convergence-tol', 'patience', 'hp-filter', 'lp-filter']) {
+  for (const id of [
+    'num-subsets',
+    'target-coverage',
+    'aspect-ratio',
+    'seed',
+    'upsample-target',
+    'max-iterations',
+    'convergence-tol',
+    'patience',
+    'hp-filter',
+    'lp-filter',
+  ]) {
     const label = await page.textContent(`label[for="setting-${id}"]`);
     assert.ok(label && label.trim().length > 0, `setting-${id} has a label`);
   }
@@ -247,24 +320,42 @@ function matV5(name, rows, cols, rowMajor) {
   out.writeUInt16LE(0x0100, 124);
   out.write('IM', 126, 'latin1');
   let o = 128;
-  const tag = (t, n) => { out.writeUInt32LE(t, o); out.writeUInt32LE(n, o + 4); o += 8; };
+  const tag = (t, n) => {
+    out.writeUInt32LE(t, o);
+    out.writeUInt32LE(n, o + 4);
+    o += 8;
+  };
   tag(14, body);
-  tag(6, 8); out.writeUInt32LE(6, o); o += 8;
-  tag(5, 8); out.writeInt32LE(rows, o); out.writeInt32LE(cols, o + 4); o += 8;
-  tag(1, name.length); out.write(name, o, 'latin1'); o += pad(name.length);
+  tag(6, 8);
+  out.writeUInt32LE(6, o);
+  o += 8;
+  tag(5, 8);
+  out.writeInt32LE(rows, o);
+  out.writeInt32LE(cols, o + 4);
+  o += 8;
+  tag(1, name.length);
+  out.write(name, o, 'latin1');
+  o += pad(name.length);
   tag(9, dataBytes);
-  for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) { out.writeDoubleLE(rowMajor[r * cols + c], o); o += 8; }
+  for (let c = 0; c < cols; c++)
+    for (let r = 0; r < rows; r++) {
+      out.writeDoubleLE(rowMajor[r * cols + c], o);
+      o += 8;
+    }
   return out;
 }
 
-const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
-const hasScipy = existsSync(python) && spawnSync(python, ['-c', 'import scipy.io'], { stdio: 'ignore' }).status === 0;
+const hasScipy = pythonCan('import scipy.io');
 
 test('.mat input gives .mat activity', async () => {
   const traces = readNpy(readFileSync(path.join(fixtures, 'e2e_traces.npy')));
   const [rows, cols] = traces.shape;
-  const { page, context, check } = await openPage(base);
-  await page.setInputFiles('[data-testid="file-input"]', { name: 'rec.mat', mimeType: 'application/octet-stream', buffer: matV5('traces', rows, cols, traces.data) });
+  const { page, context, check } = await openPage(harness.base);
+  await page.setInputFiles('[data-testid="file-input"]', {
+    name: 'rec.mat',
+    mimeType: 'application/octet-stream',
+    buffer: matV5('traces', rows, cols, traces.data),
+  });
   await page.waitForSelector('[data-testid="import-confirm"]');
   assert.equal(await page.textContent('[data-testid="import-confirm"]'), 'Deconvolve these traces');
   await page.fill('[data-testid="fs-input"]', '30');
@@ -282,13 +373,17 @@ test('.mat input gives .mat activity', async () => {
   assert.equal(results.provenance.source_filename, 'rec.mat');
   if (hasScipy) {
     // scipy reads what the app wrote: shape, dtype and the 1-based cell indices.
-    const code = 'import sys, json, scipy.io as s; import io; d = s.loadmat(io.BytesIO(sys.stdin.buffer.read())); a = d["activity"]; print(json.dumps([list(a.shape), str(a.dtype), d["cell_indices"].ravel().tolist(), float(a.sum())]))';
+    const code =
+      'import sys, json, scipy.io as s; import io; d = s.loadmat(io.BytesIO(sys.stdin.buffer.read())); a = d["activity"]; print(json.dumps([list(a.shape), str(a.dtype), d["cell_indices"].ravel().tolist(), float(a.sum())]))';
     const r = spawnSync(python, ['-c', code], { input: Buffer.from(mat) });
     assert.equal(r.status, 0, r.stderr?.toString());
     const [shape, dtype, idx, sum] = JSON.parse(r.stdout.toString());
     assert.deepEqual(shape, [rows, cols]);
     assert.equal(dtype, 'float32');
-    assert.deepEqual(idx, [...Array(rows).keys()].map((i) => i + 1));
+    assert.deepEqual(
+      idx,
+      [...Array(rows).keys()].map((i) => i + 1),
+    );
     assert.ok(sum > 0);
   }
   check();
@@ -299,34 +394,43 @@ test('bridge mode: session config, autorun, progress, activity and results poste
   const token = 'e2e-secret';
   const npy = readFileSync(path.join(fixtures, 'e2e_traces.npy'));
   const got = { heartbeats: 0, progress: [], activity: null, results: null, order: [], badTokens: 0 };
-  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'X-CaLab-Token, Content-Type', 'access-control-allow-methods': 'GET, POST, OPTIONS' };
-  const bridge = await listen((req, res) => {
-    if (req.method === 'OPTIONS') return res.writeHead(204, cors).end();
-    if (req.headers['x-calab-token'] !== token) { got.badTokens++; return res.writeHead(401, cors).end(); }
-    const url = new URL(req.url, 'http://x');
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const json = (o) => res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(o));
-      if (url.pathname === '/api/v1/session') return json({ protocol_version: 1, app: 'cadecon', fs: 30, num_cells: 12, num_timepoints: 1500, cell_ids: [...Array(12).keys()].map((i) => 100 + i), source: 'rec.npy', config: { autorun: true, max_iterations: 3, seed: 5, num_subsets: 3 } });
-      if (url.pathname === '/api/v1/traces') { assert.equal(url.searchParams.get('dtype'), 'f4'); return res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(npy); }
-      if (url.pathname === '/api/v1/heartbeat') { got.heartbeats++; return json({ ok: true }); }
-      if (url.pathname === '/api/v1/progress') { got.progress.push(JSON.parse(body.toString())); return json({ ok: true }); }
-      if (url.pathname === '/api/v1/activity') { got.order.push('activity'); got.activity = body; return json({ ok: true }); }
-      if (url.pathname === '/api/v1/results') { got.order.push('results'); got.results = JSON.parse(body.toString()); return json({ ok: true }); }
-      res.writeHead(404, cors).end();
-    });
+  const session = {
+    protocol_version: 1,
+    app: 'cadecon',
+    fs: 30,
+    num_cells: 12,
+    num_timepoints: 1500,
+    cell_ids: [...Array(12).keys()].map((i) => 100 + i),
+    source: 'rec.npy',
+    config: { autorun: true, max_iterations: 3, seed: 5, num_subsets: 3 },
+  };
+  const { server: bridge, url: bridgeUrl } = await fakeBridge({
+    token,
+    session,
+    traces: npy,
+    got,
+    posts: {
+      progress: (body) => got.progress.push(JSON.parse(body.toString())),
+      activity: (body) => {
+        got.order.push('activity');
+        got.activity = body;
+      },
+      results: (body) => {
+        got.order.push('results');
+        got.results = JSON.parse(body.toString());
+      },
+    },
   });
-  const bridgeUrl = `http://127.0.0.1:${bridge.address().port}`;
   // Closed whatever happens: an open server or page after a failed assertion keeps the run alive.
   let context;
   try {
-    const opened = await openPage(`${base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
+    const opened = await openPage(`${harness.base}#bridge=${encodeURIComponent(bridgeUrl)}&token=${token}`);
     context = opened.context;
     const { page, check } = opened;
     await waitState(page, 'complete');
-    await page.waitForFunction(() => document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'));
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="bridge-status"]').textContent.includes('sent to Python'),
+    );
     assert.deepEqual(got.order, ['activity', 'results']);
     const act = readNpy(got.activity);
     assert.equal(act.descr, '<f4');
@@ -336,13 +440,23 @@ test('bridge mode: session config, autorun, progress, activity and results poste
     const validate = resultsValidator();
     assert.ok(validate(r), JSON.stringify(validate.errors));
     assert.deepEqual(r.cell_indices, [...Array(12).keys()]);
-    assert.deepEqual(r.provenance.cell_ids, [...Array(12).keys()].map((i) => 100 + i));
+    assert.deepEqual(
+      r.provenance.cell_ids,
+      [...Array(12).keys()].map((i) => 100 + i),
+    );
     assert.equal(r.config.max_iterations, 3);
     assert.equal(r.config.seed, 5);
     assert.equal(r.config.num_subsets, 3);
     assert.equal(r.partial, false);
     assert.ok(got.progress.length >= 2, 'progress posted');
-    for (const p of got.progress) assert.ok(typeof p.phase === 'string' && p.fraction >= 0 && p.fraction <= 1 && Object.keys(p).every((k) => ['phase', 'fraction', 'message'].includes(k)), JSON.stringify(p));
+    for (const p of got.progress)
+      assert.ok(
+        typeof p.phase === 'string' &&
+          p.fraction >= 0 &&
+          p.fraction <= 1 &&
+          Object.keys(p).every((k) => ['phase', 'fraction', 'message'].includes(k)),
+        JSON.stringify(p),
+      );
     assert.ok(got.heartbeats >= 1);
     assert.equal(got.badTokens, 0);
     assert.equal(await page.inputValue('[data-testid="setting-seed"]'), '5');
@@ -356,7 +470,7 @@ test('bridge mode: session config, autorun, progress, activity and results poste
 
 // The real round trip: calab.decon() in Python serves this build, the browser runs with autorun and posts
 // activity and results back. Skipped when the project venv with calab is not there.
-const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab; calab.decon; from calab.cadecon import DeconConfig'], { stdio: 'ignore' }).status === 0;
+const hasCalab = pythonCan('import calab; calab.decon; from calab.cadecon import DeconConfig');
 const DECON = `
 import json, sys
 import numpy as np
@@ -369,25 +483,12 @@ out = None if r is None else {"shape": list(r.activity.shape), "sum": float(r.ac
 print("RESULT " + json.dumps(out), flush=True)
 `;
 
-test('Python bridge round trip: calab.decon returns the browser run', { skip: !hasCalab && `${python} with calab.decon not available` }, async () => {
-  const proc = spawn(python, ['-c', DECON, path.join(fixtures, 'e2e_traces.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const waiters = [];
-  proc.stdout.on('data', (d) => { out += d; waiters.forEach((w) => w()); });
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  const line = (prefix) => new Promise((resolve, reject) => {
-    const look = () => {
-      const m = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix));
-      if (m) resolve(m.slice(prefix.length));
-    };
-    waiters.push(look);
-    exited.then(() => reject(new Error(`python exited early:\n${out}`)));
-    look();
-  });
-  const urlP = line('URL ');
-  const resultP = line('RESULT ');
-  urlP.catch(() => {});
-  resultP.catch(() => {});
+test('Python bridge round trip: calab.decon returns the browser run', {
+  skip: !hasCalab && `${python} with calab.decon not available`,
+}, async () => {
+  const py = runPython(DECON, [path.join(fixtures, 'e2e_traces.npy')]);
+  const urlP = py.line('URL ');
+  const resultP = py.line('RESULT ');
   try {
     const { page, context, check } = await openPage(await urlP);
     await waitState(page, 'complete');
@@ -401,12 +502,8 @@ test('Python bridge round trip: calab.decon returns the browser run', { skip: !h
     check();
     await context.close();
   } finally {
-    if (proc.exitCode === null) proc.kill();
+    py.stop();
   }
 });
 
-test('hostile files: a zip bomb, a 2 GiB .npy, a bad CRC, negative .mat dimensions, 0 cells', async () => {
-  // Each is refused with its ParseError code before anything large is read or inflated; the page keeps
-  // answering and then imports a good file.
-  await testHostileImports(openPage, base);
-});
+hostileFilesTest(harness);

@@ -8,18 +8,17 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { unzipSync, strFromU8 } from 'fflate';
-import { repo, serveApp } from './harness.mjs';
+import { repo, useApp } from './harness.mjs';
 import { f8Npy } from './hostile.mjs';
 
 const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
-const hasCalab = existsSync(python) && spawnSync(python, ['-c', 'import calab, scipy.io'], { stdio: 'ignore' }).status === 0;
+const hasCalab =
+  existsSync(python) && spawnSync(python, ['-c', 'import calab, scipy.io'], { stdio: 'ignore' }).status === 0;
 
-let harness;
-before(async () => { harness = await serveApp('catune'); });
-after(async () => { await harness?.close(); });
+const harness = useApp('catune');
 
 async function demo(page, cells, seconds) {
   await page.fill('#demo-cells', String(cells));
@@ -29,10 +28,14 @@ async function demo(page, cells, seconds) {
 }
 
 async function allFresh(page, sel = '') {
-  await page.waitForFunction((s) => {
-    const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
-    return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(s || '*'));
-  }, sel, { timeout: 60_000 });
+  await page.waitForFunction(
+    (s) => {
+      const cards = [...document.querySelectorAll('[data-testid="cell-card"]')];
+      return cards.length > 0 && cards.every((c) => c.dataset.status === 'fresh' && c.matches(s || '*'));
+    },
+    sel,
+    { timeout: 60_000 },
+  );
 }
 
 /** Loads a traces file through the import screen at `fs` Hz and waits for every card. */
@@ -44,15 +47,26 @@ async function importFile(page, file, fs = 30) {
 }
 
 /** Sets a control the way typing does (value + input event), visible or not. */
-const setValue = (page, testid, value) => page.$eval(`[data-testid="${testid}"]`, (el, v) => { el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); }, String(value));
+const setValue = (page, testid, value) =>
+  page.$eval(
+    `[data-testid="${testid}"]`,
+    (el, v) => {
+      el.value = v;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    },
+    String(value),
+  );
 
-const controlState = (page) => page.evaluate(() => {
-  const v = (id) => document.querySelector(`[data-testid="${id}"]`);
-  return {
-    numbers: ['param-tau-rise', 'param-tau-decay', 'param-lambda', 'param-l0-lambda', 'param-convar-lambda'].map((id) => v(id).value),
-    checks: ['filter-toggle', 'drift-toggle', 'param-l0-positive', 'param-convar-auto'].map((id) => v(id).checked),
-  };
-});
+const controlState = (page) =>
+  page.evaluate(() => {
+    const v = (id) => document.querySelector(`[data-testid="${id}"]`);
+    return {
+      numbers: ['param-tau-rise', 'param-tau-decay', 'param-lambda', 'param-l0-lambda', 'param-convar-lambda'].map(
+        (id) => v(id).value,
+      ),
+      checks: ['filter-toggle', 'drift-toggle', 'param-l0-positive', 'param-convar-auto'].map((id) => v(id).checked),
+    };
+  });
 
 test('every chart titles its axes; parameters, kernel, cells and metrics fit 1280 x 720; help opens', async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
@@ -60,20 +74,39 @@ test('every chart titles its axes; parameters, kernel, cells and metrics fit 128
   const axes = await page.$$eval('[data-testid="cell-card"] .chart', (els) => els.map((e) => e.dataset.axes));
   assert.equal(axes.length, 8);
   for (const a of axes) {
-    for (const t of ['Time (s)', 'F (a.u.)', 'activity (a.u.)', 'residual (a.u.)']) assert.ok(a.includes(t), `card axes "${a}" name ${t}`);
+    for (const t of ['Time (s)', 'F (a.u.)', 'activity (a.u.)', 'residual (a.u.)'])
+      assert.ok(a.includes(t), `card axes "${a}" name ${t}`);
   }
-  assert.equal(await page.getAttribute('[data-testid="kernel-plot"]', 'data-axes'), 'Time after a spike (s) | kernel (peak 1)');
+  assert.equal(
+    await page.getAttribute('[data-testid="kernel-plot"]', 'data-axes'),
+    'Time after a spike (s) | kernel (peak 1)',
+  );
   // The legend names the panel (and axis) of every series.
   const legend = await page.textContent('[data-testid="legend"]');
   assert.match(legend, /Upper panel, F \(a\.u\.\):.*raw.*fit.*Lower panel:.*activity.*residual/s);
 
   // In view without scrolling at 1280 x 720.
-  for (const id of ['parameters-panel', 'param-lambda-range', 'kernel-plot', 'cells-panel', 'cell-count', 'metrics-panel', 'undo', 'reset-params']) {
+  for (const id of [
+    'parameters-panel',
+    'param-lambda-range',
+    'kernel-plot',
+    'cells-panel',
+    'cell-count',
+    'metrics-panel',
+    'undo',
+    'reset-params',
+  ]) {
     const box = await page.locator(`[data-testid="${id}"]`).boundingBox();
-    assert.ok(box && box.y >= 0 && box.y + Math.min(box.height, 40) <= 720 && box.x + box.width <= 1280, `${id} in view: ${JSON.stringify(box)}`);
+    assert.ok(
+      box && box.y >= 0 && box.y + Math.min(box.height, 40) <= 720 && box.x + box.width <= 1280,
+      `${id} in view: ${JSON.stringify(box)}`,
+    );
   }
   // The λ slider spans at most 3 decades over at least 240 px.
-  const slider = await page.$eval('[data-testid="param-lambda-range"]', (el) => ({ decades: Number(el.max) - Number(el.min), width: el.getBoundingClientRect().width }));
+  const slider = await page.$eval('[data-testid="param-lambda-range"]', (el) => ({
+    decades: Number(el.max) - Number(el.min),
+    width: el.getBoundingClientRect().width,
+  }));
   assert.ok(slider.width / slider.decades >= 80, `λ slider: ${slider.width} px for ${slider.decades} decades`);
 
   // "How to read this" for every panel.
@@ -88,12 +121,18 @@ test('every chart titles its axes; parameters, kernel, cells and metrics fit 128
   // The spectrum opens under its card, titled, with its own help.
   await page.click('[data-testid="cell-card"] >> nth=0 >> [data-testid="inspect-button"]');
   await page.waitForSelector('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"][data-cell]');
-  const spectrumAxes = await page.getAttribute('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"] [data-axes]', 'data-axes');
+  const spectrumAxes = await page.getAttribute(
+    '[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"] [data-axes]',
+    'data-axes',
+  );
   assert.equal(spectrumAxes, 'Frequency (Hz) | power (dB re peak)');
   await page.click('[data-testid="help-spectrum"]');
   assert.ok(await page.isVisible('[data-testid="help-spectrum-text"]'));
   await page.click('[data-testid="cell-card"] >> nth=0 >> [data-testid="inspect-button"]');
-  assert.ok(!(await page.isVisible('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"]')), 'the button closes it again');
+  assert.ok(
+    !(await page.isVisible('[data-testid="cell-card"] >> nth=0 >> [data-testid="spectrum-panel"]')),
+    'the button closes it again',
+  );
 
   // Buttons say what they did.
   await page.click('[data-testid="pin-button"]');
@@ -103,7 +142,9 @@ test('every chart titles its axes; parameters, kernel, cells and metrics fit 128
   assert.equal(download.suggestedFilename(), 'catune_export.json');
   assert.match(await page.textContent('[data-testid="action-status"]'), /Saved catune_export\.json/);
   // Whole-trace SNR and noise on every card.
-  const badges = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => [Number(c.dataset.snr), Number(c.dataset.noise)]));
+  const badges = await page.$$eval('[data-testid="cell-card"]', (cs) =>
+    cs.map((c) => [Number(c.dataset.snr), Number(c.dataset.noise)]),
+  );
   for (const [snr, noise] of badges) assert.ok(snr > 0 && noise > 0 && Number.isFinite(snr), `SNR ${snr}, σ ${noise}`);
   check();
   await context.close();
@@ -127,7 +168,11 @@ test('no card shows NaN at the ends of any slider, for any solver', async () => 
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   await demo(page, 3, 60);
   const available = (await page.getAttribute('[data-testid="solver-select"]', 'data-available')).split(' ');
-  const sliders = { l1: ['param-tau-rise', 'param-tau-decay', 'param-lambda'], l0: ['param-tau-decay', 'param-l0-lambda'], convar: ['param-tau-decay'] };
+  const sliders = {
+    l1: ['param-tau-rise', 'param-tau-decay', 'param-lambda'],
+    l0: ['param-tau-decay', 'param-l0-lambda'],
+    convar: ['param-tau-decay'],
+  };
   const problems = [];
   for (const solver of ['l1', 'l0', 'convar'].filter((s) => available.includes(s))) {
     await page.selectOption('[data-testid="solver-select"]', solver);
@@ -138,12 +183,18 @@ test('no card shows NaN at the ends of any slider, for any solver', async () => 
         await page.keyboard.press(key);
         const refused = await page.isVisible('[data-testid="param-error"]');
         if (!refused) await allFresh(page, `[data-solver="${solver}"]`);
-        const texts = await page.$$eval('[data-testid="cell-card"]', (cs) => cs.map((c) => ({
-          text: c.querySelector('header').textContent, sum: c.dataset.activitySum, baseline: c.dataset.baseline, snr: c.dataset.snr,
-        })));
+        const texts = await page.$$eval('[data-testid="cell-card"]', (cs) =>
+          cs.map((c) => ({
+            text: c.querySelector('header').textContent,
+            sum: c.dataset.activitySum,
+            baseline: c.dataset.baseline,
+            snr: c.dataset.snr,
+          })),
+        );
         const panel = await page.textContent('[data-testid="metrics-panel"]');
         for (const t of texts) {
-          if (/NaN|Infinity/.test(t.text) || !Number.isFinite(Number(t.sum)) || !Number.isFinite(Number(t.baseline))) problems.push(`${solver} ${id} ${key}: ${JSON.stringify(t)}`);
+          if (/NaN|Infinity/.test(t.text) || !Number.isFinite(Number(t.sum)) || !Number.isFinite(Number(t.baseline)))
+            problems.push(`${solver} ${id} ${key}: ${JSON.stringify(t)}`);
         }
         if (/NaN|Infinity/.test(panel)) problems.push(`${solver} ${id} ${key}: metrics ${panel}`);
       }
@@ -159,7 +210,13 @@ test('no card shows NaN at the ends of any slider, for any solver', async () => 
 test('choosing a solver changes nothing else, and Convar says what it is for', async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   await demo(page, 3, 60);
-  for (const [id, v] of [['param-tau-rise', '0.03'], ['param-tau-decay', '0.7'], ['param-lambda', '0.05'], ['param-l0-lambda', '0.1']]) await setValue(page, id, v);
+  for (const [id, v] of [
+    ['param-tau-rise', '0.03'],
+    ['param-tau-decay', '0.7'],
+    ['param-lambda', '0.05'],
+    ['param-l0-lambda', '0.1'],
+  ])
+    await setValue(page, id, v);
   await page.check('[data-testid="filter-toggle"]');
   await allFresh(page, '[data-tau-decay="0.7"]');
   const before = await controlState(page);
@@ -174,7 +231,16 @@ test('choosing a solver changes nothing else, and Convar says what it is for', a
   // The export records exactly the settings left in place.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-json"]')]);
   const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
-  assert.deepEqual([doc.parameters.tau_rise_s, doc.parameters.tau_decay_s, doc.parameters.lambda, doc.parameters.filter_enabled, doc.parameters.remove_drift], [0.03, 0.7, 0.05, true, false]);
+  assert.deepEqual(
+    [
+      doc.parameters.tau_rise_s,
+      doc.parameters.tau_decay_s,
+      doc.parameters.lambda,
+      doc.parameters.filter_enabled,
+      doc.parameters.remove_drift,
+    ],
+    [0.03, 0.7, 0.05, true, false],
+  );
   check();
   await context.close();
 });
@@ -190,7 +256,10 @@ test('keyboard steps, undo, reset and wheel zoom', async () => {
   assert.equal(await lambda(), 0.0166, 'Page Up steps ~58 %');
   // A decade takes 50 arrow presses, 5 Page Up presses.
   for (let i = 0; i < 5; i++) await page.keyboard.press('PageUp');
-  assert.ok(Math.abs(Math.log10(await lambda()) - Math.log10(0.166)) < 0.01, `five Page Ups make a decade (${await lambda()})`);
+  assert.ok(
+    Math.abs(Math.log10(await lambda()) - Math.log10(0.166)) < 0.01,
+    `five Page Ups make a decade (${await lambda()})`,
+  );
   await allFresh(page, `[data-lambda="${await lambda()}"]`);
   // The keyboard burst was one change: Undo goes back to where it started; Ctrl+Z too.
   await page.click('[data-testid="undo"]');
@@ -235,7 +304,10 @@ test('opened from file://, the page says how to start the app', async () => {
   for (const app of ['catune', 'cadecon']) {
     await page.goto(pathToFileURL(path.join(repo, 'python', 'calab', '_webapp', app, 'index.html')).href);
     await page.waitForSelector('[data-testid="file-warning"]');
-    assert.match(await page.textContent('[data-testid="file-warning"]'), new RegExp(`cannot run from a file:// page.*calab app ${app}.*http\\.server`, 's'));
+    assert.match(
+      await page.textContent('[data-testid="file-warning"]'),
+      new RegExp(`cannot run from a file:// page.*calab app ${app}.*http\\.server`, 's'),
+    );
   }
   await context.close();
 });
@@ -264,9 +336,12 @@ print(json.dumps({"dtype": str(act.dtype), "shape": list(act.shape), "max_diff":
 /** A float32 .npy of Python's simulator (`calab.presets.<preset>`), cells x frames, in a fresh folder. */
 function simulatedNpy(preset, cells, frames, seed) {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'catune-input-')), 'rec.npy');
-  py(`import sys, numpy as np, calab, json
+  py(
+    `import sys, numpy as np, calab, json
 sim = calab.simulate(calab.presets.${preset}(num_cells=${cells}, num_timepoints=${frames}, seed=${seed}))
-np.save(sys.argv[1], sim.traces.astype(np.float32)); print(json.dumps(1))`, file);
+np.save(sys.argv[1], sim.traces.astype(np.float32)); print(json.dumps(1))`,
+    file,
+  );
   return file;
 }
 
@@ -277,7 +352,9 @@ function unzipDownload(file) {
   return { dir, names: Object.keys(files).sort(), files };
 }
 
-test('Export activity: every cell (not only those shown), with progress, equal to the native solver', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+test('Export activity: every cell (not only those shown), with progress, equal to the native solver', {
+  skip: !hasCalab && `${python} with calab and scipy not available`,
+}, async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   const tracesPath = simulatedNpy('gcamp6f', 10, 1800, 2);
   await importFile(page, tracesPath);
@@ -288,14 +365,30 @@ test('Export activity: every cell (not only those shown), with progress, equal t
   assert.equal(await page.locator('[data-testid="cell-card"]').count(), 3);
   const seen = [];
   await page.exposeFunction('__status', (t) => seen.push(t));
-  await page.evaluate(() => new MutationObserver(() => window.__status(document.querySelector('[data-testid="action-status"]').textContent))
-    .observe(document.querySelector('[data-testid="action-status"]'), { childList: true, characterData: true, subtree: true }));
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid="export-activity"]')]);
+  await page.evaluate(() =>
+    new MutationObserver(() =>
+      window.__status(document.querySelector('[data-testid="action-status"]').textContent),
+    ).observe(document.querySelector('[data-testid="action-status"]'), {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    }),
+  );
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 60_000 }),
+    page.click('[data-testid="export-activity"]'),
+  ]);
   assert.equal(download.suggestedFilename(), 'catune_activity.zip');
   const zip = unzipDownload(await download.path());
   assert.deepEqual(zip.names, ['README.txt', 'activity.npy', 'catune_export.json']);
-  assert.ok(seen.some((t) => /solving every cell .* of 10 done/.test(t)), `progress shown: ${seen.join(' | ')}`);
-  assert.match(await page.textContent('[data-testid="action-status"]'), /Saved catune_activity\.zip: activity\.npy \(10 cells × 1800 frames\)/);
+  assert.ok(
+    seen.some((t) => /solving every cell .* of 10 done/.test(t)),
+    `progress shown: ${seen.join(' | ')}`,
+  );
+  assert.match(
+    await page.textContent('[data-testid="action-status"]'),
+    /Saved catune_activity\.zip: activity\.npy \(10 cells × 1800 frames\)/,
+  );
   const doc = JSON.parse(strFromU8(zip.files['catune_export.json']));
   assert.equal(doc.parameters.lambda, 0.02);
   assert.equal(doc.parameters.remove_drift, true);
@@ -306,15 +399,23 @@ test('Export activity: every cell (not only those shown), with progress, equal t
   await context.close();
 });
 
-test('Export activity of a .mat recording is a .mat file', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+test('Export activity of a .mat recording is a .mat file', {
+  skip: !hasCalab && `${python} with calab and scipy not available`,
+}, async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-input-'));
   const matPath = path.join(dir, 'rec.mat');
-  py(`import sys, numpy as np, scipy.io, calab, json
+  py(
+    `import sys, numpy as np, scipy.io, calab, json
 sim = calab.simulate(calab.presets.gcamp6f(num_cells=4, num_timepoints=900, seed=3))
-scipy.io.savemat(sys.argv[1], {"traces": sim.traces}); print(json.dumps(1))`, matPath);
+scipy.io.savemat(sys.argv[1], {"traces": sim.traces}); print(json.dumps(1))`,
+    matPath,
+  );
   await importFile(page, matPath);
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid="export-activity"]')]);
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 60_000 }),
+    page.click('[data-testid="export-activity"]'),
+  ]);
   const zip = unzipDownload(await download.path());
   assert.deepEqual(zip.names, ['README.txt', 'activity.mat', 'catune_export.json']);
   const cmp = py(COMPARE, path.join(zip.dir, 'activity.mat'), path.join(zip.dir, 'catune_export.json'), matPath);
@@ -336,11 +437,18 @@ async function presetKernel(name) {
 /** Clicks "Estimate from data" and waits for its result line (the InDeCa loop takes seconds on 2 shared cores). */
 async function estimate(page) {
   await page.click('[data-testid="estimate-kinetics"]');
-  await page.waitForFunction(() => {
-    const s = document.querySelector('[data-testid="estimate-status"]');
-    return !!s?.dataset.tauDecay || !document.querySelector('[data-testid="estimate-error"]').hidden;
-  }, null, { timeout: 300_000 });
-  assert.ok(await page.isHidden('[data-testid="estimate-error"]'), `no error: ${await page.textContent('[data-testid="estimate-error"]')}`);
+  await page.waitForFunction(
+    () => {
+      const s = document.querySelector('[data-testid="estimate-status"]');
+      return !!s?.dataset.tauDecay || !document.querySelector('[data-testid="estimate-error"]').hidden;
+    },
+    null,
+    { timeout: 300_000 },
+  );
+  assert.ok(
+    await page.isHidden('[data-testid="estimate-error"]'),
+    `no error: ${await page.textContent('[data-testid="estimate-error"]')}`,
+  );
   const ds = await page.$eval('[data-testid="estimate-status"]', (el) => ({ ...el.dataset, text: el.textContent }));
   return { tauRise: Number(ds.tauRise), tauDecay: Number(ds.tauDecay), lambda: Number(ds.lambda), text: ds.text };
 }
@@ -357,24 +465,46 @@ test('Estimate from data on the demo: the preset\u2019s kinetics within 1.5x, λ
   // Busy while it runs, in a worker: the page still answers and says what it is doing.
   assert.equal(await page.getAttribute('[data-testid="estimate-kinetics"]', 'aria-busy'), 'true');
   assert.match(await page.textContent('[data-testid="estimate-status"]'), /^Estimating: /);
-  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.tauDecay
-    || !document.querySelector('[data-testid="estimate-error"]').hidden, null, { timeout: 300_000 });
-  assert.ok(await page.isHidden('[data-testid="estimate-error"]'), await page.textContent('[data-testid="estimate-error"]'));
+  await page.waitForFunction(
+    () =>
+      !!document.querySelector('[data-testid="estimate-status"]').dataset.tauDecay ||
+      !document.querySelector('[data-testid="estimate-error"]').hidden,
+    null,
+    { timeout: 300_000 },
+  );
+  assert.ok(
+    await page.isHidden('[data-testid="estimate-error"]'),
+    await page.textContent('[data-testid="estimate-error"]'),
+  );
   assert.equal(await page.getAttribute('[data-testid="estimate-kinetics"]', 'aria-busy'), null);
   assert.equal(await page.textContent('[data-testid="estimate-kinetics"]'), 'Estimate from data');
 
   const tauRise = await num(page, 'param-tau-rise');
   const tauDecay = await num(page, 'param-tau-decay');
   const lambda = await num(page, 'param-lambda');
-  for (const [name, got, want] of [['tau_rise', tauRise, truth.tau_rise], ['tau_decay', tauDecay, truth.tau_decay]]) {
+  for (const [name, got, want] of [
+    ['tau_rise', tauRise, truth.tau_rise],
+    ['tau_decay', tauDecay, truth.tau_decay],
+  ]) {
     assert.ok(got >= want / 1.5 && got <= want * 1.5, `${name} ${got} within 1.5x of the demo's ${want}`);
   }
   assert.notDeepEqual([tauRise, tauDecay], before.numbers.slice(0, 2).map(Number), 'the tau controls changed');
-  assert.ok(lambda > 0 && lambda !== Number(before.numbers[2]), `λ set from the noise: ${before.numbers[2]} → ${lambda}`);
+  assert.ok(
+    lambda > 0 && lambda !== Number(before.numbers[2]),
+    `λ set from the noise: ${before.numbers[2]} → ${lambda}`,
+  );
   const status = await page.textContent('[data-testid="estimate-status"]');
-  assert.match(status, new RegExp(`^From all 12 cells: τ_rise ${tauRise} s, τ_decay ${tauDecay} s.*fit (good|fair|poor) \\(R² [0-9.]+\\).*λ ${lambda} a\\.u\\. from the noise\\.$`));
+  assert.match(
+    status,
+    new RegExp(
+      `^From all 12 cells: τ_rise ${tauRise} s, τ_decay ${tauDecay} s.*fit (good|fair|poor) \\(R² [0-9.]+\\).*λ ${lambda} a\\.u\\. from the noise\\.$`,
+    ),
+  );
   // The warnings list is shown exactly when the estimate has warnings.
-  const warn = await page.$eval('[data-testid="estimate-warnings"]', (el) => ({ hidden: el.hidden, items: el.querySelectorAll('li').length }));
+  const warn = await page.$eval('[data-testid="estimate-warnings"]', (el) => ({
+    hidden: el.hidden,
+    items: el.querySelectorAll('li').length,
+  }));
   assert.equal(warn.hidden, warn.items === 0);
   // Every card re-solved with the estimate.
   await allFresh(page, `[data-tau-rise="${tauRise}"][data-tau-decay="${tauDecay}"][data-lambda="${lambda}"]`);
@@ -393,17 +523,29 @@ test('Estimate from data: warnings shown, errors visible, and it can be cancelle
   const dir = mkdtempSync(path.join(os.tmpdir(), 'catune-estimate-'));
   // Pure noise: nothing to learn a kernel from, so the core keeps the defaults and says why.
   let s = 7;
-  const rnd = () => { s = (s * 16807) % 2147483647; return s / 2147483647; };
+  const rnd = () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647;
+  };
   const [cells, frames] = [4, 1800];
-  const noise = Array.from({ length: cells * frames }, () => 0.05 * Math.sqrt(-2 * Math.log(rnd())) * Math.cos(2 * Math.PI * rnd()));
+  const noise = Array.from(
+    { length: cells * frames },
+    () => 0.05 * Math.sqrt(-2 * Math.log(rnd())) * Math.cos(2 * Math.PI * rnd()),
+  );
   const noisePath = path.join(dir, 'noise.npy');
   writeFileSync(noisePath, f8Npy([cells, frames], noise));
   await importFile(page, noisePath);
 
   // Cancelled at once (two clicks in one task, before the worker can answer): nothing changes.
   const before = await controlState(page);
-  await page.$eval('[data-testid="estimate-kinetics"]', (b) => { b.click(); b.click(); });
-  assert.equal(await page.textContent('[data-testid="estimate-status"]'), 'Estimate cancelled; the parameters are unchanged.');
+  await page.$eval('[data-testid="estimate-kinetics"]', (b) => {
+    b.click();
+    b.click();
+  });
+  assert.equal(
+    await page.textContent('[data-testid="estimate-status"]'),
+    'Estimate cancelled; the parameters are unchanged.',
+  );
   assert.deepEqual(await controlState(page), before);
 
   const r = await estimate(page);
@@ -413,9 +555,17 @@ test('Estimate from data: warnings shown, errors visible, and it can be cancelle
   assert.equal(await num(page, 'param-lambda'), r.lambda);
   assert.ok(r.lambda > 0.01 && r.lambda < 1, `λ from σ 0.05: ${r.lambda}`);
   // Drift removal ticked while an estimate runs (same task as the click): its λ says which preprocessing it is for.
-  await page.$eval('[data-testid="estimate-kinetics"]', (b) => { b.click(); document.querySelector('[data-testid="drift-toggle"]').click(); });
-  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.lambda, null, { timeout: 120_000 });
-  assert.match(await page.textContent('[data-testid="estimate-status"]'), /λ is for band-pass off and drift removal off, as when the estimate started; estimate again/);
+  await page.$eval('[data-testid="estimate-kinetics"]', (b) => {
+    b.click();
+    document.querySelector('[data-testid="drift-toggle"]').click();
+  });
+  await page.waitForFunction(() => !!document.querySelector('[data-testid="estimate-status"]').dataset.lambda, null, {
+    timeout: 120_000,
+  });
+  assert.match(
+    await page.textContent('[data-testid="estimate-status"]'),
+    /λ is for band-pass off and drift removal off, as when the estimate started; estimate again/,
+  );
   assert.ok(await page.isChecked('[data-testid="drift-toggle"]'));
   check();
   await context.close();
@@ -428,27 +578,38 @@ test('Estimate from data: warnings shown, errors visible, and it can be cancelle
   const kept = await controlState(second.page);
   await second.page.click('[data-testid="estimate-kinetics"]');
   await second.page.waitForSelector('[data-testid="estimate-error"]:not([hidden])', { timeout: 120_000 });
-  assert.match(await second.page.textContent('[data-testid="estimate-error"]'), /^Estimate from data failed: .*too short.*\(TRACE_TOO_SHORT\)$/);
+  assert.match(
+    await second.page.textContent('[data-testid="estimate-error"]'),
+    /^Estimate from data failed: .*too short.*\(TRACE_TOO_SHORT\)$/,
+  );
   assert.deepEqual(await controlState(second.page), kept);
   check();
   second.check();
   await second.context.close();
 });
 
-test('Estimate from data equals Python: calab.estimate_kinetics and the automatic λ of run_deconvolution', { skip: !hasCalab && `${python} with calab and scipy not available` }, async () => {
+test('Estimate from data equals Python: calab.estimate_kinetics and the automatic λ of run_deconvolution', {
+  skip: !hasCalab && `${python} with calab and scipy not available`,
+}, async () => {
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   const tracesPath = simulatedNpy('gcamp6s', 10, 3600, 11);
   await importFile(page, tracesPath);
   const r = await estimate(page);
-  const native = py(`import sys, json, numpy as np, calab
+  const native = py(
+    `import sys, json, numpy as np, calab
 y = np.load(sys.argv[1]).astype(np.float64)
 est = calab.estimate_kinetics(y, 30.0, warn=False)
 r3 = lambda v: float(f"{v:.3g}")
 tr, td = r3(est.tau_rise), r3(est.tau_decay)
 res = calab.run_deconvolution_full(y, 30.0, tau_r=tr, tau_d=td, lam=None, remove_drift=False)
-print(json.dumps({"tau_rise": tr, "tau_decay": td, "lam": float(np.median(res.lam)), "warnings": list(est.warnings)}))`, tracesPath);
+print(json.dumps({"tau_rise": tr, "tau_decay": td, "lam": float(np.median(res.lam)), "warnings": list(est.warnings)}))`,
+    tracesPath,
+  );
   assert.deepEqual([r.tauRise, r.tauDecay], [native.tau_rise, native.tau_decay]);
-  assert.ok(Math.abs(r.lambda - native.lam) <= 5e-3 * native.lam, `browser λ ${r.lambda} vs native median ${native.lam}`);
+  assert.ok(
+    Math.abs(r.lambda - native.lam) <= 5e-3 * native.lam,
+    `browser λ ${r.lambda} vs native median ${native.lam}`,
+  );
   check();
   await context.close();
 });

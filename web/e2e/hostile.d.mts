@@ -1,5 +1,11 @@
 // Types for hostile.mjs (the generator is plain JavaScript so the Node e2e tests can run it as is).
-export interface ZipMember { name: string; method: number; data: Uint8Array; size: number; crc: number }
+export interface ZipMember {
+  name: string;
+  method: number;
+  data: Uint8Array;
+  size: number;
+  crc: number;
+}
 export function npyBytes(dict: string, data?: Uint8Array): Uint8Array;
 export function f8Npy(shape: number[], values: number[]): Uint8Array;
 export function crc32(data: Uint8Array): number;

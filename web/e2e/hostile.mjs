@@ -80,13 +80,22 @@ export function zipBytes(members) {
   const all = [...parts, ...central, eocd];
   const out = new Uint8Array(all.reduce((a, c) => a + c.length, 0));
   let p = 0;
-  for (const c of all) { out.set(c, p); p += c.length; }
+  for (const c of all) {
+    out.set(c, p);
+    p += c.length;
+  }
   return out;
 }
 
 /** An honest member: deflated (method 8) or stored (0), with its true size and CRC. */
 export function member(name, content, method = 8) {
-  return { name, method, data: method === 8 ? new Uint8Array(deflateRawSync(content)) : content, size: content.length, crc: crc32(content) };
+  return {
+    name,
+    method,
+    data: method === 8 ? new Uint8Array(deflateRawSync(content)) : content,
+    size: content.length,
+    crc: crc32(content),
+  };
 }
 
 /**
@@ -128,7 +137,10 @@ export function matBytes(name, dims, values, fs) {
   const cat = (arrs) => {
     const out = new Uint8Array(arrs.reduce((a, c) => a + c.length, 0));
     let p = 0;
-    for (const c of arrs) { out.set(c, p); p += c.length; }
+    for (const c of arrs) {
+      out.set(c, p);
+      p += c.length;
+    }
     return out;
   };
   const matrix = (nm, ds, vals) => {
@@ -166,7 +178,10 @@ export async function writeHostileFiles(dir) {
   ftruncateSync(fd, header.length + 268435456 * 8);
   closeSync(fd);
   writeFileSync(p('header_only.npy'), header);
-  const good = f8Npy([2, 12], Array.from({ length: 24 }, (_, i) => Math.sin(i)));
+  const good = f8Npy(
+    [2, 12],
+    Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+  );
   const m = member('traces.npy', good);
   writeFileSync(p('bad_crc.npz'), zipBytes([{ ...m, crc: m.crc ^ 0x10 }]));
   writeFileSync(p('negative.mat'), matBytes('traces', [-3, 5], [1, 2, 3]));
@@ -208,10 +223,14 @@ export async function checkHostileImports(page, dir, goodFile) {
   const { strict: assert } = await import('node:assert');
   for (const [file, code, pattern] of await writeHostileFiles(dir)) {
     await page.setInputFiles('[data-testid="file-input"]', file);
-    await page.waitForFunction((c) => {
-      const box = document.querySelector('[data-testid="import-error"]');
-      return box && !box.hidden && box.dataset.code === c;
-    }, code, { timeout: 30_000 });
+    await page.waitForFunction(
+      (c) => {
+        const box = document.querySelector('[data-testid="import-error"]');
+        return box && !box.hidden && box.dataset.code === c;
+      },
+      code,
+      { timeout: 30_000 },
+    );
     const text = await page.textContent('[data-testid="import-error"]');
     assert.match(text, new RegExp(`\\[${code}\\]`), `${file}: the code is shown`);
     assert.match(text, pattern, `${file}: ${text}`);

@@ -10,13 +10,23 @@ import { repo, serveApp } from './harness.mjs';
 const out = path.join(repo, 'docs');
 mkdirSync(out, { recursive: true });
 const python = process.env.CALAB_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
-const sizes = [[1280, 720], [1920, 1080]];
+const sizes = [
+  [1280, 720],
+  [1920, 1080],
+];
 
 async function catune(page, width) {
   await page.fill('#demo-cells', '30');
   await page.fill('[data-testid="demo-duration"]', '180');
   await page.click('[data-testid="demo-button"]');
-  await page.waitForFunction(() => { const c = [...document.querySelectorAll('[data-testid="cell-card"]')]; return c.length && c.every((x) => x.dataset.status === 'fresh'); }, null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => {
+      const c = [...document.querySelectorAll('[data-testid="cell-card"]')];
+      return c.length && c.every((x) => x.dataset.status === 'fresh');
+    },
+    null,
+    { timeout: 60_000 },
+  );
   if (width > 1280) {
     await page.selectOption('[data-testid="columns-select"]', '3');
     await page.click('[data-testid="cell-card"] >> nth=0 >> [data-testid="inspect-button"]');
@@ -45,7 +55,15 @@ for (const app of ['catune', 'cadecon']) {
     check();
     await context.close();
     if (existsSync(python)) {
-      const r = spawnSync(python, ['-c', 'import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert("RGB"); im.quantize(128, method=Image.Quantize.MEDIANCUT).save(sys.argv[1], optimize=True)', file], { stdio: 'inherit' });
+      const r = spawnSync(
+        python,
+        [
+          '-c',
+          'import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert("RGB"); im.quantize(128, method=Image.Quantize.MEDIANCUT).save(sys.argv[1], optimize=True)',
+          file,
+        ],
+        { stdio: 'inherit' },
+      );
       if (r.status !== 0) console.warn(`could not reduce ${file}; kept as is`);
     }
     console.log(`wrote ${path.relative(repo, file)}`);

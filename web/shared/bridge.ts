@@ -2,9 +2,11 @@
 // `#bridge=<base url>&token=<secret>`, sends the secret only in the X-CaLab-Token header, turns refusals into
 // errors that carry the server's code, and keeps a heartbeat going while the app is open. It also knows when
 // the Python session is over (410 SESSION_ENDED, or the secret no longer accepted), so the apps never claim
-// "Connected" or "sent" for something Python will not receive. DOM-free.
+// "Connected" or "sent" for something Python will not receive. Both apps use this one client. DOM-free.
 
+import type { Dataset } from './dataset';
 import { parseNpy } from './npy';
+import { validateMatrix } from './traces';
 
 export interface BridgeInfo {
   base: string;
@@ -41,7 +43,12 @@ export function bridgeFromLocation(loc: { hash: string; search: string }): Bridg
 
 export class BridgeRequestError extends Error {
   /** `status` 0 and code `UNREACHABLE` when no answer came (Python gone, or the network failed). */
-  constructor(readonly path: string, readonly status: number, readonly code: string | null, message: string) {
+  constructor(
+    readonly path: string,
+    readonly status: number,
+    readonly code: string | null,
+    message: string,
+  ) {
     super(message);
     this.name = 'BridgeRequestError';
   }
@@ -64,9 +71,13 @@ export const BRIDGE_STATUS: Record<BridgeState, string> = {
 export function notReceived(e: unknown, what: string): { ended: boolean; text: string } {
   const err = e instanceof BridgeRequestError ? e : null;
   const ended = !!err && (err.code === 'SESSION_ENDED' || err.status === 401 || err.status === 410);
-  const why = ended ? 'the Python session has ended'
-    : err?.code === 'UNREACHABLE' ? 'Python is not answering (the session may be over)'
-      : e instanceof Error ? e.message : String(e);
+  const why = ended
+    ? 'the Python session has ended'
+    : err?.code === 'UNREACHABLE'
+      ? 'Python is not answering (the session may be over)'
+      : e instanceof Error
+        ? e.message
+        : String(e);
   return { ended, text: `${what} NOT received by Python: ${why}.` };
 }
 
@@ -75,17 +86,26 @@ export class BridgeClient {
   /** True once the server said the session is over; then nothing more is sent. */
   ended = false;
 
-  constructor(readonly info: BridgeInfo, private readonly fetchImpl: typeof fetch = (...a) => fetch(...a)) {}
+  constructor(
+    readonly info: BridgeInfo,
+    private readonly fetchImpl: typeof fetch = (...a) => fetch(...a),
+  ) {}
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
-    if (this.ended) throw new BridgeRequestError(path, 410, 'SESSION_ENDED', `${path} not sent: the Python session has ended.`);
+    if (this.ended)
+      throw new BridgeRequestError(path, 410, 'SESSION_ENDED', `${path} not sent: the Python session has ended.`);
     const headers = new Headers(init.headers);
     headers.set('X-CaLab-Token', this.info.token);
     let res: Response;
     try {
       res = await this.fetchImpl(`${this.info.base}/api/v1/${path}`, { ...init, headers, cache: 'no-store' });
     } catch (e) {
-      throw new BridgeRequestError(path, 0, 'UNREACHABLE', `${path} got no answer from Python (${e instanceof Error ? e.message : String(e)}).`);
+      throw new BridgeRequestError(
+        path,
+        0,
+        'UNREACHABLE',
+        `${path} got no answer from Python (${e instanceof Error ? e.message : String(e)}).`,
+      );
     }
     if (!res.ok) {
       let code: string | null = null;
@@ -119,12 +139,37 @@ export class BridgeClient {
     return { data: Float32Array.from(arr.data), numCells, numTimepoints };
   }
 
+  /** The session and its traces as the Dataset the apps work on (checked like an imported file). */
+  async loadDataset(): Promise<{ session: BridgeSessionInfo; dataset: Dataset }> {
+    const session = await this.session();
+    const t = await this.traces();
+    const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
+    validateMatrix(matrix);
+    const from = session.source ? `: ${session.source}` : '';
+    const dataset: Dataset = {
+      matrix,
+      fs: session.fs,
+      sourceFilename: session.source ?? null,
+      cellIds: session.cell_ids,
+      label: `from Python${from} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${session.fs} Hz)`,
+    };
+    return { session, dataset };
+  }
+
   postJson(path: string, body: unknown): Promise<Response> {
-    return this.request(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return this.request(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   }
 
   postBytes(path: string, bytes: Uint8Array): Promise<Response> {
-    return this.request(path, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes as BodyInit });
+    return this.request(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: bytes as BodyInit,
+    });
   }
 
   /** Heartbeat now and every `everyMs`; `onStatus` hears what each beat found out (stops once ended). */

@@ -15,7 +15,14 @@ export function minMaxDecimate(ys: ArrayLike<number>[], dt: number, maxPoints: n
   if (n <= maxPoints || maxPoints < 4) {
     const x = new Float64Array(n);
     for (let i = 0; i < n; i++) x[i] = i * dt;
-    return { x, ys: ys.map((y) => { const out = new Float64Array(n); for (let i = 0; i < n; i++) out[i] = y[i]; return out; }) };
+    return {
+      x,
+      ys: ys.map((y) => {
+        const out = new Float64Array(n);
+        for (let i = 0; i < n; i++) out[i] = y[i];
+        return out;
+      }),
+    };
   }
   const buckets = Math.floor(maxPoints / 2);
   const idx: number[] = [];

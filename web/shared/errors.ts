@@ -38,7 +38,8 @@ export function asParseError(e: unknown, fallback: ParseErrorCode, context: stri
   if (e instanceof ParseError) return e;
   if (e instanceof RangeError) {
     // Either a read past the end of the bytes or an allocation the engine refused: say which.
-    if (/array length|allocation|memory/i.test(e.message)) return new ParseError('TOO_LARGE', `${context}: the data is too large for this browser tab (${e.message}).`);
+    if (/array length|allocation|memory/i.test(e.message))
+      return new ParseError('TOO_LARGE', `${context}: the data is too large for this browser tab (${e.message}).`);
     return new ParseError('TRUNCATED', `${context}: the file ends early (truncated or corrupt).`);
   }
   const msg = e instanceof Error ? e.message : String(e);

@@ -30,11 +30,13 @@ export function estimateCells(ranking: readonly number[], max = ESTIMATE_MAX_CEL
  * threshold of two noise standard deviations whatever the unit of the trace.
  */
 export function noiseLambda(sigma: number, kernel: ArrayLike<number>, dcGain: number): number {
-  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw estimateError('INVALID_PARAMETER', `noise sigma ${sigma} must be a finite number >= 0`);
-  if (!(dcGain > 0) || !Number.isFinite(dcGain) || kernel.length === 0) throw estimateError('INVALID_PARAMETER', 'the kernel is empty or has no positive DC gain');
+  if (!(sigma >= 0) || !Number.isFinite(sigma))
+    throw estimateError('INVALID_PARAMETER', `noise sigma ${sigma} must be a finite number >= 0`);
+  if (!(dcGain > 0) || !Number.isFinite(dcGain) || kernel.length === 0)
+    throw estimateError('INVALID_PARAMETER', 'the kernel is empty or has no positive DC gain');
   let ss = 0;
   for (let i = 0; i < kernel.length; i++) ss += kernel[i] * kernel[i];
-  return NOISE_LAMBDA_SIGMAS * sigma * Math.sqrt(ss) / dcGain;
+  return (NOISE_LAMBDA_SIGMAS * sigma * Math.sqrt(ss)) / dcGain;
 }
 
 /** The value the controls get: 3 significant digits, as the sliders give. */
@@ -59,7 +61,10 @@ export function parseKineticsEstimate(json: string): KineticsEstimate {
   try {
     o = JSON.parse(json);
   } catch (e) {
-    throw estimateError('INVALID_STATE', `the kinetics estimate is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw estimateError(
+      'INVALID_STATE',
+      `the kinetics estimate is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   const r = o as Record<string, unknown>;
   const num = (k: string): number => {
@@ -68,12 +73,21 @@ export function parseKineticsEstimate(json: string): KineticsEstimate {
     return v;
   };
   const est: KineticsEstimate = {
-    tau_rise: num('tau_rise'), tau_decay: num('tau_decay'), learned_tau_rise: num('learned_tau_rise'), learned_tau_decay: num('learned_tau_decay'),
-    fit_quality: typeof r.fit_quality === 'string' ? r.fit_quality : '', kernel_r2: num('kernel_r2'), iterations: num('iterations'),
-    converged: r.converged === true, warnings: Array.isArray(r.warnings) ? r.warnings.map(String) : [],
+    tau_rise: num('tau_rise'),
+    tau_decay: num('tau_decay'),
+    learned_tau_rise: num('learned_tau_rise'),
+    learned_tau_decay: num('learned_tau_decay'),
+    fit_quality: typeof r.fit_quality === 'string' ? r.fit_quality : '',
+    kernel_r2: num('kernel_r2'),
+    iterations: num('iterations'),
+    converged: r.converged === true,
+    warnings: Array.isArray(r.warnings) ? r.warnings.map(String) : [],
   };
   if (!(est.tau_rise > 0 && est.tau_decay > est.tau_rise && Number.isFinite(est.tau_decay))) {
-    throw estimateError('INVALID_STATE', `the kinetics estimate is not a usable kernel (τ_rise ${est.tau_rise} s, τ_decay ${est.tau_decay} s)`);
+    throw estimateError(
+      'INVALID_STATE',
+      `the kinetics estimate is not a usable kernel (τ_rise ${est.tau_rise} s, τ_decay ${est.tau_decay} s)`,
+    );
   }
   return est;
 }
@@ -89,11 +103,22 @@ export function controlTaus(est: KineticsEstimate): { tauRise: number; tauDecay:
 const fmt3 = (v: number): string => (Number.isFinite(v) ? String(roundSig(v)) : String(v));
 
 /** The short line next to the button. */
-export function estimateSummary(r: { estimate: KineticsEstimate; tauRise: number; tauDecay: number; lambda: number; nCells: number }, totalCells: number, unit: string): string {
+export function estimateSummary(
+  r: { estimate: KineticsEstimate; tauRise: number; tauDecay: number; lambda: number; nCells: number },
+  totalCells: number,
+  unit: string,
+): string {
   const e = r.estimate;
-  const from = r.nCells < totalCells ? `the ${r.nCells} most active of ${totalCells} cells` : `all ${r.nCells} cell${r.nCells === 1 ? '' : 's'}`;
-  const learned = e.learned_tau_rise !== e.tau_rise || e.learned_tau_decay !== e.tau_decay
-    ? ` (learned ${fmt3(e.learned_tau_rise)} / ${fmt3(e.learned_tau_decay)} s)` : '';
-  return `From ${from}: τ_rise ${r.tauRise} s, τ_decay ${r.tauDecay} s${learned}, fit ${e.fit_quality || '?'} (R² ${fmt3(e.kernel_r2)})`
-    + `${e.converged ? '' : ', loop not settled'}; λ ${r.lambda} ${unit} from the noise.`;
+  const from =
+    r.nCells < totalCells
+      ? `the ${r.nCells} most active of ${totalCells} cells`
+      : `all ${r.nCells} cell${r.nCells === 1 ? '' : 's'}`;
+  const learned =
+    e.learned_tau_rise !== e.tau_rise || e.learned_tau_decay !== e.tau_decay
+      ? ` (learned ${fmt3(e.learned_tau_rise)} / ${fmt3(e.learned_tau_decay)} s)`
+      : '';
+  return (
+    `From ${from}: τ_rise ${r.tauRise} s, τ_decay ${r.tauDecay} s${learned}, fit ${e.fit_quality || '?'} (R² ${fmt3(e.kernel_r2)})` +
+    `${e.converged ? '' : ', loop not settled'}; λ ${r.lambda} ${unit} from the noise.`
+  );
 }

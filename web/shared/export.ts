@@ -39,8 +39,13 @@ export interface CaTuneExport {
   catune_version: string;
   export_date: string;
   parameters: {
-    tau_rise_s: number; tau_decay_s: number; lambda: number; sampling_rate_hz: number;
-    filter_enabled: boolean; remove_drift: boolean; solver: SolverKind;
+    tau_rise_s: number;
+    tau_decay_s: number;
+    lambda: number;
+    sampling_rate_hz: number;
+    filter_enabled: boolean;
+    remove_drift: boolean;
+    solver: SolverKind;
     solver_params?: SolverParamsExport;
   };
   ar2_coefficients: { g1: number; g2: number; d: number; r: number; dt: number };
@@ -56,7 +61,8 @@ const FORMULATIONS: Record<SolverKind, CaTuneExport['formulation']> = {
     convergence: 'exact non-negative L1 solve (interior point), the method calab.run_deconvolution uses',
   },
   l0: {
-    objective: 'minimize_c 1/2 ||y - c||^2 + lambda * #{t >= 2 : s_t != 0}, s_t = c_t - gamma c_{t-1} (s_t >= 0 when positive)',
+    objective:
+      'minimize_c 1/2 ||y - c||^2 + lambda * #{t >= 2 : s_t != 0}, s_t = c_t - gamma c_{t-1} (s_t >= 0 when positive)',
     kernel: 'AR(1): c_t = gamma c_{t-1} + s_t, gamma = exp(-1/(tau_decay fs))',
     convergence: 'exact L0 solution by dynamic programming with functional pruning, as calab.run_l0',
   },
@@ -72,23 +78,39 @@ export function buildExport(x: ExportInput): CaTuneExport {
   const solver: SolverKind = p.solver ?? 'l1';
   const [g1, g2, d, r, , dcGain] = Array.from(x.kernel.ar2);
   const gamma = x.gamma ?? Math.exp(-1 / (p.tauDecay * p.fs));
-  const solverParams: SolverParamsExport | undefined = solver === 'l0'
-    ? { lambda: p.l0Lambda, positive: p.l0Positive, gamma }
-    : solver === 'convar' ? { lambda: p.convarLambda, gamma } : undefined;
+  const solverParams: SolverParamsExport | undefined =
+    solver === 'l0'
+      ? { lambda: p.l0Lambda, positive: p.l0Positive, gamma }
+      : solver === 'convar'
+        ? { lambda: p.convarLambda, gamma }
+        : undefined;
   return {
     schema_version: EXPORT_SCHEMA_VERSION,
     catune_version: x.appVersion,
     export_date: (x.date ?? new Date()).toISOString(),
     parameters: {
-      tau_rise_s: p.tauRise, tau_decay_s: p.tauDecay, lambda: p.lambda, sampling_rate_hz: p.fs,
-      filter_enabled: p.filterEnabled, remove_drift: p.removeDrift, solver,
+      tau_rise_s: p.tauRise,
+      tau_decay_s: p.tauDecay,
+      lambda: p.lambda,
+      sampling_rate_hz: p.fs,
+      filter_enabled: p.filterEnabled,
+      remove_drift: p.removeDrift,
+      solver,
       ...(solverParams ? { solver_params: solverParams } : {}),
     },
     ar2_coefficients: { g1, g2, d, r, dt: 1 / p.fs },
-    kernel: { peak_time_s: x.kernel.shape[0], fwhm_s: x.kernel.shape[1], length_samples: x.kernel.lengthSamples, dc_gain: dcGain },
+    kernel: {
+      peak_time_s: x.kernel.shape[0],
+      fwhm_s: x.kernel.shape[1],
+      length_samples: x.kernel.lengthSamples,
+      dc_gain: dcGain,
+    },
     formulation: { ...FORMULATIONS[solver] },
     metadata: {
-      source_filename: x.sourceFilename, num_cells: x.numCells, num_timepoints: x.numTimepoints, cell_indices: [...x.cellIndices],
+      source_filename: x.sourceFilename,
+      num_cells: x.numCells,
+      num_timepoints: x.numTimepoints,
+      cell_indices: [...x.cellIndices],
     },
   };
 }

@@ -1,7 +1,7 @@
 // Injected into both apps' index.html by web/vite.config.ts as a classic (non-module) script, so it still
 // runs when the page is opened straight from disk. Browsers refuse module scripts and WebAssembly from
 // file:// pages, which would leave a blank page; this says why and how to start the app instead.
-(function () {
+(() => {
   if (location.protocol !== 'file:') return;
   var app = (document.documentElement.getAttribute('data-app') || 'catune').toLowerCase();
   var name = app === 'cadecon' ? 'CaDecon' : 'CaTune';
@@ -10,6 +10,7 @@
     box.className = 'banner file-warning';
     box.setAttribute('role', 'alert');
     box.setAttribute('data-testid', 'file-warning');
+    // biome-ignore format: one line per piece of the notice reads better than one per operand
     box.innerHTML =
       '<h2>' + name + ' cannot run from a file:// page</h2>' +
       '<p>Browsers do not load the app\u2019s scripts and its WebAssembly solver from files opened directly from disk. ' +

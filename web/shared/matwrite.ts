@@ -38,13 +38,18 @@ export function encodeMat(vars: MatVariable[], description = 'MATLAB 5.0 MAT-fil
   const total = parts.reduce((a, p) => a + p.length, 0);
   const out = new Uint8Array(total);
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
 function matrixElement(v: MatVariable): Uint8Array {
-  if (!/^[A-Za-z][A-Za-z0-9_]{0,62}$/.test(v.name)) throw new RangeError(`'${v.name}' is not a valid MATLAB variable name`);
-  if (v.rows * v.cols !== v.data.length) throw new RangeError(`${v.rows} x ${v.cols} holds ${v.rows * v.cols} values, data has ${v.data.length}`);
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,62}$/.test(v.name))
+    throw new RangeError(`'${v.name}' is not a valid MATLAB variable name`);
+  if (v.rows * v.cols !== v.data.length)
+    throw new RangeError(`${v.rows} x ${v.cols} holds ${v.rows * v.cols} values, data has ${v.data.length}`);
   const single = v.data instanceof Float32Array;
   const esize = single ? 4 : 8;
   const dataBytes = v.data.length * esize;
@@ -53,7 +58,11 @@ function matrixElement(v: MatVariable): Uint8Array {
   const out = new Uint8Array(8 + body);
   const dv = new DataView(out.buffer);
   let o = 0;
-  const tag = (type: number, bytes: number): void => { dv.setUint32(o, type, true); dv.setUint32(o + 4, bytes, true); o += 8; };
+  const tag = (type: number, bytes: number): void => {
+    dv.setUint32(o, type, true);
+    dv.setUint32(o + 4, bytes, true);
+    o += 8;
+  };
   tag(MI_MATRIX, body);
   tag(MI_UINT32, 8);
   dv.setUint32(o, single ? MX_SINGLE_CLASS : MX_DOUBLE_CLASS, true);

@@ -111,7 +111,7 @@ export interface SolveFailure {
 
 export interface WorkerReady {
   type: 'ready';
-  /** Solvers this build of the wasm module provides (Convar only when pkg/ exports it). */
+  /** Solvers the worker provides (all of SolverKind: pkg/ has L1, L0 and Convar). */
   solvers: SolverKind[];
 }
 
@@ -166,11 +166,23 @@ export interface EstimateFailure {
 export type EstimateResponse = EstimateProgress | EstimateResult | EstimateFailure;
 
 export function sameKernel(a: SolveParams, b: SolveParams): boolean {
-  return a.tauRise === b.tauRise && a.tauDecay === b.tauDecay && a.fs === b.fs && a.filterEnabled === b.filterEnabled && a.removeDrift === b.removeDrift;
+  return (
+    a.tauRise === b.tauRise &&
+    a.tauDecay === b.tauDecay &&
+    a.fs === b.fs &&
+    a.filterEnabled === b.filterEnabled &&
+    a.removeDrift === b.removeDrift
+  );
 }
 
 /** Whether two parameter sets give the same solution (every field, whichever solver is chosen). */
 export function paramsEqual(a: SolveParams, b: SolveParams): boolean {
-  return sameKernel(a, b) && a.solver === b.solver && a.lambda === b.lambda && a.l0Lambda === b.l0Lambda
-    && a.l0Positive === b.l0Positive && a.convarLambda === b.convarLambda;
+  return (
+    sameKernel(a, b) &&
+    a.solver === b.solver &&
+    a.lambda === b.lambda &&
+    a.l0Lambda === b.l0Lambda &&
+    a.l0Positive === b.l0Positive &&
+    a.convarLambda === b.convarLambda
+  );
 }

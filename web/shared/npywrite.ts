@@ -6,7 +6,8 @@ export type NpyData = Float32Array | Float64Array;
 /** `.npy` bytes of a float32 / float64 array with the given shape (product must equal data.length). */
 export function encodeNpy(data: NpyData, shape: number[]): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`);
+  if (count !== data.length)
+    throw new RangeError(`shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`);
   const descr = data instanceof Float32Array ? '<f4' : '<f8';
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;

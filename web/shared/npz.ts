@@ -56,7 +56,8 @@ interface Entry {
   localOffset: number;
 }
 
-const bad = (where: string, what: string): ParseError => new ParseError('BAD_ZIP', `${where}: ${what} (the .npz archive is corrupt or truncated).`);
+const bad = (where: string, what: string): ParseError =>
+  new ParseError('BAD_ZIP', `${where}: ${what} (the .npz archive is corrupt or truncated).`);
 
 /** Reads the central directory (zip64 fields included) without touching any member's data. */
 function centralDirectory(bytes: Uint8Array, where: string): Entry[] {
@@ -66,7 +67,10 @@ function centralDirectory(bytes: Uint8Array, where: string): Entry[] {
   const u64 = (p: number): number => u32(p) + u32(p + 4) * 2 ** 32;
   let eocd = -1;
   for (let p = bytes.length - 22; p >= Math.max(0, bytes.length - 22 - 0xffff); p--) {
-    if (u32(p) === EOCD) { eocd = p; break; }
+    if (u32(p) === EOCD) {
+      eocd = p;
+      break;
+    }
   }
   if (eocd < 0) throw bad(where, 'no end-of-archive record');
   let count = u16(eocd + 10);
@@ -94,14 +98,27 @@ function centralDirectory(bytes: Uint8Array, where: string): Entry[] {
     if (p + 46 + nameLen + extraLen > bytes.length) throw bad(where, `directory entry ${i} is cut off`);
     const raw = bytes.subarray(p + 46, p + 46 + nameLen);
     const name = new TextDecoder(flags & 0x800 ? 'utf-8' : 'latin1').decode(raw);
-    const e: Entry = { name, flags, method: u16(p + 10), crc: u32(p + 16), compSize: u32(p + 20), size: u32(p + 24), localOffset: u32(p + 42) };
+    const e: Entry = {
+      name,
+      flags,
+      method: u16(p + 10),
+      crc: u32(p + 16),
+      compSize: u32(p + 20),
+      size: u32(p + 24),
+      localOffset: u32(p + 42),
+    };
     // zip64 extra field: the 64-bit values of whichever fields were saturated, in this order.
-    for (let q = p + 46 + nameLen; q + 4 <= p + 46 + nameLen + extraLen;) {
+    for (let q = p + 46 + nameLen; q + 4 <= p + 46 + nameLen + extraLen; ) {
       const id = u16(q);
       const len = u16(q + 2);
       if (id === 0x0001) {
         let r = q + 4;
-        const take = (): number => { if (r + 8 > q + 4 + len) throw bad(where, `entry ${name} has a short zip64 field`); const x = u64(r); r += 8; return x; };
+        const take = (): number => {
+          if (r + 8 > q + 4 + len) throw bad(where, `entry ${name} has a short zip64 field`);
+          const x = u64(r);
+          r += 8;
+          return x;
+        };
         if (e.size === 0xffffffff) e.size = take();
         if (e.compSize === 0xffffffff) e.compSize = take();
         if (e.localOffset === 0xffffffff) e.localOffset = take();
@@ -119,32 +136,49 @@ function inflateBounded(data: Uint8Array, size: number, where: string): Uint8Arr
   const out = new Uint8Array(size);
   let n = 0;
   const inflater = new Inflate((chunk) => {
-    if (n + chunk.length > size) throw new ParseError('BAD_ZIP', `${where} inflates to more than the ${size} bytes it declares (a corrupt or hostile archive); it was not read further.`);
+    if (n + chunk.length > size)
+      throw new ParseError(
+        'BAD_ZIP',
+        `${where} inflates to more than the ${size} bytes it declares (a corrupt or hostile archive); it was not read further.`,
+      );
     out.set(chunk, n);
     n += chunk.length;
   });
   const step = 1 << 14;
   if (data.length === 0) inflater.push(data, true);
   for (let p = 0; p < data.length; p += step) inflater.push(data.subarray(p, p + step), p + step >= data.length);
-  if (n !== size) throw new ParseError('BAD_ZIP', `${where} inflates to ${n} bytes but declares ${size} (corrupt or truncated archive).`);
+  if (n !== size)
+    throw new ParseError(
+      'BAD_ZIP',
+      `${where} inflates to ${n} bytes but declares ${size} (corrupt or truncated archive).`,
+    );
   return out;
 }
 
 /** The bytes of one member: size checks first, then inflation (bounded) and the CRC-32. */
 function memberBytes(bytes: Uint8Array, e: Entry, where: string): Uint8Array {
   if (e.flags & 0x1) throw new ParseError('BAD_ZIP', `${where} is encrypted; save the archive without a password.`);
-  if (e.method !== 0 && e.method !== 8) throw new ParseError('BAD_ZIP', `${where} uses compression method ${e.method}; numpy writes stored (0) or deflated (8) members.`);
+  if (e.method !== 0 && e.method !== 8)
+    throw new ParseError(
+      'BAD_ZIP',
+      `${where} uses compression method ${e.method}; numpy writes stored (0) or deflated (8) members.`,
+    );
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lo = e.localOffset;
   if (lo + 30 > bytes.length || v.getUint32(lo, true) !== LOCAL) throw bad(where, 'its local header is missing');
   const start = lo + 30 + v.getUint16(lo + 26, true) + v.getUint16(lo + 28, true);
   if (start + e.compSize > bytes.length) throw bad(where, 'its data runs past the end of the file');
   const data = bytes.subarray(start, start + e.compSize);
-  if (e.method === 0 && e.compSize !== e.size) throw bad(where, `stored with ${e.compSize} bytes but declaring ${e.size}`);
-  if (e.method === 8 && e.size > e.compSize * MAX_DEFLATE_RATIO + 1024) throw bad(where, `${e.compSize} compressed bytes cannot inflate to the declared ${e.size}`);
+  if (e.method === 0 && e.compSize !== e.size)
+    throw bad(where, `stored with ${e.compSize} bytes but declaring ${e.size}`);
+  if (e.method === 8 && e.size > e.compSize * MAX_DEFLATE_RATIO + 1024)
+    throw bad(where, `${e.compSize} compressed bytes cannot inflate to the declared ${e.size}`);
   const content = e.method === 0 ? data : inflateBounded(data, e.size, where);
   if (crc32(content) !== e.crc) {
-    throw new ParseError('BAD_CRC', `${where}: the CRC-32 check failed, so its values are not what was saved (a damaged file); re-save or re-copy it.`);
+    throw new ParseError(
+      'BAD_CRC',
+      `${where}: the CRC-32 check failed, so its values are not what was saved (a damaged file); re-save or re-copy it.`,
+    );
   }
   return content;
 }
@@ -162,7 +196,10 @@ export function parseNpz(bytes: Uint8Array, where = 'file'): ContainerResult {
   const declared = npy.reduce((a, e) => a + e.size, 0);
   if (declared > MAX_INFLATED_BYTES) {
     const biggest = npy.reduce((a, e) => (e.size > a.size ? e : a));
-    throw new ParseError('TOO_LARGE', `${where}: its arrays would inflate to ${mib(declared)} (${biggest.name}: ${mib(biggest.size)}), more than the ${mib(MAX_INFLATED_BYTES)} the browser reads, so nothing was inflated. Save fewer cells or a shorter stretch, or use calab in Python for the whole recording.`);
+    throw new ParseError(
+      'TOO_LARGE',
+      `${where}: its arrays would inflate to ${mib(declared)} (${biggest.name}: ${mib(biggest.size)}), more than the ${mib(MAX_INFLATED_BYTES)} the browser reads, so nothing was inflated. Save fewer cells or a shorter stretch, or use calab in Python for the whole recording.`,
+    );
   }
   const arrays: NamedArray[] = [];
   const skipped: Skipped[] = [];

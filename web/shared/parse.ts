@@ -23,7 +23,8 @@ export interface ParsedFile {
 export function storedFs(arrays: NamedArray[]): { value: number; name: string } | undefined {
   for (const name of FS_NAMES) {
     const a = arrays.find((x) => x.name === name);
-    if (a && a.data.length === 1 && Number.isFinite(a.data[0]) && a.data[0] > 0 && a.data[0] <= MAX_FS_HZ) return { value: a.data[0], name };
+    if (a && a.data.length === 1 && Number.isFinite(a.data[0]) && a.data[0] > 0 && a.data[0] <= MAX_FS_HZ)
+      return { value: a.data[0], name };
   }
   return undefined;
 }
@@ -38,17 +39,22 @@ export const SUPPORTED_EXTENSIONS = ['.npy', '.npz', '.mat'];
 export function parseFile(filename: string, bytes: Uint8Array): ParsedFile {
   const lower = filename.toLowerCase();
   try {
-    if (isNpy(bytes)) return { filename, format: 'npy', arrays: [{ name: stem(filename), ...parseNpy(bytes, filename) }], skipped: [] };
+    if (isNpy(bytes))
+      return { filename, format: 'npy', arrays: [{ name: stem(filename), ...parseNpy(bytes, filename) }], skipped: [] };
     if (isZip(bytes)) return withFs({ filename, format: 'npz', ...parseNpz(bytes, filename) });
     if (lower.endsWith('.mat') || /^MATLAB/.test(String.fromCharCode(...bytes.subarray(0, 6)))) {
       return withFs({ filename, format: 'mat', ...parseMat(bytes, filename) });
     }
-    if (lower.endsWith('.npy')) return { filename, format: 'npy', arrays: [{ name: stem(filename), ...parseNpy(bytes, filename) }], skipped: [] };
+    if (lower.endsWith('.npy'))
+      return { filename, format: 'npy', arrays: [{ name: stem(filename), ...parseNpy(bytes, filename) }], skipped: [] };
     if (lower.endsWith('.npz')) return withFs({ filename, format: 'npz', ...parseNpz(bytes, filename) });
   } catch (e) {
     throw asParseError(e, 'BAD_HEADER', filename);
   }
-  throw new ParseError('UNSUPPORTED_FORMAT', `${filename}: unrecognised file type; CaTune reads ${SUPPORTED_EXTENSIONS.join(', ')} (NumPy arrays and MATLAB v5/v7 files).`);
+  throw new ParseError(
+    'UNSUPPORTED_FORMAT',
+    `${filename}: unrecognised file type; CaTune reads ${SUPPORTED_EXTENSIONS.join(', ')} (NumPy arrays and MATLAB v5/v7 files).`,
+  );
 }
 
 function stem(filename: string): string {

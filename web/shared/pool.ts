@@ -116,7 +116,8 @@ export class SolverPool {
 
   /** Changes the priority of a cell's queued jobs (e.g. when it scrolls into view); background jobs stay behind. */
   setPriority(cell: number, priority: number): void {
-    for (const j of this.queue) if (j.cell === cell) j.priority = j.background ? Math.max(priority, j.priority) : priority;
+    for (const j of this.queue)
+      if (j.cell === cell) j.priority = j.background ? Math.max(priority, j.priority) : priority;
   }
 
   /** Forgets every queued job and ignores results of running ones (e.g. when new data is loaded). */
@@ -141,10 +142,12 @@ export class SolverPool {
     const slot: Slot = { id: this.nextSlotId++, worker: this.opts.create(), ready: false, job: null };
     slot.worker.onmessage = (ev) => this.handle(slot, ev.data);
     slot.worker.onerror = (ev) => {
-      const msg = ev && typeof ev === 'object' && 'message' in ev ? String((ev as { message: unknown }).message) : 'worker error';
+      const msg =
+        ev && typeof ev === 'object' && 'message' in ev ? String((ev as { message: unknown }).message) : 'worker error';
       const job = slot.job;
       slot.job = null;
-      if (job && this.isCurrent(job.key, job.jobId)) this.opts.events.onError?.(job.cell, job.jobId, 'WORKER_CRASHED', msg, job.key);
+      if (job && this.isCurrent(job.key, job.jobId))
+        this.opts.events.onError?.(job.cell, job.jobId, 'WORKER_CRASHED', msg, job.key);
       this.replace(slot);
     };
     return slot;
@@ -162,7 +165,10 @@ export class SolverPool {
   private handle(slot: Slot, msg: WorkerResponse): void {
     if (msg.type === 'ready') {
       slot.ready = true;
-      if (!this.announced) { this.announced = true; this.opts.events.onReady?.(msg.solvers ?? ['l1']); }
+      if (!this.announced) {
+        this.announced = true;
+        this.opts.events.onReady?.(msg.solvers ?? ['l1']);
+      }
       this.pump();
       return;
     }
@@ -216,8 +222,17 @@ export class SolverPool {
       // Copy so the caller keeps its matrix; the copy's buffer is transferred, not cloned again.
       const trace = job.trace.slice();
       const msg: SolveRequest = {
-        type: 'solve', jobId: job.jobId, cell: job.cell, trace, range: job.range, params: job.params, fixedBaseline: job.fixedBaseline,
-        maxIters: job.maxIters ?? defaults.max_iters, wantSpectrum: job.wantSpectrum, wantStats: job.wantStats, activityOnly: job.activityOnly,
+        type: 'solve',
+        jobId: job.jobId,
+        cell: job.cell,
+        trace,
+        range: job.range,
+        params: job.params,
+        fixedBaseline: job.fixedBaseline,
+        maxIters: job.maxIters ?? defaults.max_iters,
+        wantSpectrum: job.wantSpectrum,
+        wantStats: job.wantStats,
+        activityOnly: job.activityOnly,
       };
       slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
     }

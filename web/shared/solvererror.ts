@@ -14,7 +14,11 @@ export interface SolverErrorParts {
 
 export function solverErrorParts(e: unknown): SolverErrorParts {
   if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
-    return { code: 'INTERNAL', message: `internal error in the solver (a bug in calab, please report it): ${e.message}`, trapped: true };
+    return {
+      code: 'INTERNAL',
+      message: `internal error in the solver (a bug in calab, please report it): ${e.message}`,
+      trapped: true,
+    };
   }
   const err = e as { code?: unknown; message?: unknown };
   return {

@@ -38,7 +38,10 @@ export function toMatrix(arr: NumericArray, swap = false): TraceMatrix {
   const numCells = swap ? c : r;
   const numTimepoints = swap ? r : c;
   if (!(numCells >= 1 && numTimepoints >= 1)) {
-    throw new ParseError('EMPTY', `${numCells} cells × ${numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`);
+    throw new ParseError(
+      'EMPTY',
+      `${numCells} cells × ${numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`,
+    );
   }
   const data = new Float32Array(numCells * numTimepoints);
   if (!swap) {
@@ -79,11 +82,20 @@ export function interpolateNonFinite(row: Float32Array): number {
 /** Validates and repairs the matrix in place. */
 export function validateMatrix(m: TraceMatrix): ValidationReport {
   if (!(m.numCells >= 1 && m.numTimepoints >= 1)) {
-    throw new ParseError('EMPTY', `${m.numCells} cells × ${m.numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`);
+    throw new ParseError(
+      'EMPTY',
+      `${m.numCells} cells × ${m.numTimepoints} timepoints: a recording needs at least one cell and one timepoint.`,
+    );
   }
   const rep: ValidationReport = {
-    nanCount: 0, infCount: 0, overflowCount: m.overflowCount ?? 0, repairedCells: [], emptyCells: [], constantCells: [],
-    suspiciousOrientation: m.numCells > m.numTimepoints, warnings: [],
+    nanCount: 0,
+    infCount: 0,
+    overflowCount: m.overflowCount ?? 0,
+    repairedCells: [],
+    emptyCells: [],
+    constantCells: [],
+    suspiciousOrientation: m.numCells > m.numTimepoints,
+    warnings: [],
   };
   for (let c = 0; c < m.numCells; c++) {
     const row = m.data.subarray(c * m.numTimepoints, (c + 1) * m.numTimepoints);
@@ -91,28 +103,53 @@ export function validateMatrix(m: TraceMatrix): ValidationReport {
     let finite = 0;
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
-      if (Number.isNaN(v)) { rep.nanCount++; bad++; } else if (!Number.isFinite(v)) { rep.infCount++; bad++; } else finite++;
+      if (Number.isNaN(v)) {
+        rep.nanCount++;
+        bad++;
+      } else if (!Number.isFinite(v)) {
+        rep.infCount++;
+        bad++;
+      } else finite++;
     }
     if (bad > 0) {
-      if (finite === 0) { row.fill(0); rep.emptyCells.push(c); } else { interpolateNonFinite(row); rep.repairedCells.push(c); }
+      if (finite === 0) {
+        row.fill(0);
+        rep.emptyCells.push(c);
+      } else {
+        interpolateNonFinite(row);
+        rep.repairedCells.push(c);
+      }
     }
     let lo = Infinity;
     let hi = -Infinity;
-    for (let i = 0; i < row.length; i++) { if (row[i] < lo) lo = row[i]; if (row[i] > hi) hi = row[i]; }
+    for (let i = 0; i < row.length; i++) {
+      if (row[i] < lo) lo = row[i];
+      if (row[i] > hi) hi = row[i];
+    }
     if (!(hi > lo)) rep.constantCells.push(c);
   }
   rep.infCount -= rep.overflowCount; // those were finite in the file: reported on their own
   const touched = rep.repairedCells.length + rep.emptyCells.length;
   if (rep.nanCount + rep.infCount > 0) {
-    rep.warnings.push(`${rep.nanCount} NaN and ${rep.infCount} infinite values in ${touched} cell(s) were replaced by linear interpolation between neighbouring samples.`);
+    rep.warnings.push(
+      `${rep.nanCount} NaN and ${rep.infCount} infinite values in ${touched} cell(s) were replaced by linear interpolation between neighbouring samples.`,
+    );
   }
   if (rep.overflowCount > 0) {
-    rep.warnings.push(`${rep.overflowCount} finite values beyond the float32 range (|x| > 3.4e38) that the solver computes in were treated as missing and replaced by linear interpolation${rep.nanCount + rep.infCount > 0 ? ' too' : ''}; rescale the traces (e.g. to ΔF/F) to keep them.`);
+    rep.warnings.push(
+      `${rep.overflowCount} finite values beyond the float32 range (|x| > 3.4e38) that the solver computes in were treated as missing and replaced by linear interpolation${rep.nanCount + rep.infCount > 0 ? ' too' : ''}; rescale the traces (e.g. to ΔF/F) to keep them.`,
+    );
   }
-  if (rep.emptyCells.length) rep.warnings.push(`${rep.emptyCells.length} cell(s) had no finite values and were set to zero.`);
-  if (rep.constantCells.length) rep.warnings.push(`${rep.constantCells.length} cell(s) are constant (no activity to deconvolve).`);
-  if (rep.suspiciousOrientation) rep.warnings.push(`${m.numCells} cells x ${m.numTimepoints} timepoints: more cells than timepoints usually means the axes are swapped.`);
-  if (m.numTimepoints < 10) rep.warnings.push(`Only ${m.numTimepoints} timepoints per cell; the solver needs more to say anything.`);
+  if (rep.emptyCells.length)
+    rep.warnings.push(`${rep.emptyCells.length} cell(s) had no finite values and were set to zero.`);
+  if (rep.constantCells.length)
+    rep.warnings.push(`${rep.constantCells.length} cell(s) are constant (no activity to deconvolve).`);
+  if (rep.suspiciousOrientation)
+    rep.warnings.push(
+      `${m.numCells} cells x ${m.numTimepoints} timepoints: more cells than timepoints usually means the axes are swapped.`,
+    );
+  if (m.numTimepoints < 10)
+    rep.warnings.push(`Only ${m.numTimepoints} timepoints per cell; the solver needs more to say anything.`);
   return rep;
 }
 

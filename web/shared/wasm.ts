@@ -19,7 +19,9 @@ export async function loadCalabOrExplain(show: (msg: string) => void): Promise<C
   try {
     return await loadCalab();
   } catch (e) {
-    show(`The solver module could not be loaded (${e instanceof Error ? e.message : String(e)}). Is this browser recent enough for WebAssembly?`);
+    show(
+      `The solver module could not be loaded (${e instanceof Error ? e.message : String(e)}). Is this browser recent enough for WebAssembly?`,
+    );
     return null;
   }
 }

@@ -3,28 +3,37 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, test } from 'vitest';
-import { bridgeFromLocation } from '../catune/src/bridge';
-import { fmt } from '../shared/dom';
-import { demoConfig, REALISM } from '../shared/importer';
+import { bridgeFromLocation } from '../shared/bridge';
+import { fmt } from '../shared/format';
+import { demoConfig, REALISM } from '../shared/demo';
 // @ts-expect-error: plain .mjs helper shared with the wasm package tests
 import { loadSolver } from '../../tests/wasm/load.mjs';
 
 describe('bridgeFromLocation', () => {
   test('fragment with encoded base url and token', () => {
-    expect(bridgeFromLocation({ hash: '#bridge=http%3A%2F%2F127.0.0.1%3A8765%2F&token=abc', search: '' })).toEqual({ base: 'http://127.0.0.1:8765', token: 'abc' });
+    expect(bridgeFromLocation({ hash: '#bridge=http%3A%2F%2F127.0.0.1%3A8765%2F&token=abc', search: '' })).toEqual({
+      base: 'http://127.0.0.1:8765',
+      token: 'abc',
+    });
   });
   test('query string fallback and absence', () => {
-    expect(bridgeFromLocation({ hash: '', search: '?bridge=http://localhost:1&token=t' })).toEqual({ base: 'http://localhost:1', token: 't' });
+    expect(bridgeFromLocation({ hash: '', search: '?bridge=http://localhost:1&token=t' })).toEqual({
+      base: 'http://localhost:1',
+      token: 't',
+    });
     expect(bridgeFromLocation({ hash: '#x=1', search: '?workers=2' })).toBeNull();
   });
 });
 
 describe('demo configs', async () => {
   const calab = (await loadSolver()) as {
-    preset_names(): string[]; preset_json(n: string): string;
+    preset_names(): string[];
+    preset_json(n: string): string;
     simulate(c: string): { num_cells: number; num_timepoints: number; free(): void };
   };
-  const schema = JSON.parse(readFileSync(new URL('../../schemas/simulation-config.schema.json', import.meta.url), 'utf8'));
+  const schema = JSON.parse(
+    readFileSync(new URL('../../schemas/simulation-config.schema.json', import.meta.url), 'utf8'),
+  );
   const validate = new Ajv2020({ strict: false }).compile(schema);
   const cases = calab.preset_names().flatMap((p) => REALISM.map((r) => [p, r] as const));
   test.each(cases)('%s / %s is a valid simulator config', (preset, realism) => {

@@ -2,9 +2,18 @@
 // checked against it (ranges named in the message), cross-field rules, and the bridge session's config.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, checkValue, defaultConfig, fromSessionConfig, parseSetting, SETTINGS } from '../cadecon/src/config';
+import {
+  buildConfig,
+  checkValue,
+  defaultConfig,
+  fromSessionConfig,
+  parseSetting,
+  SETTINGS,
+} from '../cadecon/src/config';
 
-const schema = JSON.parse(readFileSync(new URL('../../schemas/cadecon-config.schema.json', import.meta.url), 'utf8')) as { properties: Record<string, { default: unknown }> };
+const schema = JSON.parse(
+  readFileSync(new URL('../../schemas/cadecon-config.schema.json', import.meta.url), 'utf8'),
+) as { properties: Record<string, { default: unknown }> };
 
 describe('CaDecon config', () => {
   it('takes every default from the schema file', () => {
@@ -16,12 +25,26 @@ describe('CaDecon config', () => {
   it('maps form fields onto schema keys', () => {
     for (const s of SETTINGS) expect(schema.properties).toHaveProperty(s.key);
     const ids = SETTINGS.map((s) => `setting-${s.id}`);
-    for (const id of ['setting-num-subsets', 'setting-target-coverage', 'setting-aspect-ratio', 'setting-seed', 'setting-upsample-target',
-      'setting-max-iterations', 'setting-convergence-tol', 'setting-patience', 'setting-hp-filter', 'setting-lp-filter']) expect(ids).toContain(id);
+    for (const id of [
+      'setting-num-subsets',
+      'setting-target-coverage',
+      'setting-aspect-ratio',
+      'setting-seed',
+      'setting-upsample-target',
+      'setting-max-iterations',
+      'setting-convergence-tol',
+      'setting-patience',
+      'setting-hp-filter',
+      'setting-lp-filter',
+    ])
+      expect(ids).toContain(id);
   });
 
   it('builds the full config from changes', () => {
-    const { config, errors } = buildConfig({ num_subsets: 3, seed: 9, upsample_target: null, hp_filter_enabled: true }, 30);
+    const { config, errors } = buildConfig(
+      { num_subsets: 3, seed: 9, upsample_target: null, hp_filter_enabled: true },
+      30,
+    );
     expect(errors).toEqual({});
     expect(config.num_subsets).toBe(3);
     expect(config.seed).toBe(9);

@@ -2,33 +2,59 @@
 // errors, stop -> partial results, reset terminating a busy worker, and messages after reset ignored.
 import { describe, expect, it } from 'vitest';
 import { RunController, type RunState, type WorkerLike } from '../cadecon/src/controller';
-import type { IndecaRequest, IndecaResponse, IterationReport } from '../cadecon/src/protocol';
+import type { IndecaRequest, IndecaResponse, IterationReport } from '../shared/indeca-protocol';
 
 class FakeWorker implements WorkerLike {
   onmessage: ((ev: MessageEvent<IndecaResponse>) => void) | null = null;
   onerror: ((ev: ErrorEvent) => void) | null = null;
   sent: IndecaRequest[] = [];
   terminated = false;
-  postMessage(msg: IndecaRequest): void { this.sent.push(msg); }
-  terminate(): void { this.terminated = true; }
-  reply(m: IndecaResponse): void { this.onmessage?.({ data: m } as MessageEvent<IndecaResponse>); }
+  postMessage(msg: IndecaRequest): void {
+    this.sent.push(msg);
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+  reply(m: IndecaResponse): void {
+    this.onmessage?.({ data: m } as MessageEvent<IndecaResponse>);
+  }
 }
 
 const report = (i: number): IterationReport => ({
-  iteration: i, tau_rise: 0.05, tau_decay: 0.5, kernel_change: 1 / i, activity_change: 1 / i, kernel_r2: 0.9, median_pve: 0.8,
-  converged: false, subsets: [], kernel_free: [0, 1], kernel_fit: [0, 1], kernel_dt: 1 / 30,
+  iteration: i,
+  tau_rise: 0.05,
+  tau_decay: 0.5,
+  kernel_change: 1 / i,
+  activity_change: 1 / i,
+  kernel_r2: 0.9,
+  median_pve: 0.8,
+  converged: false,
+  subsets: [],
+  kernel_free: [0, 1],
+  kernel_fit: [0, 1],
+  kernel_dt: 1 / 30,
 });
-const result = (partial: boolean) => JSON.stringify({ num_cells: 2, num_timepoints: 3, partial, cell_indices: [0, 1], cell_errors: [] });
+const result = (partial: boolean) =>
+  JSON.stringify({ num_cells: 2, num_timepoints: 3, partial, cell_indices: [0, 1], cell_errors: [] });
 const input = { traces: new Float32Array(6), nCells: 2, nTime: 3, fs: 30, config: { max_iterations: 5 } };
 
 function setup() {
   const workers: FakeWorker[] = [];
   const states: RunState[] = [];
   const done: boolean[] = [];
-  const c = new RunController(() => { const w = new FakeWorker(); workers.push(w); return w; }, {
-    state: (s) => { if (states[states.length - 1] !== s) states.push(s); },
-    done: (_r, _a, stopped) => done.push(stopped),
-  });
+  const c = new RunController(
+    () => {
+      const w = new FakeWorker();
+      workers.push(w);
+      return w;
+    },
+    {
+      state: (s) => {
+        if (states[states.length - 1] !== s) states.push(s);
+      },
+      done: (_r, _a, stopped) => done.push(stopped),
+    },
+  );
   return { c, workers, states, done };
 }
 
@@ -38,7 +64,14 @@ describe('RunController', () => {
     expect(c.state).toBe('idle');
     c.start(input, 5);
     const w = workers[0];
-    expect(w.sent[0]).toMatchObject({ type: 'start', nCells: 2, nTime: 3, fs: 30, maxIterations: 5, configJson: '{"max_iterations":5}' });
+    expect(w.sent[0]).toMatchObject({
+      type: 'start',
+      nCells: 2,
+      nTime: 3,
+      fs: 30,
+      maxIterations: 5,
+      configJson: '{"max_iterations":5}',
+    });
     expect(c.state).toBe('running');
     // The page keeps its traces: the worker gets a copy.
     expect((w.sent[0] as { traces: Float32Array }).traces).not.toBe(input.traces);
@@ -139,15 +172,35 @@ describe('RunController', () => {
     const timers: (() => void)[] = [];
     const workers: FakeWorker[] = [];
     const done: [boolean, Float32Array][] = [];
-    const c = new RunController(() => { const w = new FakeWorker(); workers.push(w); return w; }, {
-      done: (_r, a, stopped) => done.push([stopped, a]),
-    }, { set: (f) => { timers.push(f); return timers.length as unknown as ReturnType<typeof setTimeout>; }, clear: () => {} });
+    const c = new RunController(
+      () => {
+        const w = new FakeWorker();
+        workers.push(w);
+        return w;
+      },
+      {
+        done: (_r, a, stopped) => done.push([stopped, a]),
+      },
+      {
+        set: (f) => {
+          timers.push(f);
+          return timers.length as unknown as ReturnType<typeof setTimeout>;
+        },
+        clear: () => {},
+      },
+    );
     c.start(input, 5);
     const w = workers[0];
     w.reply({ type: 'iteration', report: report(1) });
     w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 0, cellEnd: 0, rows: new Float32Array(0) });
     // The final pass has done cell 1 (rows are cells x 3 frames).
-    w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 1, cellEnd: 2, rows: Float32Array.from([4, 5, 6]) });
+    w.reply({
+      type: 'snapshot',
+      resultJson: result(true),
+      cellStart: 1,
+      cellEnd: 2,
+      rows: Float32Array.from([4, 5, 6]),
+    });
     w.reply({ type: 'snapshot', resultJson: result(true), cellStart: 0, cellEnd: 1, rows: Float32Array.from([1, 2]) }); // wrong size: ignored
     c.stop();
     expect(c.state).toBe('running');
@@ -168,8 +221,23 @@ describe('RunController', () => {
   it('a stop confirmed in time keeps the worker; one before any result is an error', () => {
     const timers: (() => void)[] = [];
     const workers: FakeWorker[] = [];
-    const c = new RunController(() => { const w = new FakeWorker(); workers.push(w); return w; }, {},
-      { set: (f) => { timers.push(f); return 0 as unknown as ReturnType<typeof setTimeout>; }, clear: () => { timers.length = 0; } });
+    const c = new RunController(
+      () => {
+        const w = new FakeWorker();
+        workers.push(w);
+        return w;
+      },
+      {},
+      {
+        set: (f) => {
+          timers.push(f);
+          return 0 as unknown as ReturnType<typeof setTimeout>;
+        },
+        clear: () => {
+          timers.length = 0;
+        },
+      },
+    );
     c.start(input, 5);
     c.stop();
     workers[0].reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true });

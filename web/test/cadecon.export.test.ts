@@ -7,20 +7,46 @@ import { encodeMat } from '../shared/matwrite';
 import { parseNpy } from '../shared/npy';
 import { encodeNpy } from '../shared/npywrite';
 import { buildZip, checkConsistent, resultsDocument } from '../cadecon/src/export';
-import type { IndecaResult } from '../cadecon/src/protocol';
+import type { IndecaResult } from '../shared/indeca-protocol';
 
 function result(over: Partial<IndecaResult> = {}): IndecaResult {
   return {
-    schema_version: '1.0.0', app: 'cadecon', fs: 30, num_cells: 3, num_timepoints: 4, cell_indices: [0, 1, 2],
-    tau_rise: 0.05, tau_decay: 0.5, beta: 1, tau_rise_fast: null, tau_decay_fast: null, beta_fast: null, fit_quality: 'good',
-    kernel_r2: 0.99, kernel_slow: [0, 1, 0.5], kernel_fast: [], kernel_dt: 1 / 30,
-    alphas: [1, null, 2], baselines: [0.1, null, 0.3], pves: [0.9, null, 0.8], event_rates: [1, null, 2],
+    schema_version: '1.0.0',
+    app: 'cadecon',
+    fs: 30,
+    num_cells: 3,
+    num_timepoints: 4,
+    cell_indices: [0, 1, 2],
+    tau_rise: 0.05,
+    tau_decay: 0.5,
+    beta: 1,
+    tau_rise_fast: null,
+    tau_decay_fast: null,
+    beta_fast: null,
+    fit_quality: 'good',
+    kernel_r2: 0.99,
+    kernel_slow: [0, 1, 0.5],
+    kernel_fast: [],
+    kernel_dt: 1 / 30,
+    alphas: [1, null, 2],
+    baselines: [0.1, null, 0.3],
+    pves: [0.9, null, 0.8],
+    event_rates: [1, null, 2],
     cell_errors: [{ cell: 1, code: 'CONSTANT_TRACE', message: 'cell 1 is constant' }],
-    iterations: 4, converged: true, partial: false, config: { seed: 0 }, ...over,
+    iterations: 4,
+    converged: true,
+    partial: false,
+    config: { seed: 0 },
+    ...over,
   };
 }
 const activity = Float32Array.from([1, 0, 2, 0, 0, 0, 0, 0, 0, 3, 0, 1]);
-const prov = { appVersion: '0.1.0', engine: 'wasm' as const, sourceFilename: 'rec.npy', date: new Date('2020-01-02T03:04:05Z') };
+const prov = {
+  appVersion: '0.1.0',
+  engine: 'wasm' as const,
+  sourceFilename: 'rec.npy',
+  date: new Date('2020-01-02T03:04:05Z'),
+};
 
 describe('npy writer', () => {
   it('writes a header numpy accepts and data the reader gets back', () => {
@@ -68,13 +94,21 @@ describe('CaDecon ZIP', () => {
     expect(doc.cell_errors).toEqual([{ cell: 1, code: 'CONSTANT_TRACE', message: 'cell 1 is constant' }]);
     expect(doc.alphas[1]).toBeNull();
     expect(doc.kernel_slow).toEqual([0, 1, 0.5]); // the core's final kernel, untouched
-    expect(doc.provenance).toMatchObject({ app: 'cadecon', engine: 'wasm', source_filename: 'rec.npy', activity_file: 'activity.npy', created: '2020-01-02T03:04:05.000Z' });
+    expect(doc.provenance).toMatchObject({
+      app: 'cadecon',
+      engine: 'wasm',
+      source_filename: 'rec.npy',
+      activity_file: 'activity.npy',
+      created: '2020-01-02T03:04:05.000Z',
+    });
     // The failed cell's row is there, all zeros, so rows still line up with cell_indices.
     expect(Array.from(act.data.subarray(4, 8))).toEqual([0, 0, 0, 0]);
   });
 
   it('writes activity.mat for .mat inputs', () => {
-    const zip = unzipSync(buildZip({ result: result(), activity, format: 'mat', provenance: { ...prov, sourceFilename: 'rec.mat' } }));
+    const zip = unzipSync(
+      buildZip({ result: result(), activity, format: 'mat', provenance: { ...prov, sourceFilename: 'rec.mat' } }),
+    );
     expect(Object.keys(zip).sort()).toEqual(['activity.mat', 'results.json']);
     const { arrays } = parseMat(zip['activity.mat'], 'activity.mat');
     expect(arrays.find((a) => a.name === 'activity')!.shape).toEqual([3, 4]);
@@ -85,7 +119,9 @@ describe('CaDecon ZIP', () => {
     expect(() => checkConsistent(result({ cell_indices: [0, 1] }))).toThrow(/2 cell indices for 3 cells/);
     expect(() => checkConsistent(result({ pves: [1, 2] }))).toThrow(/pves has 2 entries/);
     expect(() => checkConsistent(result({ cell_errors: [{ cell: 7, code: 'X', message: 'y' }] }))).toThrow(/cell 7/);
-    expect(() => buildZip({ result: result(), activity: new Float32Array(5), format: 'npy', provenance: prov })).toThrow(/expected 3 x 4/);
+    expect(() =>
+      buildZip({ result: result(), activity: new Float32Array(5), format: 'npy', provenance: prov }),
+    ).toThrow(/expected 3 x 4/);
   });
 
   it('keeps bridge cell ids in the provenance', () => {

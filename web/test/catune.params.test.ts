@@ -3,7 +3,17 @@
 // reused solutions, failures, cancellation, the ZIP it downloads).
 import { describe, expect, it } from 'vitest';
 import { strFromU8, unzipSync } from 'fflate';
-import { defaultParams, describeChange, fromSlider, History, keyStep, nice, numberStep, sliderRanges, toSlider } from '../catune/src/params';
+import {
+  defaultParams,
+  describeChange,
+  fromSlider,
+  History,
+  keyStep,
+  nice,
+  numberStep,
+  sliderRanges,
+  toSlider,
+} from '../catune/src/params';
 import { ActivityExport, activityZip } from '../catune/src/activity';
 import { peakSnr } from '../shared/noise';
 import { niceTicks } from '../cadecon/src/views';
@@ -27,7 +37,9 @@ describe('slider spans and steps', () => {
   });
 
   it('rounds span ends to 1, 2 or 5 times a power of ten', () => {
-    expect([nice(0.0023, 'down'), nice(0.0023, 'up'), nice(7, 'up'), nice(0.8, 'up'), nice(1, 'down')]).toEqual([0.002, 0.005, 10, 1, 1]);
+    expect([nice(0.0023, 'down'), nice(0.0023, 'up'), nice(7, 'up'), nice(0.8, 'up'), nice(1, 'down')]).toEqual([
+      0.002, 0.005, 10, 1, 1,
+    ]);
   });
 
   it('steps ~5 % per arrow key, ~58 % with Shift or Page keys, and stops at the ends', () => {
@@ -72,7 +84,9 @@ describe('undo history', () => {
     for (let i = 0; i < 5; i++) h.record({ ...p0, lambda: i }, `k${i}`, i);
     expect(h.size).toBe(3);
     expect(h.undo()!.lambda).toBe(4);
-    expect(describeChange(p0, { ...p0, lambda: 0.02, solver: 'l0', removeDrift: true })).toBe('solver L1 → L0, λ 0.01 → 0.02, drift removal on');
+    expect(describeChange(p0, { ...p0, lambda: 0.02, solver: 'l0', removeDrift: true })).toBe(
+      'solver L1 → L0, λ 0.01 → 0.02, drift removal on',
+    );
     expect(describeChange(p0, p0)).toBe('nothing');
   });
 });
@@ -92,18 +106,49 @@ describe('activity export', () => {
   const fakePool = () => {
     const jobs: JobSpec[] = [];
     const cancelled: string[] = [];
-    return { jobs, cancelled, submit: (s: JobSpec) => { jobs.push(s); return jobs.length; }, cancel: (k: string) => { cancelled.push(k); } };
+    return {
+      jobs,
+      cancelled,
+      submit: (s: JobSpec) => {
+        jobs.push(s);
+        return jobs.length;
+      },
+      cancel: (k: string) => {
+        cancelled.push(k);
+      },
+    };
   };
   const result = (cell: number, activity: number[], p = params): SolveResult => ({
-    type: 'result', jobId: 0, cell, params: p, range: [0, 4], fitted: new Float32Array(0), activity: Float32Array.from(activity),
-    reconvolution: new Float32Array(0), baseline: 0, baselineFixed: false, iterations: 1, converged: true, elapsedMs: 0, solveMs: 0,
+    type: 'result',
+    jobId: 0,
+    cell,
+    params: p,
+    range: [0, 4],
+    fitted: new Float32Array(0),
+    activity: Float32Array.from(activity),
+    reconvolution: new Float32Array(0),
+    baseline: 0,
+    baselineFixed: false,
+    iterations: 1,
+    converged: true,
+    elapsedMs: 0,
+    solveMs: 0,
   });
 
   it('solves every cell it has no solution for and assembles the matrix in cell order', async () => {
     const pool = fakePool();
     const progress: number[] = [];
-    const run = new ActivityExport({ pool, matrix, params, reuse: (c) => (c === 1 ? Float32Array.from([9, 9, 9, 9]) : undefined), onProgress: (d) => progress.push(d) });
-    expect(pool.jobs.map((j) => [j.cell, j.key, j.activityOnly, j.range])).toEqual([[0, '0:export', true, undefined], [2, '2:export', true, undefined]]);
+    const run = new ActivityExport({
+      pool,
+      matrix,
+      params,
+      reuse: (c) => (c === 1 ? Float32Array.from([9, 9, 9, 9]) : undefined),
+      onProgress: (d) => progress.push(d),
+    });
+    expect(pool.jobs.map((j) => [j.cell, j.key, j.activityOnly, j.range])).toEqual([
+      [0, '0:export', true, undefined],
+      [2, '2:export', true, undefined],
+    ]);
     run.accept(result(2, [1, 2, 3, 4], { ...params, lambda: 5 })); // other parameters: ignored
     run.accept(result(2, [1, 2, 3, 4]));
     run.accept(result(0, [0, 0, 1, 0]));
@@ -127,8 +172,13 @@ describe('activity export', () => {
 
   it('packs the activity and the parameters in one ZIP', () => {
     const doc = buildExport({
-      params, kernel: { ar2: [1, 0, 1, 1, 1, 2], shape: [0.06, 0.3], lengthSamples: 10 }, appVersion: 't', sourceFilename: 'rec.mat',
-      numCells: 3, numTimepoints: 4, cellIndices: [0],
+      params,
+      kernel: { ar2: [1, 0, 1, 1, 1, 2], shape: [0.06, 0.3], lengthSamples: 10 },
+      appVersion: 't',
+      sourceFilename: 'rec.mat',
+      numCells: 3,
+      numTimepoints: 4,
+      cellIndices: [0],
     });
     const files = unzipSync(activityZip(matrix.data, doc, 'npy'));
     expect(Object.keys(files).sort()).toEqual(['README.txt', 'activity.npy', 'catune_export.json']);

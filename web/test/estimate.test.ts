@@ -6,7 +6,15 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as wasm from '../../pkg/calab_solver.js';
 import {
-  controlTaus, ESTIMATE_MAX_CELLS, estimateCells, estimateSummary, medianLambda, noiseLambda, NOISE_LAMBDA_SIGMAS, parseKineticsEstimate, roundSig,
+  controlTaus,
+  ESTIMATE_MAX_CELLS,
+  estimateCells,
+  estimateSummary,
+  medianLambda,
+  noiseLambda,
+  NOISE_LAMBDA_SIGMAS,
+  parseKineticsEstimate,
+  roundSig,
 } from '../shared/estimate';
 import type { KineticsEstimate } from '../shared/messages';
 
@@ -15,8 +23,15 @@ beforeAll(() => {
 });
 
 const EST: KineticsEstimate = {
-  tau_rise: 0.0512, tau_decay: 1.23456, learned_tau_rise: 0.0512, learned_tau_decay: 1.23456, fit_quality: 'good', kernel_r2: 0.987,
-  iterations: 7, converged: true, warnings: [],
+  tau_rise: 0.0512,
+  tau_decay: 1.23456,
+  learned_tau_rise: 0.0512,
+  learned_tau_decay: 1.23456,
+  fit_quality: 'good',
+  kernel_r2: 0.987,
+  iterations: 7,
+  converged: true,
+  warnings: [],
 };
 
 describe('cell sample', () => {
@@ -47,7 +62,9 @@ describe('noise-based λ', () => {
   });
 
   test('follows the unit of the data: raw F 500 times larger gives a 500 times larger λ', () => {
-    const sim = wasm.simulate(JSON.stringify({ ...JSON.parse(wasm.preset_json('gcamp6m')), num_cells: 1, num_timepoints: 1800, seed: 4 }));
+    const sim = wasm.simulate(
+      JSON.stringify({ ...JSON.parse(wasm.preset_json('gcamp6m')), num_cells: 1, num_timepoints: 1800, seed: 4 }),
+    );
     const y = sim.traces();
     sim.free();
     const h = wasm.build_kernel(0.05, 0.9, 30);
@@ -77,12 +94,20 @@ describe('noise-based λ', () => {
 describe('the core answer', () => {
   test('reads the fields the core serialises (crates/solver/src/auto.rs KineticsEstimate)', () => {
     // What serde_json writes for the struct: the field names in declaration order.
-    const json = '{"tau_rise":0.05,"tau_decay":0.9,"learned_tau_rise":0.001,"learned_tau_decay":0.9,"fit_quality":"fair","kernel_r2":0.81,'
-      + '"iterations":12,"converged":false,"warnings":["tau_rise 0.001 s is implausibly fast; using 0.05 s"]}';
+    const json =
+      '{"tau_rise":0.05,"tau_decay":0.9,"learned_tau_rise":0.001,"learned_tau_decay":0.9,"fit_quality":"fair","kernel_r2":0.81,' +
+      '"iterations":12,"converged":false,"warnings":["tau_rise 0.001 s is implausibly fast; using 0.05 s"]}';
     const est = parseKineticsEstimate(json);
     expect(est).toEqual({
-      tau_rise: 0.05, tau_decay: 0.9, learned_tau_rise: 0.001, learned_tau_decay: 0.9, fit_quality: 'fair', kernel_r2: 0.81, iterations: 12,
-      converged: false, warnings: ['tau_rise 0.001 s is implausibly fast; using 0.05 s'],
+      tau_rise: 0.05,
+      tau_decay: 0.9,
+      learned_tau_rise: 0.001,
+      learned_tau_decay: 0.9,
+      fit_quality: 'fair',
+      kernel_r2: 0.81,
+      iterations: 12,
+      converged: false,
+      warnings: ['tau_rise 0.001 s is implausibly fast; using 0.05 s'],
     });
   });
 
@@ -106,9 +131,17 @@ describe('the line next to the button', () => {
   test('says which cells, the taus, the fit, what was corrected and the λ', () => {
     const r = { estimate: EST, tauRise: 0.0512, tauDecay: 1.23, lambda: 0.0123, nCells: 64 };
     const s = estimateSummary(r, 200, 'a.u.');
-    expect(s).toBe('From the 64 most active of 200 cells: τ_rise 0.0512 s, τ_decay 1.23 s, fit good (R² 0.987); λ 0.0123 a.u. from the noise.');
-    expect(estimateSummary({ ...r, nCells: 12 }, 12, 'F')).toMatch(/^From all 12 cells: .* λ 0\.0123 F from the noise\.$/);
-    const corrected = estimateSummary({ ...r, estimate: { ...EST, learned_tau_decay: 12.5, tau_decay: 5, converged: false } }, 64, 'a.u.');
+    expect(s).toBe(
+      'From the 64 most active of 200 cells: τ_rise 0.0512 s, τ_decay 1.23 s, fit good (R² 0.987); λ 0.0123 a.u. from the noise.',
+    );
+    expect(estimateSummary({ ...r, nCells: 12 }, 12, 'F')).toMatch(
+      /^From all 12 cells: .* λ 0\.0123 F from the noise\.$/,
+    );
+    const corrected = estimateSummary(
+      { ...r, estimate: { ...EST, learned_tau_decay: 12.5, tau_decay: 5, converged: false } },
+      64,
+      'a.u.',
+    );
     expect(corrected).toContain('(learned 0.0512 / 12.5 s)');
     expect(corrected).toContain('loop not settled');
   });

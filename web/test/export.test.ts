@@ -17,11 +17,23 @@ function validator() {
 
 const input = {
   params: {
-    solver: 'l1' as const, tauRise: 0.02, tauDecay: 0.4, lambda: 0.5, fs: 30, filterEnabled: false, removeDrift: false,
-    l0Lambda: 0.05, l0Positive: true, convarLambda: null as number | null,
+    solver: 'l1' as const,
+    tauRise: 0.02,
+    tauDecay: 0.4,
+    lambda: 0.5,
+    fs: 30,
+    filterEnabled: false,
+    removeDrift: false,
+    l0Lambda: 0.05,
+    l0Positive: true,
+    convarLambda: null as number | null,
   },
   kernel: { ar2: [1.1089, -0.1738, 0.92, 0.1889, 0.9018, 13.9], shape: [0.063, 0.349], lengthSamples: 170 },
-  appVersion: '0.1.0', sourceFilename: 'rec.npy', numCells: 20, numTimepoints: 9000, cellIndices: [3, 1, 7],
+  appVersion: '0.1.0',
+  sourceFilename: 'rec.npy',
+  numCells: 20,
+  numTimepoints: 9000,
+  cellIndices: [3, 1, 7],
   date: new Date('2026-01-02T03:04:05Z'),
 };
 
@@ -68,10 +80,14 @@ test('each solver exports its own parameters, valid against the schema', () => {
 
 test('schema: l0/convar need their parameters; 1.2.0 L1 exports stay valid', () => {
   const validate = validator();
-  const l0 = buildExport({ ...input, params: { ...input.params, solver: 'l0' } }) as unknown as { parameters: Record<string, unknown> };
+  const l0 = buildExport({ ...input, params: { ...input.params, solver: 'l0' } }) as unknown as {
+    parameters: Record<string, unknown>;
+  };
   delete l0.parameters.solver_params;
   expect(validate(l0)).toBe(false);
-  const bad = buildExport({ ...input, params: { ...input.params, solver: 'l0' } }) as unknown as { parameters: { solver_params: Record<string, unknown> } };
+  const bad = buildExport({ ...input, params: { ...input.params, solver: 'l0' } }) as unknown as {
+    parameters: { solver_params: Record<string, unknown> };
+  };
   bad.parameters.solver_params.gamma = 1.5;
   expect(validate(bad)).toBe(false);
   const old = { ...buildExport(input), schema_version: '1.2.0' };

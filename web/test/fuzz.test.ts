@@ -18,10 +18,28 @@ import { f8Npy, matBytes, member, npyBytes, zipBytes } from '../e2e/hostile.mjs'
 
 const FUZZ_MS = Number(process.env.CALAB_FUZZ_MS ?? 2500);
 const SEED = Number(process.env.CALAB_FUZZ_SEED ?? 20261202);
-const CODES: ParseErrorCode[] = ['TRUNCATED', 'BAD_MAGIC', 'BAD_HEADER', 'UNSUPPORTED_VERSION', 'UNSUPPORTED_DTYPE', 'BAD_SHAPE', 'BAD_ZIP', 'NO_NUMERIC_ARRAY', 'MAT_V73', 'MAT_V4', 'UNSUPPORTED_FORMAT', 'TOO_LARGE', 'EMPTY', 'BAD_CRC'];
+const CODES: ParseErrorCode[] = [
+  'TRUNCATED',
+  'BAD_MAGIC',
+  'BAD_HEADER',
+  'UNSUPPORTED_VERSION',
+  'UNSUPPORTED_DTYPE',
+  'BAD_SHAPE',
+  'BAD_ZIP',
+  'NO_NUMERIC_ARRAY',
+  'MAT_V73',
+  'MAT_V4',
+  'UNSUPPORTED_FORMAT',
+  'TOO_LARGE',
+  'EMPTY',
+  'BAD_CRC',
+];
 
 const dir = new URL('./fixtures/', import.meta.url);
-const fixtures = (ext: string): Uint8Array[] => readdirSync(dir).filter((f) => f.endsWith(ext)).map((f) => new Uint8Array(readFileSync(new URL(f, dir))));
+const fixtures = (ext: string): Uint8Array[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(ext))
+    .map((f) => new Uint8Array(readFileSync(new URL(f, dir))));
 
 /** mulberry32: small, fast, good enough to pick mutations. */
 function rng(seed: number): () => number {
@@ -35,7 +53,23 @@ function rng(seed: number): () => number {
   };
 }
 
-const INTERESTING = [0, 1, 2, 7, 8, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 65536, 1 << 20, 268435456];
+const INTERESTING = [
+  0,
+  1,
+  2,
+  7,
+  8,
+  0x7f,
+  0x80,
+  0xff,
+  0xffff,
+  0x7fffffff,
+  0x80000000,
+  0xffffffff,
+  65536,
+  1 << 20,
+  268435456,
+];
 
 function mutate(src: Uint8Array, r: () => number): Uint8Array {
   const n = (k: number): number => Math.floor(r() * k);
@@ -44,38 +78,51 @@ function mutate(src: Uint8Array, r: () => number): Uint8Array {
   for (let k = 0; k < rounds; k++) {
     const at = b.length ? n(b.length) : 0;
     switch (n(9)) {
-      case 0: if (b.length) b[at] ^= 1 << n(8); break; // bit flip
-      case 1: if (b.length) b[at] = [0, 0xff, 0x7f, 0x80, 0x20, 0x2c, 0x29, 0x2d][n(8)]; break; // byte
-      case 2: { // a 16- or 32-bit field set to an interesting value
+      case 0:
+        if (b.length) b[at] ^= 1 << n(8);
+        break; // bit flip
+      case 1:
+        if (b.length) b[at] = [0, 0xff, 0x7f, 0x80, 0x20, 0x2c, 0x29, 0x2d][n(8)];
+        break; // byte
+      case 2: {
+        // a 16- or 32-bit field set to an interesting value
         if (b.length >= at + 4) {
           const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
           const x = INTERESTING[n(INTERESTING.length)];
-          if (r() < 0.5) v.setUint32(at, x >>> 0, r() < 0.8); else v.setUint16(at, x & 0xffff, r() < 0.8);
+          if (r() < 0.5) v.setUint32(at, x >>> 0, r() < 0.8);
+          else v.setUint16(at, x & 0xffff, r() < 0.8);
         }
         break;
       }
-      case 3: b = b.subarray(0, n(b.length + 1)).slice(); break; // truncate
-      case 4: { // delete a run
+      case 3:
+        b = b.subarray(0, n(b.length + 1)).slice();
+        break; // truncate
+      case 4: {
+        // delete a run
         const len = 1 + n(16);
         b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + len)]);
         break;
       }
-      case 5: { // insert random bytes
+      case 5: {
+        // insert random bytes
         const ins = Uint8Array.from({ length: 1 + n(16) }, () => n(256));
         b = new Uint8Array([...b.subarray(0, at), ...ins, ...b.subarray(at)]);
         break;
       }
-      case 6: { // duplicate a run
+      case 6: {
+        // duplicate a run
         const len = 1 + n(64);
         b = new Uint8Array([...b.subarray(0, at + len), ...b.subarray(at, at + len), ...b.subarray(at + len)]);
         break;
       }
-      case 7: { // overwrite a digit run in a text header (shapes, dtypes)
-        const s = [...'0123456789(),-L \'<>|fiub'][n(24)];
+      case 7: {
+        // overwrite a digit run in a text header (shapes, dtypes)
+        const s = [..."0123456789(),-L '<>|fiub"][n(24)];
         if (b.length) b[at] = s.charCodeAt(0);
         break;
       }
-      default: { // splice in a piece of another place of the file
+      default: {
+        // splice in a piece of another place of the file
         const from = b.length ? n(b.length) : 0;
         const len = n(32);
         b.set(b.subarray(from, from + len).slice(0, Math.max(0, b.length - at)), at);
@@ -106,7 +153,8 @@ function fuzz(label: string, parse: (b: Uint8Array) => NumericArray[], gens: Gen
   while (performance.now() < end) {
     const input = gens[Math.floor(r() * gens.length)](r);
     count++;
-    const where = (): string => `${label}: input #${count} (seed ${SEED}, ${input.length} bytes ${Buffer.from(input.subarray(0, 48)).toString('hex')}...)`;
+    const where = (): string =>
+      `${label}: input #${count} (seed ${SEED}, ${input.length} bytes ${Buffer.from(input.subarray(0, 48)).toString('hex')}...)`;
     let arrays: NumericArray[];
     try {
       arrays = parse(input);
@@ -123,7 +171,10 @@ function fuzz(label: string, parse: (b: Uint8Array) => NumericArray[], gens: Gen
       if (wrong) throw new Error(`${where()} parsed into a malformed array: ${wrong}`);
     }
   }
-  const summary = [...codes].sort((a, b) => b[1] - a[1]).map(([c, k]) => `${c} ${k}`).join(', ');
+  const summary = [...codes]
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, k]) => `${c} ${k}`)
+    .join(', ');
   console.log(`fuzz ${label}: ${count} inputs in ${FUZZ_MS} ms, ${parsed} parsed, refusals: ${summary}`);
   expect(count).toBeGreaterThan(50);
   expect(codes.size).toBeGreaterThan(1); // the mutations reach more than one refusal path
@@ -131,30 +182,52 @@ function fuzz(label: string, parse: (b: Uint8Array) => NumericArray[], gens: Gen
 
 const pick = <T>(xs: T[], r: () => number): T => xs[Math.floor(r() * xs.length)];
 const randomBytes: Gen = (r) => Uint8Array.from({ length: Math.floor(r() * 512) }, () => Math.floor(r() * 256));
-const sample = (n: number, r: () => number): number[] => Array.from({ length: n }, () => (r() - 0.5) * 10 ** Math.floor(r() * 8));
+const sample = (n: number, r: () => number): number[] =>
+  Array.from({ length: n }, () => (r() - 0.5) * 10 ** Math.floor(r() * 8));
 
 describe('fuzz: no exception but ParseError escapes a parser', () => {
-  const npys = [...fixtures('.npy'), f8Npy([3, 4], sample(12, rng(1))), npyBytes("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", new Uint8Array(32))];
-  test('npy', () => {
-    fuzz('npy', (b) => [parseNpy(b)], [
-      (r) => mutate(pick(npys, r), r),
-      (r) => mutate(mutate(pick(npys, r), r), r),
-      randomBytes,
-    ]);
-  }, FUZZ_MS * 4 + 10_000);
+  const npys = [
+    ...fixtures('.npy'),
+    f8Npy([3, 4], sample(12, rng(1))),
+    npyBytes("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", new Uint8Array(32)),
+  ];
+  test(
+    'npy',
+    () => {
+      fuzz('npy', (b) => [parseNpy(b)], [
+        (r) => mutate(pick(npys, r), r),
+        (r) => mutate(mutate(pick(npys, r), r), r),
+        randomBytes,
+      ]);
+    },
+    FUZZ_MS * 4 + 10_000,
+  );
 
   const npzs = fixtures('.npz');
-  test('npz', () => {
-    fuzz('npz', (b) => parseNpz(b).arrays, [
-      (r) => mutate(pick(npzs, r), r),
-      // valid zip, mutated member content with a correct CRC: reaches the .npy parser behind the zip checks
-      (r) => zipBytes([member('traces.npy', mutate(pick(npys, r), r), r() < 0.5 ? 8 : 0), member('fs.npy', pick(npys, r), 0)]),
-      // valid zip around a valid deflate stream, sizes and CRC left as mutated
-      (r) => mutate(zipBytes([member('t.npy', pick(npys, r))]), r),
-      (r) => { const b = pick(npys, r); return zipBytes([{ name: 'x.npy', method: 8, data: mutate(new Uint8Array(deflateRawSync(b)), r), size: b.length, crc: 0 }]); },
-      randomBytes,
-    ]);
-  }, FUZZ_MS * 4 + 10_000);
+  test(
+    'npz',
+    () => {
+      fuzz('npz', (b) => parseNpz(b).arrays, [
+        (r) => mutate(pick(npzs, r), r),
+        // valid zip, mutated member content with a correct CRC: reaches the .npy parser behind the zip checks
+        (r) =>
+          zipBytes([
+            member('traces.npy', mutate(pick(npys, r), r), r() < 0.5 ? 8 : 0),
+            member('fs.npy', pick(npys, r), 0),
+          ]),
+        // valid zip around a valid deflate stream, sizes and CRC left as mutated
+        (r) => mutate(zipBytes([member('t.npy', pick(npys, r))]), r),
+        (r) => {
+          const b = pick(npys, r);
+          return zipBytes([
+            { name: 'x.npy', method: 8, data: mutate(new Uint8Array(deflateRawSync(b)), r), size: b.length, crc: 0 },
+          ]);
+        },
+        randomBytes,
+      ]);
+    },
+    FUZZ_MS * 4 + 10_000,
+  );
 
   const mats = [...fixtures('.mat'), matBytes('traces', [3, 4], sample(12, rng(2)), 30)];
   const compressed = (inner: Uint8Array): Uint8Array => {
@@ -168,22 +241,39 @@ describe('fuzz: no exception but ParseError escapes a parser', () => {
     out.set(z, 136);
     return out;
   };
-  test('mat', () => {
-    fuzz('mat', (b) => parseMat(b).arrays, [
-      (r) => mutate(pick(mats, r), r),
-      (r) => { const m = pick(mats, r); return new Uint8Array([...m.subarray(0, 128), ...mutate(m.subarray(128), r)]); },
-      // mutated content behind a valid zlib stream: reaches the matrix parser inside compressed variables
-      (r) => compressed(mutate(mats[mats.length - 1].subarray(128), r)),
-      (r) => matBytes('traces', [Math.floor(r() * 5) - 1, Math.floor(r() * 5) - 1], sample(Math.floor(r() * 12), r), r() < 0.5 ? r() * 100 - 10 : undefined),
-      randomBytes,
-    ]);
-  }, FUZZ_MS * 4 + 10_000);
+  test(
+    'mat',
+    () => {
+      fuzz('mat', (b) => parseMat(b).arrays, [
+        (r) => mutate(pick(mats, r), r),
+        (r) => {
+          const m = pick(mats, r);
+          return new Uint8Array([...m.subarray(0, 128), ...mutate(m.subarray(128), r)]);
+        },
+        // mutated content behind a valid zlib stream: reaches the matrix parser inside compressed variables
+        (r) => compressed(mutate(mats[mats.length - 1].subarray(128), r)),
+        (r) =>
+          matBytes(
+            'traces',
+            [Math.floor(r() * 5) - 1, Math.floor(r() * 5) - 1],
+            sample(Math.floor(r() * 12), r),
+            r() < 0.5 ? r() * 100 - 10 : undefined,
+          ),
+        randomBytes,
+      ]);
+    },
+    FUZZ_MS * 4 + 10_000,
+  );
 
   const everything = [...npys, ...npzs, ...mats, ...fixtures('.bin')];
-  test('parseFile', () => {
-    fuzz('parseFile', (b) => parseFile(pick(['x.npy', 'x.npz', 'x.mat', 'x.bin'], rng(b.length)), b).arrays, [
-      (r) => mutate(pick(everything, r), r),
-      randomBytes,
-    ]);
-  }, FUZZ_MS * 4 + 10_000);
+  test(
+    'parseFile',
+    () => {
+      fuzz('parseFile', (b) => parseFile(pick(['x.npy', 'x.npz', 'x.mat', 'x.bin'], rng(b.length)), b).arrays, [
+        (r) => mutate(pick(everything, r), r),
+        randomBytes,
+      ]);
+    },
+    FUZZ_MS * 4 + 10_000,
+  );
 });

@@ -36,13 +36,22 @@ describe('limits come from schemas/trace-files.json', () => {
 describe('.npy', () => {
   test('a header declaring 1 x 268,435,456 frames is refused before allocating', () => {
     // The header alone: the data is not there, but the size is refused first, with a way out.
-    const e = refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 268435456), }"), 'huge.npy'), 'TOO_LARGE');
+    const e = refused(
+      () => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 268435456), }"), 'huge.npy'),
+      'TOO_LARGE',
+    );
     expect(e.message).toMatch(/268,435,456 values/);
     expect(e.message).toMatch(/fewer cells|shorter stretch/);
   });
   test('terabyte and absurd shapes', () => {
-    refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }")), 'TOO_LARGE');
-    refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 2), }")), 'TOO_LARGE');
+    refused(
+      () => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }")),
+      'TOO_LARGE',
+    );
+    refused(
+      () => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 2), }")),
+      'TOO_LARGE',
+    );
     refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (-3, 4), }")), 'BAD_HEADER');
     refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (3e2, 4), }")), 'BAD_HEADER');
     refused(() => parseNpy(npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (3,,4), }")), 'BAD_HEADER');
@@ -70,11 +79,19 @@ describe('.npz', () => {
     refused(() => parseNpz(bomb, 'bomb.npz'), 'TOO_LARGE', /nothing was inflated/);
   });
   test('a bomb lying about its size stops inflating at the claim', () => {
-    refused(() => parseNpz(zipBomb(1 << 20), 'liar.npz'), 'BAD_ZIP', /inflates to more than the 1048576 bytes it declares/);
+    refused(
+      () => parseNpz(zipBomb(1 << 20), 'liar.npz'),
+      'BAD_ZIP',
+      /inflates to more than the 1048576 bytes it declares/,
+    );
   });
   test('a claim no deflate stream can meet is refused without inflating', () => {
     const garbage = new Uint8Array(100).fill(0xff); // not even valid deflate
-    refused(() => parseNpz(zipBytes([{ name: 'x.npy', method: 8, data: garbage, size: 500_000, crc: 0 }])), 'BAD_ZIP', /cannot inflate/);
+    refused(
+      () => parseNpz(zipBytes([{ name: 'x.npy', method: 8, data: garbage, size: 500_000, crc: 0 }])),
+      'BAD_ZIP',
+      /cannot inflate/,
+    );
   });
   test('a bad CRC is refused (deflated and stored)', () => {
     for (const method of [8, 0]) {
@@ -98,7 +115,13 @@ describe('.npz', () => {
     expect(r.skipped.map((s) => s.name)).toEqual(['readme.txt']);
   });
   test('members summing past the limit are refused together', () => {
-    const half = { name: 'a.npy', method: 8, data: new Uint8Array(deflateRawSync(new Uint8Array(10))), size: Math.ceil(MAX_INFLATED_BYTES / 2) + 1, crc: 0 };
+    const half = {
+      name: 'a.npy',
+      method: 8,
+      data: new Uint8Array(deflateRawSync(new Uint8Array(10))),
+      size: Math.ceil(MAX_INFLATED_BYTES / 2) + 1,
+      crc: 0,
+    };
     refused(() => parseNpz(zipBytes([half, { ...half, name: 'b.npy' }])), 'TOO_LARGE');
   });
   test('crc32 is the zip CRC', () => {
@@ -142,8 +165,14 @@ describe('values', () => {
     expect(toMatrix(parseNpy(f8Npy([2], [3.4028235e38, 1]))).overflowCount).toBe(0);
   });
   test('a stored fs in an .npz is used too', () => {
-    const fsNpy = npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", new Uint8Array(new Float64Array([7.5]).buffer));
-    const p = parseFile('rec.npz', zipBytes([member('traces.npy', f8Npy([2, 3], [1, 2, 3, 4, 5, 6])), member('fs.npy', fsNpy)]));
+    const fsNpy = npyBytes(
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+      new Uint8Array(new Float64Array([7.5]).buffer),
+    );
+    const p = parseFile(
+      'rec.npz',
+      zipBytes([member('traces.npy', f8Npy([2, 3], [1, 2, 3, 4, 5, 6])), member('fs.npy', fsNpy)]),
+    );
     expect(p.fs).toEqual({ value: 7.5, name: 'fs' });
   });
 });

@@ -19,7 +19,10 @@ test('pearson', () => {
 test('truth correlation tolerates a one-frame offset', () => {
   const spikes = new Float64Array(600);
   const act = new Float64Array(600);
-  for (let i = 20; i < 600; i += 37) { spikes[i] = 1; act[i + 1] = 0.3; }
+  for (let i = 20; i < 600; i += 37) {
+    spikes[i] = 1;
+    act[i + 1] = 0.3;
+  }
   expect(truthCorrelation(act, spikes, 30)).toBeGreaterThan(0.9);
   expect(pearson(act, spikes)).toBeLessThan(0.1);
 });

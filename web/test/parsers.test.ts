@@ -10,7 +10,10 @@ import { halfToFloat } from '../shared/array';
 
 const dir = new URL('./fixtures/', import.meta.url);
 const read = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(name, dir)));
-const expected = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')) as Record<string, { shape?: number[]; values?: number[]; names?: string[] }>;
+const expected = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')) as Record<
+  string,
+  { shape?: number[]; values?: number[]; names?: string[] }
+>;
 
 function expectArray(got: { shape: number[]; data: Float64Array }, key: string): void {
   const e = expected[key];

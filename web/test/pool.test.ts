@@ -23,19 +23,42 @@ class FakeWorker implements WorkerLike {
     const r = this.sent[i];
     this.onmessage?.({
       data: {
-        type: 'result', jobId: r.jobId, cell: r.cell, params: r.params, range: r.range ?? [0, r.trace.length], fitted: r.trace,
-        activity: r.trace, reconvolution: r.trace, baseline: 0, baselineFixed: false, iterations: 1, converged: true, elapsedMs: 1, solveMs: 1,
+        type: 'result',
+        jobId: r.jobId,
+        cell: r.cell,
+        params: r.params,
+        range: r.range ?? [0, r.trace.length],
+        fitted: r.trace,
+        activity: r.trace,
+        reconvolution: r.trace,
+        baseline: 0,
+        baselineFixed: false,
+        iterations: 1,
+        converged: true,
+        elapsedMs: 1,
+        solveMs: 1,
       },
     });
   }
   fail(i = this.sent.length - 1): void {
     const r = this.sent[i];
-    this.onmessage?.({ data: { type: 'error', jobId: r.jobId, cell: r.cell, code: 'INVALID_PARAMETER', message: 'bad' } });
+    this.onmessage?.({
+      data: { type: 'error', jobId: r.jobId, cell: r.cell, code: 'INVALID_PARAMETER', message: 'bad' },
+    });
   }
 }
 
 const P: SolveParams = {
-  solver: 'l1', tauRise: 0.02, tauDecay: 0.4, lambda: 0.5, fs: 30, filterEnabled: false, removeDrift: false, l0Lambda: 0.02, l0Positive: true, convarLambda: null,
+  solver: 'l1',
+  tauRise: 0.02,
+  tauDecay: 0.4,
+  lambda: 0.5,
+  fs: 30,
+  filterEnabled: false,
+  removeDrift: false,
+  l0Lambda: 0.02,
+  l0Positive: true,
+  convarLambda: null,
 };
 
 function setup(size = 1, terminateAfterMs = 1000) {
@@ -45,18 +68,38 @@ function setup(size = 1, terminateAfterMs = 1000) {
   const started: number[] = [];
   let clock = 0;
   const pool = new SolverPool({
-    size, terminateAfterMs, now: () => clock,
-    create: () => { const w = new FakeWorker(); workers.push(w); return w; },
+    size,
+    terminateAfterMs,
+    now: () => clock,
+    create: () => {
+      const w = new FakeWorker();
+      workers.push(w);
+      return w;
+    },
     events: {
       onResult: (r) => results.push(r.cell),
       onError: (cell, _j, code) => errors.push(`${cell}:${code}`),
       onStart: (cell) => started.push(cell),
     },
   });
-  return { pool, workers, results, errors, started, tick: (ms: number) => { clock += ms; } };
+  return {
+    pool,
+    workers,
+    results,
+    errors,
+    started,
+    tick: (ms: number) => {
+      clock += ms;
+    },
+  };
 }
 
-const job = (cell: number, priority = 1, params = P) => ({ cell, trace: new Float32Array([cell, 1, 2]), params, priority });
+const job = (cell: number, priority = 1, params = P) => ({
+  cell,
+  trace: new Float32Array([cell, 1, 2]),
+  params,
+  priority,
+});
 
 describe('SolverPool', () => {
   test('waits for ready, then runs by priority', () => {
@@ -120,7 +163,15 @@ describe('SolverPool', () => {
   test('ready reports the solvers of the wasm build once', () => {
     const seen: string[][] = [];
     const workers: FakeWorker[] = [];
-    new SolverPool({ size: 2, create: () => { const w = new FakeWorker(); workers.push(w); return w; }, events: { onReady: (s) => seen.push(s) } });
+    new SolverPool({
+      size: 2,
+      create: () => {
+        const w = new FakeWorker();
+        workers.push(w);
+        return w;
+      },
+      events: { onReady: (s) => seen.push(s) },
+    });
     workers.forEach((w) => w.ready());
     expect(seen).toEqual([['l1', 'l0']]);
   });

@@ -33,7 +33,7 @@ describe('solver errors in the workers', () => {
     expect(s.get_solution().length).toBe(300);
     safeFree(s);
   });
-  test('the core\'s own errors keep their code', () => {
+  test("the core's own errors keep their code", () => {
     const s = new wasm.Solver();
     let thrown: unknown = null;
     try {

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { interpolateNonFinite, noiseSigma, parseCellList, randomCells, rankByActivity, toMatrix, validateMatrix } from '../shared/traces';
+import {
+  interpolateNonFinite,
+  noiseSigma,
+  parseCellList,
+  randomCells,
+  rankByActivity,
+  toMatrix,
+  validateMatrix,
+} from '../shared/traces';
 
 describe('toMatrix', () => {
   const arr = { data: Float64Array.from([1, 2, 3, 4, 5, 6]), shape: [2, 3], dtype: 'float64' };
@@ -24,7 +32,8 @@ describe('missing frames match the shared fixture', () => {
     tolerance: number;
     cases: { name: string; input: (number | string | null)[]; expected: number[]; filled: number }[];
   };
-  const value = (v: number | string | null): number => (v === null ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v));
+  const value = (v: number | string | null): number =>
+    v === null ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : Number(v);
   test.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const m = toMatrix({ data: Float64Array.from(c.input.map(value)), shape: [c.input.length], dtype: 'float64' });
     const rep = validateMatrix(m);
@@ -76,7 +85,8 @@ describe('cell selection', () => {
     }
     expect(rankByActivity(toMatrix({ data, shape: [3, n], dtype: 'float64' }))).toEqual([1, 2, 0]);
   });
-  test('noise sigma: MAD of differences / (0.6745 * sqrt 2)', () => expect(noiseSigma([1, 2, 3, 4])).toBeCloseTo(1 / (0.6745 * Math.SQRT2), 6));
+  test('noise sigma: MAD of differences / (0.6745 * sqrt 2)', () =>
+    expect(noiseSigma([1, 2, 3, 4])).toBeCloseTo(1 / (0.6745 * Math.SQRT2), 6));
   test('random cells are deterministic and unique', () => {
     const a = randomCells(100, 10, 7);
     expect(a).toEqual(randomCells(100, 10, 7));

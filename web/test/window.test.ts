@@ -5,7 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as wasm from '../../pkg/calab_solver.js';
-import { covers, defaultView, FULL_SOLVE_MAX_SAMPLES, maxDiff, panTo, SLACK, solveRange, validRange, viewSamples, WINDOW_TOLERANCE, windowed } from '../catune/src/window';
+import {
+  covers,
+  defaultView,
+  FULL_SOLVE_MAX_SAMPLES,
+  maxDiff,
+  panTo,
+  SLACK,
+  solveRange,
+  validRange,
+  viewSamples,
+  WINDOW_TOLERANCE,
+  windowed,
+} from '../catune/src/window';
 
 beforeAll(() => {
   wasm.initSync({ module: readFileSync(new URL('../../pkg/calab_solver_bg.wasm', import.meta.url)) });
@@ -78,7 +90,9 @@ test('a window with a kernel-length margin and the whole-trace baseline matches 
         let peak = 0;
         for (let t = valid[0]; t < valid[1]; t++) peak = Math.max(peak, full.activity[t]);
         const err = maxDiff(win.activity, range, full.activity, [0, n], valid);
-        expect(err, `cell ${cell}, lambda ${lambda}, window at ${t0} s: ${err} vs peak ${peak}`).toBeLessThanOrEqual(WINDOW_TOLERANCE * peak);
+        expect(err, `cell ${cell}, lambda ${lambda}, window at ${t0} s: ${err} vs peak ${peak}`).toBeLessThanOrEqual(
+          WINDOW_TOLERANCE * peak,
+        );
         const free = solve(y.subarray(range[0], range[1]), lambda);
         worstFree = Math.max(worstFree, maxDiff(free.activity, range, full.activity, [0, n], valid) / peak);
       }

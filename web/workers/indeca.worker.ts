@@ -9,7 +9,7 @@
 /// <reference lib="webworker" />
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
-import type { IndecaRequest, IndecaResponse, IndecaRunCtor, IndecaRunLike, IterationReport, Phase, StartRequest } from '../cadecon/src/protocol';
+import type { IndecaRequest, IndecaResponse, IterationReport, Phase, StartRequest } from '../shared/indeca-protocol';
 import { safeFree, solverErrorParts } from '../shared/solvererror';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -17,8 +17,7 @@ declare const self: DedicatedWorkerGlobalScope;
 /** Work between two checkpoints, ms (one unit may run over it). */
 const SLICE_MS = 150;
 
-let Engine: IndecaRunCtor | null = null;
-let run: IndecaRunLike | null = null;
+let run: wasm.IndecaRun | null = null;
 let paused = false;
 let stopRequested = false;
 let wake: (() => void) | null = null;
@@ -35,7 +34,6 @@ function errorParts(e: unknown): { code: string; message: string } {
 const ready = (async (): Promise<boolean> => {
   try {
     await init({ module_or_path: wasmUrl });
-    Engine = wasm.IndecaRun as unknown as IndecaRunCtor;
     post({ type: 'ready', engine: 'wasm' });
     return true;
   } catch (e) {
@@ -49,7 +47,9 @@ async function checkpoint(): Promise<void> {
   await new Promise<void>((r) => setTimeout(r, 0));
   if (paused && !stopRequested) {
     post({ type: 'paused' });
-    await new Promise<void>((r) => { wake = r; });
+    await new Promise<void>((r) => {
+      wake = r;
+    });
     wake = null;
     if (!stopRequested) post({ type: 'resumed' });
   }
@@ -60,9 +60,8 @@ function progress(phase: Phase, fraction: number, message: string): void {
 }
 
 /** One slice of the current iteration: units until SLICE_MS have passed; the report when it completed. */
-function iterationSlice(r: IndecaRunLike): IterationReport | null {
+function iterationSlice(r: wasm.IndecaRun): IterationReport | null {
   const t0 = performance.now();
-  if (!r.stepPartial) return JSON.parse(r.step()) as IterationReport; // a pkg/ without stepPartial: whole iterations
   do {
     const json = r.stepPartial(1);
     if (json !== undefined) return JSON.parse(json) as IterationReport;
@@ -70,20 +69,20 @@ function iterationSlice(r: IndecaRunLike): IterationReport | null {
   return null;
 }
 
-function snapshot(r: IndecaRunLike, cellStart: number, cellEnd: number, nTime: number): void {
+function snapshot(r: wasm.IndecaRun, cellStart: number, cellEnd: number, nTime: number): void {
   const rows = r.activity().slice(cellStart * nTime, cellEnd * nTime);
   post({ type: 'snapshot', resultJson: r.resultJson(), cellStart, cellEnd, rows }, [rows.buffer as ArrayBuffer]);
 }
 
 async function execute(req: StartRequest): Promise<void> {
-  if (!(await ready) || !Engine) return;
+  if (!(await ready)) return;
   safeFree(run);
   run = null;
   paused = false;
   stopRequested = false;
   progress('loading', 0, 'Preparing the traces');
   try {
-    run = new Engine(req.traces, req.nCells, req.nTime, req.fs, req.configJson);
+    run = new wasm.IndecaRun(req.traces, req.nCells, req.nTime, req.fs, req.configJson);
   } catch (e) {
     post({ type: 'error', ...errorParts(e) });
     return;
@@ -96,14 +95,18 @@ async function execute(req: StartRequest): Promise<void> {
       await checkpoint();
       if (stopRequested) break;
       const report = iterationSlice(r);
-      const [done, total] = r.stepUnits ? r.stepUnits() : [0, 1];
+      const [done, total] = r.stepUnits();
       const k = r.iteration();
       if (report) {
         post({ type: 'iteration', report });
         snapshot(r, 0, 0, req.nTime);
         progress('iterating', k / max, `Iteration ${k} done (at most ${max})`);
       } else {
-        progress('iterating', (k + done / Math.max(1, total)) / max, `Iteration ${k + 1} of at most ${max}: ${done} of ${total} steps`);
+        progress(
+          'iterating',
+          (k + done / Math.max(1, total)) / max,
+          `Iteration ${k + 1} of at most ${max}: ${done} of ${total} steps`,
+        );
       }
     }
     let next = 0;

@@ -9,7 +9,17 @@
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
 import type {
-  CellStats, EstimateRequest, EstimateResponse, SolveFailure, SolveParams, SolveRequest, SolveResult, SolverKind, Spectrum, WorkerRequest, WorkerResponse,
+  CellStats,
+  EstimateRequest,
+  EstimateResponse,
+  SolveFailure,
+  SolveParams,
+  SolveRequest,
+  SolveResult,
+  SolverKind,
+  Spectrum,
+  WorkerRequest,
+  WorkerResponse,
 } from '../shared/messages';
 import { controlTaus, medianLambda, noiseLambda, parseKineticsEstimate } from '../shared/estimate';
 import { median } from '../shared/metrics';
@@ -20,10 +30,6 @@ declare const self: DedicatedWorkerGlobalScope;
 
 let solver: wasm.Solver | null = null;
 
-/** The Convar entry point when this build of pkg/ has one (it is being added separately). */
-type ConvarFn = (trace: Float32Array, gamma: number, lambda: number, maxIters: number) => Record<string, unknown>;
-const convar = (): ConvarFn | undefined => (wasm as unknown as { convar_solve?: ConvarFn }).convar_solve;
-
 function post(msg: WorkerResponse | EstimateResponse, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
@@ -32,8 +38,7 @@ async function start(): Promise<void> {
   try {
     await init({ module_or_path: wasmUrl });
     solver = new wasm.Solver();
-    const solvers: SolverKind[] = ['l1', 'l0'];
-    if (convar()) solvers.push('convar');
+    const solvers: SolverKind[] = ['l1', 'l0', 'convar'];
     post({ type: 'ready', solvers });
   } catch (e) {
     post({ type: 'init-error', message: `could not load the solver: ${e instanceof Error ? e.message : String(e)}` });
@@ -73,7 +78,9 @@ function fittedTrace(cell: number, raw: Float32Array, p: SolveParams): Float32Ar
 
 /** Which fitted trace a cell has: the raw one unless preprocessing is on, in which case it follows the kernel. */
 function fittedKey(cell: number, n: number, p: SolveParams): string {
-  return p.filterEnabled || p.removeDrift ? `${cell}|${n}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}` : `${cell}|${n}|raw`;
+  return p.filterEnabled || p.removeDrift
+    ? `${cell}|${n}|${p.tauRise}|${p.tauDecay}|${p.fs}|${p.filterEnabled}|${p.removeDrift}`
+    : `${cell}|${n}|raw`;
 }
 
 /** Power spectrum of the last fitted trace asked for; the cutoffs are cheap and follow the kernel. */
@@ -116,15 +123,11 @@ function statsOf(cell: number, y: Float32Array, p: SolveParams): CellStats {
 
 // ------------------------------------------------------------------ solvers
 
-interface Solved {
-  activity: Float32Array;
-  reconvolution: Float32Array;
-  baseline: number;
-  baselineFixed: boolean;
-  iterations: number;
-  converged: boolean;
-  extra?: Record<string, number>;
-}
+/** What a solver gives; the worker adds the request's identity, the fitted trace and the timings. */
+type Solved = Pick<
+  SolveResult,
+  'activity' | 'reconvolution' | 'baseline' | 'baselineFixed' | 'iterations' | 'converged' | 'extra'
+>;
 
 function solveL1(s: wasm.Solver, y: Float32Array, req: SolveRequest): Solved {
   const p = req.params;
@@ -134,8 +137,12 @@ function solveL1(s: wasm.Solver, y: Float32Array, req: SolveRequest): Solved {
   s.set_fixed_baseline(fixed ? req.fixedBaseline! : NaN);
   const converged = s.solve(req.maxIters);
   return {
-    activity: s.get_solution(), reconvolution: s.get_reconvolution_with_baseline(), baseline: s.get_baseline(), baselineFixed: fixed,
-    iterations: s.iteration_count(), converged,
+    activity: s.get_solution(),
+    reconvolution: s.get_reconvolution_with_baseline(),
+    baseline: s.get_baseline(),
+    baselineFixed: fixed,
+    iterations: s.iteration_count(),
+    converged,
   };
 }
 
@@ -144,7 +151,12 @@ function solveL0(y: Float32Array, p: SolveParams): Solved {
   const sol = wasm.l0_solve(y, gamma, p.l0Lambda, p.l0Positive);
   try {
     return {
-      activity: sol.spikes(), reconvolution: sol.calcium(), baseline: 0, baselineFixed: true, iterations: 0, converged: true,
+      activity: sol.spikes(),
+      reconvolution: sol.calcium(),
+      baseline: 0,
+      baselineFixed: true,
+      iterations: 0,
+      converged: true,
       extra: { spikes: sol.num_spikes, cost: sol.cost, gamma },
     };
   } finally {
@@ -152,35 +164,30 @@ function solveL0(y: Float32Array, p: SolveParams): Solved {
   }
 }
 
-/** Reads a field of a wasm-bindgen result whether it is a getter or a method. */
-function field(o: Record<string, unknown>, k: string): unknown {
-  const v = o[k];
-  return typeof v === 'function' ? (v as () => unknown).call(o) : v;
-}
-
 /** calab.run_convar's default iteration cap (crates/solver/src/convar.rs DEFAULT_MAX_ITERS), so exports reproduce. */
 const CONVAR_MAX_ITERS = 10_000;
 
 function solveConvar(y: Float32Array, p: SolveParams): Solved {
-  const fn = convar();
-  if (!fn) throw Object.assign(new Error('Convar is not in this build of the solver module'), { code: 'NOT_READY' });
   const gamma = wasm.l0_gamma_from_tau(p.tauDecay, p.fs);
-  const r = fn(y, gamma, p.convarLambda ?? NaN, CONVAR_MAX_ITERS);
+  const r = wasm.convar_solve(y, gamma, p.convarLambda ?? NaN, CONVAR_MAX_ITERS);
   try {
-    const rates = Float32Array.from(field(r, 'rates') as ArrayLike<number>);
-    const baseline = Number(field(r, 'baseline'));
-    const calcium = 'calcium' in r ? Float32Array.from(field(r, 'calcium') as ArrayLike<number>) : null;
-    // Calcium of the AR(1) model c_t = gamma c_{t-1} + r_t (r_0 is the initial calcium), on the baseline.
-    const fit = new Float32Array(rates.length);
-    let c = 0;
-    for (let t = 0; t < rates.length; t++) { c = gamma * c + rates[t]; fit[t] = (calcium ? calcium[t] : c) + baseline; }
+    const rates = r.rates();
+    const baseline = r.baseline;
+    // The modelled calcium (without baseline) on the baseline is the fit.
+    const fit = r.calcium();
+    for (let t = 0; t < fit.length; t++) fit[t] += baseline;
     if (rates.length) rates[0] = 0; // the initial calcium, not activity
     return {
-      activity: rates, reconvolution: fit, baseline, baselineFixed: false, iterations: Number(field(r, 'iterations')), converged: Boolean(field(r, 'converged')),
-      extra: { lambda: Number(field(r, 'lambda')), gamma },
+      activity: rates,
+      reconvolution: fit,
+      baseline,
+      baselineFixed: false,
+      iterations: r.iterations,
+      converged: r.converged,
+      extra: { lambda: r.lambda, gamma },
     };
   } finally {
-    (r as { free?: () => void }).free?.();
+    safeFree(r);
   }
 }
 
@@ -194,15 +201,27 @@ function solveConvar(y: Float32Array, p: SolveParams): Solved {
 function estimate(req: EstimateRequest): void {
   const t0 = performance.now();
   try {
-    post({ type: 'estimate-progress', jobId: req.jobId, stage: `learning the kinetics from ${req.nCells} cell${req.nCells === 1 ? '' : 's'}` });
+    post({
+      type: 'estimate-progress',
+      jobId: req.jobId,
+      stage: `learning the kinetics from ${req.nCells} cell${req.nCells === 1 ? '' : 's'}`,
+    });
     const est = parseKineticsEstimate(wasm.estimate_kinetics(req.traces, req.nCells, req.nTime, req.fs, '{}'));
     const { tauRise, tauDecay } = controlTaus(est);
     post({ type: 'estimate-progress', jobId: req.jobId, stage: 'choosing λ from each cell\u2019s noise' });
     const kernel = wasm.build_kernel(tauRise, tauDecay, req.fs);
     const dcGain = wasm.tau_to_ar2(tauRise, tauDecay, req.fs)[5];
     const p: SolveParams = {
-      solver: 'l1', tauRise, tauDecay, lambda: 0, fs: req.fs, filterEnabled: req.filterEnabled, removeDrift: req.removeDrift,
-      l0Lambda: 0, l0Positive: true, convarLambda: null,
+      solver: 'l1',
+      tauRise,
+      tauDecay,
+      lambda: 0,
+      fs: req.fs,
+      filterEnabled: req.filterEnabled,
+      removeDrift: req.removeDrift,
+      l0Lambda: 0,
+      l0Positive: true,
+      convarLambda: null,
     };
     const noises: number[] = [];
     const lambdas: number[] = [];
@@ -215,8 +234,15 @@ function estimate(req: EstimateRequest): void {
       lambdas.push(noiseLambda(sigma, kernel, dcGain));
     }
     post({
-      type: 'estimate-result', jobId: req.jobId, estimate: est, tauRise, tauDecay, lambda: medianLambda(lambdas), noise: median(noises),
-      nCells: req.nCells, elapsedMs: performance.now() - t0,
+      type: 'estimate-result',
+      jobId: req.jobId,
+      estimate: est,
+      tauRise,
+      tauDecay,
+      lambda: medianLambda(lambdas),
+      noise: median(noises),
+      nCells: req.nCells,
+      elapsedMs: performance.now() - t0,
     });
   } catch (e) {
     const { code, message } = solverErrorParts(e);
@@ -227,7 +253,13 @@ function estimate(req: EstimateRequest): void {
 self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
   const req = ev.data;
   if (req.type === 'estimate') {
-    if (!solver) post({ type: 'estimate-error', jobId: req.jobId, code: 'NOT_READY', message: 'the solver module is not loaded yet' });
+    if (!solver)
+      post({
+        type: 'estimate-error',
+        jobId: req.jobId,
+        code: 'NOT_READY',
+        message: 'the solver module is not loaded yet',
+      });
     else estimate(req);
     return;
   }
@@ -239,17 +271,35 @@ self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
     const [lo, hi] = req.range ?? [0, full.length];
     const y = lo === 0 && hi === full.length ? full : full.subarray(lo, hi);
     const t1 = performance.now();
-    const solved = p.solver === 'l0' ? solveL0(y, p) : p.solver === 'convar' ? solveConvar(y, p) : solveL1(solver, y, req);
+    const solved =
+      p.solver === 'l0' ? solveL0(y, p) : p.solver === 'convar' ? solveConvar(y, p) : solveL1(solver, y, req);
     const solveMs = performance.now() - t1;
-    if (req.activityOnly) { solved.reconvolution = new Float32Array(0); }
+    if (req.activityOnly) {
+      solved.reconvolution = new Float32Array(0);
+    }
     const result: SolveResult = {
-      type: 'result', jobId: req.jobId, cell: req.cell, params: p, range: [lo, hi],
-      fitted: req.activityOnly ? new Float32Array(0) : y.slice(), ...solved, elapsedMs: 0, solveMs,
+      type: 'result',
+      jobId: req.jobId,
+      cell: req.cell,
+      params: p,
+      range: [lo, hi],
+      fitted: req.activityOnly ? new Float32Array(0) : y.slice(),
+      ...solved,
+      elapsedMs: 0,
+      solveMs,
     };
-    const transfer: Transferable[] = [result.fitted.buffer, result.activity.buffer, result.reconvolution.buffer] as Transferable[];
+    const transfer: Transferable[] = [
+      result.fitted.buffer,
+      result.activity.buffer,
+      result.reconvolution.buffer,
+    ] as Transferable[];
     if (req.wantSpectrum) {
       result.spectrum = spectrumOf(req.cell, full, p);
-      transfer.push(result.spectrum.freqs.buffer as ArrayBuffer, result.spectrum.power.buffer as ArrayBuffer, result.spectrum.cutoffs.buffer as ArrayBuffer);
+      transfer.push(
+        result.spectrum.freqs.buffer as ArrayBuffer,
+        result.spectrum.power.buffer as ArrayBuffer,
+        result.spectrum.cutoffs.buffer as ArrayBuffer,
+      );
     }
     if (req.wantStats || req.wantSpectrum) result.stats = statsOf(req.cell, full, p);
     result.elapsedMs = performance.now() - t0;

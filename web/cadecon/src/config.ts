@@ -44,16 +44,90 @@ export interface SettingSpec {
 }
 
 export const SETTINGS: SettingSpec[] = [
-  { key: 'upsample_target', id: 'upsample-target', label: 'Spike time resolution (Hz)', kind: 'optional-number', step: 10, help: 'Spikes are placed on a grid this fine (a whole multiple of the frame rate); empty: one per frame.' },
-  { key: 'max_iterations', id: 'max-iterations', label: 'Max iterations', kind: 'int', step: 1, help: 'The run stops after this many kernel updates even if the kernel still changes.' },
-  { key: 'hp_filter_enabled', id: 'hp-filter', label: 'High-pass filter (remove drift)', kind: 'bool', help: 'Removes slow baseline drift before deconvolution.' },
-  { key: 'lp_filter_enabled', id: 'lp-filter', label: 'Low-pass filter (denoise)', kind: 'bool', help: 'Removes noise faster than the kernel rise.' },
-  { key: 'num_subsets', id: 'num-subsets', label: 'Subsets', kind: 'int', step: 1, advanced: true, help: 'Blocks of cells × time the kernel is estimated on in each iteration.' },
-  { key: 'target_coverage', id: 'target-coverage', label: 'Coverage', kind: 'number', step: 0.05, advanced: true, help: 'Fraction of the recording the subsets cover together (0–1].' },
-  { key: 'aspect_ratio', id: 'aspect-ratio', label: 'Aspect ratio', kind: 'number', step: 0.1, advanced: true, help: 'Shape of each subset: larger is longer in time and fewer cells.' },
-  { key: 'convergence_tol', id: 'convergence-tol', label: 'Tolerance', kind: 'number', step: 0.001, advanced: true, help: 'An iteration counts as converged when the kernel shape changes by less than this (relative).' },
-  { key: 'patience', id: 'patience', label: 'Patience', kind: 'int', step: 1, advanced: true, help: 'Converged iterations in a row needed to stop.' },
-  { key: 'seed', id: 'seed', label: 'Seed', kind: 'int', step: 1, advanced: true, help: 'Where the subsets fall; the same data, settings and seed give the same answer.' },
+  {
+    key: 'upsample_target',
+    id: 'upsample-target',
+    label: 'Spike time resolution (Hz)',
+    kind: 'optional-number',
+    step: 10,
+    help: 'Spikes are placed on a grid this fine (a whole multiple of the frame rate); empty: one per frame.',
+  },
+  {
+    key: 'max_iterations',
+    id: 'max-iterations',
+    label: 'Max iterations',
+    kind: 'int',
+    step: 1,
+    help: 'The run stops after this many kernel updates even if the kernel still changes.',
+  },
+  {
+    key: 'hp_filter_enabled',
+    id: 'hp-filter',
+    label: 'High-pass filter (remove drift)',
+    kind: 'bool',
+    help: 'Removes slow baseline drift before deconvolution.',
+  },
+  {
+    key: 'lp_filter_enabled',
+    id: 'lp-filter',
+    label: 'Low-pass filter (denoise)',
+    kind: 'bool',
+    help: 'Removes noise faster than the kernel rise.',
+  },
+  {
+    key: 'num_subsets',
+    id: 'num-subsets',
+    label: 'Subsets',
+    kind: 'int',
+    step: 1,
+    advanced: true,
+    help: 'Blocks of cells × time the kernel is estimated on in each iteration.',
+  },
+  {
+    key: 'target_coverage',
+    id: 'target-coverage',
+    label: 'Coverage',
+    kind: 'number',
+    step: 0.05,
+    advanced: true,
+    help: 'Fraction of the recording the subsets cover together (0–1].',
+  },
+  {
+    key: 'aspect_ratio',
+    id: 'aspect-ratio',
+    label: 'Aspect ratio',
+    kind: 'number',
+    step: 0.1,
+    advanced: true,
+    help: 'Shape of each subset: larger is longer in time and fewer cells.',
+  },
+  {
+    key: 'convergence_tol',
+    id: 'convergence-tol',
+    label: 'Tolerance',
+    kind: 'number',
+    step: 0.001,
+    advanced: true,
+    help: 'An iteration counts as converged when the kernel shape changes by less than this (relative).',
+  },
+  {
+    key: 'patience',
+    id: 'patience',
+    label: 'Patience',
+    kind: 'int',
+    step: 1,
+    advanced: true,
+    help: 'Converged iterations in a row needed to stop.',
+  },
+  {
+    key: 'seed',
+    id: 'seed',
+    label: 'Seed',
+    kind: 'int',
+    step: 1,
+    advanced: true,
+    help: 'Where the subsets fall; the same data, settings and seed give the same answer.',
+  },
 ];
 
 const typesOf = (p: PropSchema): string[] => (Array.isArray(p.type) ? p.type : p.type ? [p.type] : []);
@@ -72,14 +146,18 @@ export function checkValue(key: string, v: unknown, schema: ConfigSchema = CONFI
   const range = rangeText(p);
   if (p.minimum !== undefined && v < p.minimum) return `${key} = ${v} is out of range; valid: ${range}.`;
   if (p.maximum !== undefined && v > p.maximum) return `${key} = ${v} is out of range; valid: ${range}.`;
-  if (p.exclusiveMinimum !== undefined && v <= p.exclusiveMinimum) return `${key} = ${v} is out of range; valid: ${range}.`;
-  if (p.exclusiveMaximum !== undefined && v >= p.exclusiveMaximum) return `${key} = ${v} is out of range; valid: ${range}.`;
+  if (p.exclusiveMinimum !== undefined && v <= p.exclusiveMinimum)
+    return `${key} = ${v} is out of range; valid: ${range}.`;
+  if (p.exclusiveMaximum !== undefined && v >= p.exclusiveMaximum)
+    return `${key} = ${v} is out of range; valid: ${range}.`;
   return null;
 }
 
 function rangeText(p: PropSchema): string {
-  const lo = p.minimum !== undefined ? `>= ${p.minimum}` : p.exclusiveMinimum !== undefined ? `> ${p.exclusiveMinimum}` : '';
-  const hi = p.maximum !== undefined ? `<= ${p.maximum}` : p.exclusiveMaximum !== undefined ? `< ${p.exclusiveMaximum}` : '';
+  const lo =
+    p.minimum !== undefined ? `>= ${p.minimum}` : p.exclusiveMinimum !== undefined ? `> ${p.exclusiveMinimum}` : '';
+  const hi =
+    p.maximum !== undefined ? `<= ${p.maximum}` : p.exclusiveMaximum !== undefined ? `< ${p.exclusiveMaximum}` : '';
   return [lo, hi].filter(Boolean).join(' and ') || 'any finite number';
 }
 
@@ -102,7 +180,11 @@ export interface ConfigCheck {
  * The full IndecaConfig from the defaults and the changes, every field checked against the schema.
  * Unknown keys are errors (Rust's IndecaConfig has deny_unknown_fields).
  */
-export function buildConfig(changes: Record<string, unknown>, fs?: number, schema: ConfigSchema = CONFIG_SCHEMA): ConfigCheck {
+export function buildConfig(
+  changes: Record<string, unknown>,
+  fs?: number,
+  schema: ConfigSchema = CONFIG_SCHEMA,
+): ConfigCheck {
   const config = defaultConfig(schema);
   const errors: Record<string, string> = {};
   for (const [k, v] of Object.entries(changes)) {
@@ -115,9 +197,12 @@ export function buildConfig(changes: Record<string, unknown>, fs?: number, schem
     else config[k] = v as ConfigValue;
   }
   // Cross-field rules the schema states in words (its description).
-  const tr = config.tau_rise_init, td = config.tau_decay_init;
-  if ((tr === null) !== (td === null)) errors.tau_decay_init ??= 'tau_rise_init and tau_decay_init must be set together (or both left empty).';
-  else if (typeof tr === 'number' && typeof td === 'number' && !(tr < td)) errors.tau_decay_init ??= `tau_rise_init (${tr} s) must be smaller than tau_decay_init (${td} s).`;
+  const tr = config.tau_rise_init,
+    td = config.tau_decay_init;
+  if ((tr === null) !== (td === null))
+    errors.tau_decay_init ??= 'tau_rise_init and tau_decay_init must be set together (or both left empty).';
+  else if (typeof tr === 'number' && typeof td === 'number' && !(tr < td))
+    errors.tau_decay_init ??= `tau_rise_init (${tr} s) must be smaller than tau_decay_init (${td} s).`;
   const up = config.upsample_target;
   if (fs !== undefined && typeof up === 'number' && up / fs > 256 && !errors.upsample_target) {
     errors.upsample_target = `upsample_target = ${up} Hz is more than 256 x the frame rate (${fs} Hz); valid: <= ${256 * fs} Hz.`;
@@ -129,7 +214,10 @@ export function buildConfig(changes: Record<string, unknown>, fs?: number, schem
  * Changes from a bridge session's `config` (the DeconConfig fields the Python user set, plus `autorun`).
  * Fields the app does not know are reported, not sent on (the core would refuse them).
  */
-export function fromSessionConfig(cfg: Record<string, unknown> | undefined, schema: ConfigSchema = CONFIG_SCHEMA): { changes: Record<string, unknown>; autorun: boolean; ignored: string[] } {
+export function fromSessionConfig(
+  cfg: Record<string, unknown> | undefined,
+  schema: ConfigSchema = CONFIG_SCHEMA,
+): { changes: Record<string, unknown>; autorun: boolean; ignored: string[] } {
   const changes: Record<string, unknown> = {};
   const ignored: string[] = [];
   let autorun = false;

@@ -6,7 +6,7 @@
 // sent (the results as of its last finished iteration or final-pass slice), exactly what it would have
 // returned had it stopped there. Reset terminates a busy worker.
 
-import type { IndecaRequest, IndecaResponse, IndecaResult, IterationReport, Phase } from './protocol';
+import type { IndecaRequest, IndecaResponse, IndecaResult, IterationReport, Phase } from '../../shared/indeca-protocol';
 
 export type RunState = 'idle' | 'running' | 'paused' | 'complete' | 'error';
 
@@ -55,8 +55,14 @@ export class RunController {
   private snap: { resultJson: string; activity: Float32Array; nTime: number } | null = null;
   private stopTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly createWorker: () => WorkerLike, private readonly on: RunEvents = {},
-    private readonly timers: { set: (f: () => void, ms: number) => ReturnType<typeof setTimeout>; clear: (t: ReturnType<typeof setTimeout>) => void } = { set: (f, ms) => setTimeout(f, ms), clear: (t) => clearTimeout(t) }) {}
+  constructor(
+    private readonly createWorker: () => WorkerLike,
+    private readonly on: RunEvents = {},
+    private readonly timers: {
+      set: (f: () => void, ms: number) => ReturnType<typeof setTimeout>;
+      clear: (t: ReturnType<typeof setTimeout>) => void;
+    } = { set: (f, ms) => setTimeout(f, ms), clear: (t) => clearTimeout(t) },
+  ) {}
 
   get busy(): boolean {
     return this.state === 'running' || this.state === 'paused';
@@ -91,18 +97,22 @@ export class RunController {
     if (this.busy) throw new Error(`cannot start while ${this.state}`);
     this.clearStopTimer();
     this.snap = { resultJson: '', activity: new Float32Array(input.nCells * input.nTime), nTime: input.nTime };
-    this.reports = [];
-    this.result = null;
-    this.activity = null;
-    this.stopped = false;
-    this.error = null;
-    this.pending = null;
-    this.phase = 'loading';
-    this.fraction = 0;
+    this.clearRun('loading');
     const w = this.ensureWorker();
     // A copy goes to the worker, so the page keeps its traces for plotting.
     const traces = input.traces.slice();
-    w.postMessage({ type: 'start', traces, nCells: input.nCells, nTime: input.nTime, fs: input.fs, configJson: JSON.stringify(input.config), maxIterations }, [traces.buffer]);
+    w.postMessage(
+      {
+        type: 'start',
+        traces,
+        nCells: input.nCells,
+        nTime: input.nTime,
+        fs: input.fs,
+        configJson: JSON.stringify(input.config),
+        maxIterations,
+      },
+      [traces.buffer],
+    );
     this.setState('running');
   }
 
@@ -142,7 +152,7 @@ export class RunController {
     const snap = this.snap;
     this.worker?.terminate();
     this.worker = null;
-    if (!snap || !snap.resultJson) {
+    if (!snap?.resultJson) {
       this.fail('STOPPED', 'the run was stopped before it had any result');
       return;
     }
@@ -177,15 +187,20 @@ export class RunController {
       this.worker.terminate();
       this.worker = null;
     }
+    this.clearRun(null);
+    this.setState('idle');
+  }
+
+  /** Forgets the last run's reports, result, error and pending request; `phase` is the one to show. */
+  private clearRun(phase: Phase | null): void {
     this.reports = [];
     this.result = null;
     this.activity = null;
     this.stopped = false;
     this.error = null;
     this.pending = null;
-    this.phase = null;
+    this.phase = phase;
     this.fraction = 0;
-    this.setState('idle');
   }
 
   inspect(cell: number): void {
@@ -232,7 +247,8 @@ export class RunController {
       case 'snapshot':
         if (!this.busy || !this.snap) return;
         this.snap.resultJson = m.resultJson;
-        if (m.cellEnd > m.cellStart && m.rows.length === (m.cellEnd - m.cellStart) * this.snap.nTime) this.snap.activity.set(m.rows, m.cellStart * this.snap.nTime);
+        if (m.cellEnd > m.cellStart && m.rows.length === (m.cellEnd - m.cellStart) * this.snap.nTime)
+          this.snap.activity.set(m.rows, m.cellStart * this.snap.nTime);
         break;
       case 'error':
         if (this.state === 'idle') return;

@@ -6,7 +6,7 @@
 import { zipSync, strToU8 } from 'fflate';
 import { encodeMat } from '../../shared/matwrite';
 import { encodeNpy } from '../../shared/npywrite';
-import type { IndecaResult, IterationReport } from './protocol';
+import type { IndecaResult, IterationReport } from '../../shared/indeca-protocol';
 
 export interface Provenance {
   appVersion: string;
@@ -32,7 +32,8 @@ export function resultsDocument(result: IndecaResult, p: Provenance, activityFil
       source_filename: p.sourceFilename,
       ...(p.cellIds ? { cell_ids: p.cellIds } : {}),
       activity_file: activityFile,
-      activity_layout: 'rows follow cell_indices; spikes per frame at fs (L1 with the final kernel / alpha); failed cells are all-zero rows listed in cell_errors',
+      activity_layout:
+        'rows follow cell_indices; spikes per frame at fs (L1 with the final kernel / alpha); failed cells are all-zero rows listed in cell_errors',
       created: (p.date ?? new Date()).toISOString(),
     },
   };
@@ -41,16 +42,26 @@ export function resultsDocument(result: IndecaResult, p: Provenance, activityFil
 /** Refuses results whose per-cell lists could be misattributed. */
 export function checkConsistent(r: IndecaResult): void {
   const n = r.num_cells;
-  if (!Array.isArray(r.cell_indices) || r.cell_indices.length !== n) throw new Error(`results list ${r.cell_indices?.length} cell indices for ${n} cells`);
+  if (!Array.isArray(r.cell_indices) || r.cell_indices.length !== n)
+    throw new Error(`results list ${r.cell_indices?.length} cell indices for ${n} cells`);
   for (const key of ['alphas', 'baselines', 'pves', 'event_rates'] as const) {
-    if (!Array.isArray(r[key]) || r[key].length !== n) throw new Error(`results.${key} has ${r[key]?.length} entries for ${n} cells`);
+    if (!Array.isArray(r[key]) || r[key].length !== n)
+      throw new Error(`results.${key} has ${r[key]?.length} entries for ${n} cells`);
   }
   const known = new Set(r.cell_indices);
-  for (const e of r.cell_errors ?? []) if (!known.has(e.cell)) throw new Error(`cell_errors names cell ${e.cell}, which is not in cell_indices`);
+  for (const e of r.cell_errors ?? [])
+    if (!known.has(e.cell)) throw new Error(`cell_errors names cell ${e.cell}, which is not in cell_indices`);
 }
 
-export function activityBytes(activity: Float32Array, nCells: number, nTime: number, format: ActivityFormat, cellIndices: number[]): Uint8Array {
-  if (activity.length !== nCells * nTime) throw new Error(`activity holds ${activity.length} values, expected ${nCells} x ${nTime}`);
+export function activityBytes(
+  activity: Float32Array,
+  nCells: number,
+  nTime: number,
+  format: ActivityFormat,
+  cellIndices: number[],
+): Uint8Array {
+  if (activity.length !== nCells * nTime)
+    throw new Error(`activity holds ${activity.length} values, expected ${nCells} x ${nTime}`);
   if (format === 'npy') return encodeNpy(activity, [nCells, nTime]);
   return encodeMat([
     { name: 'activity', data: activity, rows: nCells, cols: nTime },

@@ -5,18 +5,17 @@
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
 import './style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
+import { $, downloadBlob, installErrorBanner, installTheme, statusLine } from '../../shared/ui/page';
 import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import { encodeNpy } from '../../shared/npywrite';
-import { validateMatrix } from '../../shared/traces';
 import type { Dataset } from '../../shared/dataset';
-import { renderImport } from '../../shared/importer';
+import { renderImport } from '../../shared/ui/importer';
 import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
 import { DeconScreen } from './app';
 import { fromSessionConfig } from './config';
 import type { WorkerLike } from './controller';
 import { buildZip, resultsDocument } from './export';
-import { PHASE_LABEL, type Phase } from './protocol';
+import { PHASE_LABEL, type Phase } from '../../shared/indeca-protocol';
 
 const app = $('#app');
 const banner = $('[data-testid="app-error"]');
@@ -27,19 +26,18 @@ const datasetLabel = $('[data-testid="dataset-label"]');
 const bridgeStatus = $('[data-testid="bridge-status"]');
 const actionStatus = $('[data-testid="action-status"]');
 
-let statusTimer: ReturnType<typeof setTimeout> | undefined;
-/** A short message about what the last button did; it stays until replaced or for 8 s. */
-function notify(text: string): void {
-  actionStatus.textContent = text;
-  clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => { actionStatus.textContent = ''; }, 8000);
-}
+/** A short message about what the last button did. */
+const notify = statusLine(actionStatus);
 
 const showBanner = installErrorBanner(banner);
 let screen: DeconScreen | null = null;
 const theme = installTheme('cadecon-theme', $('#theme-toggle'), () => screen?.rebuildCharts());
 
-const createWorker = (): WorkerLike => new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), { type: 'module', name: 'calab-indeca' }) as unknown as WorkerLike;
+const createWorker = (): WorkerLike =>
+  new Worker(new URL('../../workers/indeca.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'calab-indeca',
+  }) as unknown as WorkerLike;
 
 interface Started {
   dataset: Dataset;
@@ -85,7 +83,12 @@ function startScreen(calab: Calab, s: Started): void {
   let lastPost = 0;
   let lastPhase: Phase | null = null;
   screen = new DeconScreen({
-    root: app, dataset: s.dataset, theme, createWorker, initial: s.initial, ...demoTruth(calab, s.dataset),
+    root: app,
+    dataset: s.dataset,
+    theme,
+    createWorker,
+    initial: s.initial,
+    ...demoTruth(calab, s.dataset),
     onState: () => refreshExports(),
     onProgress: (phase, fraction, message) => {
       if (!s.bridge) return;
@@ -107,7 +110,12 @@ function startScreen(calab: Calab, s: Started): void {
 
 function provenance() {
   const d = current!.dataset;
-  return { appVersion: __APP_VERSION__, engine: screen!.controller.engine, sourceFilename: d.sourceFilename, cellIds: d.cellIds };
+  return {
+    appVersion: __APP_VERSION__,
+    engine: screen!.controller.engine,
+    sourceFilename: d.sourceFilename,
+    cellIds: d.cellIds,
+  };
 }
 
 async function sendToPython(stopped = false): Promise<void> {
@@ -120,7 +128,10 @@ async function sendToPython(stopped = false): Promise<void> {
     const { num_cells: n, num_timepoints: T } = c.result;
     await bridge.postBytes('activity', encodeNpy(c.activity, [n, T]));
     await bridge.postJson('results', resultsDocument(c.result, provenance(), 'POST /api/v1/activity'));
-    setStatus(`${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`, 'sent');
+    setStatus(
+      `${stopped || c.result.partial ? 'Partial results' : 'Results'} sent to Python. You can close this tab.`,
+      'sent',
+    );
     notify('Sent to Python.');
     bridge.stopHeartbeat();
   } catch (e) {
@@ -139,13 +150,21 @@ function downloadZip(): void {
   const fmtOut = current.dataset.sourceFilename?.toLowerCase().endsWith('.mat') ? 'mat' : 'npy';
   let bytes: Uint8Array;
   try {
-    bytes = buildZip({ result: c.result, activity: c.activity, format: fmtOut, provenance: provenance(), history: c.reports });
+    bytes = buildZip({
+      result: c.result,
+      activity: c.activity,
+      format: fmtOut,
+      provenance: provenance(),
+      history: c.reports,
+    });
   } catch (e) {
     showBanner(`The export could not be built: ${e instanceof Error ? e.message : String(e)}`);
     return;
   }
   downloadBlob(new Blob([bytes as BlobPart], { type: 'application/zip' }), 'cadecon_results.zip');
-  notify(`Saved cadecon_results.zip: activity.${fmtOut} (${c.result.num_cells} cells × ${c.result.num_timepoints} frames) and results.json${c.result.partial ? ' (partial run)' : ''}.`);
+  notify(
+    `Saved cadecon_results.zip: activity.${fmtOut} (${c.result.num_cells} cells × ${c.result.num_timepoints} frames) and results.json${c.result.partial ? ' (partial run)' : ''}.`,
+  );
 }
 
 async function boot(): Promise<void> {
@@ -153,7 +172,10 @@ async function boot(): Promise<void> {
   if (!calab) return;
   exportZip.addEventListener('click', downloadZip);
   exportPython.addEventListener('click', () => void sendToPython(screen?.controller.stopped ?? false));
-  const showImport = (): void => renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), { confirmLabel: 'Deconvolve these traces' });
+  const showImport = (): void =>
+    renderImport(app, calab, (d) => startScreen(calab, { dataset: d, bridge: null }), {
+      confirmLabel: 'Deconvolve these traces',
+    });
   loadNew.addEventListener('click', () => {
     screen?.dispose();
     screen = null;
@@ -174,10 +196,7 @@ async function boot(): Promise<void> {
   exportPython.hidden = false;
   app.textContent = 'Loading traces from Python…';
   try {
-    const session = await bridge.session();
-    const t = await bridge.traces();
-    const matrix = { numCells: t.numCells, numTimepoints: t.numTimepoints, data: t.data };
-    validateMatrix(matrix);
+    const { session, dataset } = await bridge.loadDataset();
     const { changes, autorun, ignored } = fromSessionConfig(session.config);
     if (ignored.length) showBanner(`Ignored settings from Python that CaDecon does not know: ${ignored.join(', ')}`);
     bridge.startHeartbeat((state) => {
@@ -185,14 +204,12 @@ async function boot(): Promise<void> {
       setStatus(BRIDGE_STATUS[state], state);
       if (state === 'ended') refreshExports();
     });
-    const dataset: Dataset = {
-      matrix, fs: session.fs, sourceFilename: session.source ?? null, cellIds: session.cell_ids,
-      label: `from Python${session.source ? `: ${session.source}` : ''} (${matrix.numCells} cells × ${matrix.numTimepoints} frames @ ${session.fs} Hz)`,
-    };
     startScreen(calab, { dataset, bridge, initial: changes, autorun });
   } catch (e) {
     app.textContent = '';
-    showBanner(`Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.decon() still running?`);
+    showBanner(
+      `Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.decon() still running?`,
+    );
     showImport();
   }
 }

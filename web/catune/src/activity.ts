@@ -31,7 +31,10 @@ export interface ActivityExportOptions {
 }
 
 export class ActivityExportError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ActivityExportError';
   }
@@ -51,18 +54,28 @@ export class ActivityExport {
     const { numCells: n, numTimepoints: T } = o.matrix;
     this.params = { ...o.params };
     this.activity = new Float32Array(n * T);
-    this.done = new Promise((res, rej) => { this.resolve = res; this.reject = rej; });
+    this.done = new Promise((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
     for (let c = 0; c < n; c++) {
       const have = o.reuse?.(c);
       if (have && have.length === T) this.activity.set(have, c * T);
       else this.remaining.add(c);
     }
     o.onProgress?.(n - this.remaining.size, n);
-    if (this.remaining.size === 0) { this.finish(); return; }
+    if (this.remaining.size === 0) {
+      this.finish();
+      return;
+    }
     for (const c of this.remaining) {
       o.pool.submit({
-        cell: c, key: `${c}${EXPORT_KEY_SUFFIX}`, trace: row(o.matrix, c), params: { ...this.params },
-        priority: EXPORT_PRIORITY + c, activityOnly: true,
+        cell: c,
+        key: `${c}${EXPORT_KEY_SUFFIX}`,
+        trace: row(o.matrix, c),
+        params: { ...this.params },
+        priority: EXPORT_PRIORITY + c,
+        activityOnly: true,
       });
     }
   }
@@ -84,7 +97,10 @@ export class ActivityExport {
       return;
     }
     for (let i = 0; i < T; i++) {
-      if (!Number.isFinite(r.activity[i])) { this.fail(r.cell, 'NON_FINITE_RESULT', `the activity of cell ${r.cell} is not finite at frame ${i}`); return; }
+      if (!Number.isFinite(r.activity[i])) {
+        this.fail(r.cell, 'NON_FINITE_RESULT', `the activity of cell ${r.cell} is not finite at frame ${i}`);
+        return;
+      }
     }
     this.activity.set(r.activity, r.cell * T);
     this.remaining.delete(r.cell);
@@ -118,8 +134,14 @@ export class ActivityExport {
 export type ActivityFormat = 'npy' | 'mat';
 
 /** The activity file: float32 cells x frames (.npy), or `activity` and 1-based `cell_indices` in a .mat. */
-export function activityFile(activity: Float32Array, nCells: number, nTime: number, format: ActivityFormat): Uint8Array {
-  if (activity.length !== nCells * nTime) throw new RangeError(`activity holds ${activity.length} values, expected ${nCells} x ${nTime}`);
+export function activityFile(
+  activity: Float32Array,
+  nCells: number,
+  nTime: number,
+  format: ActivityFormat,
+): Uint8Array {
+  if (activity.length !== nCells * nTime)
+    throw new RangeError(`activity holds ${activity.length} values, expected ${nCells} x ${nTime}`);
   if (format === 'npy') return encodeNpy(activity, [nCells, nTime]);
   return encodeMat([
     { name: 'activity', data: activity, rows: nCells, cols: nTime },
@@ -138,9 +160,12 @@ ${format === 'mat' ? 'MATLAB: load activity.mat gives activity and cell_indices 
 export function activityZip(activity: Float32Array, doc: CaTuneExport, format: ActivityFormat): Uint8Array {
   const n = doc.metadata.num_cells;
   const T = doc.metadata.num_timepoints;
-  return zipSync({
-    [`activity.${format}`]: activityFile(activity, n, T, format),
-    'catune_export.json': strToU8(JSON.stringify(doc, null, 2) + '\n'),
-    'README.txt': strToU8(README(format, n, T, doc)),
-  }, { level: 6 });
+  return zipSync(
+    {
+      [`activity.${format}`]: activityFile(activity, n, T, format),
+      'catune_export.json': strToU8(JSON.stringify(doc, null, 2) + '\n'),
+      'README.txt': strToU8(README(format, n, T, doc)),
+    },
+    { level: 6 },
+  );
 }

@@ -4,14 +4,13 @@
 
 import 'uplot/dist/uPlot.min.css';
 import '../../shared/style.css';
-import { $, downloadBlob, installErrorBanner, installTheme } from '../../shared/page';
+import { $, downloadBlob, installErrorBanner, installTheme, statusLine } from '../../shared/ui/page';
 import type { CaTuneExport } from '../../shared/export';
 import { encodeNpy } from '../../shared/npywrite';
 import { poolSize } from '../../shared/pool';
-import { Bridge, bridgeFromLocation } from './bridge';
-import { notReceived, type BridgeState } from '../../shared/bridge';
+import { BRIDGE_STATUS, BridgeClient, type BridgeState, bridgeFromLocation, notReceived } from '../../shared/bridge';
 import type { Dataset } from '../../shared/dataset';
-import { renderImport } from '../../shared/importer';
+import { renderImport } from '../../shared/ui/importer';
 import { Tuner } from './tuner';
 import { ActivityExportError, activityZip } from './activity';
 import { loadCalabOrExplain, type Calab } from '../../shared/wasm';
@@ -31,21 +30,17 @@ let tuner: Tuner | null = null;
 let dataset: Dataset | null = null;
 const theme = installTheme('catune-theme', $('#theme-toggle'), () => tuner?.rebuildCharts());
 
-const createWorker = (): Worker => new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
+const createWorker = (): Worker =>
+  new Worker(new URL('../../workers/solver.worker.ts', import.meta.url), { type: 'module', name: 'calab-solver' });
 const workers = poolSize(location.search, navigator.hardwareConcurrency);
 
-let statusTimer: ReturnType<typeof setTimeout> | undefined;
-/** A short message about what the last button did; it stays until replaced or for 8 s. */
-function notify(text: string): void {
-  actionStatus.textContent = text;
-  clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => { actionStatus.textContent = ''; }, 8000);
-}
+/** A short message about what the last button did. */
+const notify = statusLine(actionStatus);
 
 const EXPORT_ACTIVITY_LABEL = 'Export activity';
 const IMPORT = { confirmLabel: 'Tune these traces' };
 
-function startTuning(calab: Calab, d: Dataset, bridge: Bridge | null): void {
+function startTuning(calab: Calab, d: Dataset, bridge: BridgeClient | null): void {
   tuner?.dispose();
   banner.hidden = true;
   dataset = d;
@@ -63,7 +58,10 @@ function download(doc: CaTuneExport): void {
 }
 
 /** Solves every cell with the current parameters, showing progress on `button`; null when cancelled. */
-async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ activity: Float32Array; doc: CaTuneExport } | null> {
+async function solveAll(
+  button: HTMLButtonElement,
+  verb: string,
+): Promise<{ activity: Float32Array; doc: CaTuneExport } | null> {
   const t = tuner!;
   const label = button.textContent;
   button.classList.add('busy');
@@ -73,7 +71,10 @@ async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ acti
       notify(`${verb}: solving every cell with the current parameters, ${done} of ${total} done…`);
     });
   } catch (e) {
-    if (e instanceof ActivityExportError && e.code === 'CANCELLED') { notify(`${verb} cancelled.`); return null; }
+    if (e instanceof ActivityExportError && e.code === 'CANCELLED') {
+      notify(`${verb} cancelled.`);
+      return null;
+    }
     showBanner(`${verb} failed: ${e instanceof Error ? e.message : String(e)}`);
     return null;
   } finally {
@@ -84,12 +85,18 @@ async function solveAll(button: HTMLButtonElement, verb: string): Promise<{ acti
 
 async function downloadActivity(): Promise<void> {
   if (!tuner || !dataset) return;
-  if (tuner.exportBusy) { tuner.cancelExport(); return; }
+  if (tuner.exportBusy) {
+    tuner.cancelExport();
+    return;
+  }
   const got = await solveAll(exportActivity, 'Export activity');
   if (!got) return;
   const format = dataset.sourceFilename?.toLowerCase().endsWith('.mat') ? 'mat' : 'npy';
   const { numCells: n, numTimepoints: T } = dataset.matrix;
-  downloadBlob(new Blob([activityZip(got.activity, got.doc, format) as BlobPart], { type: 'application/zip' }), 'catune_activity.zip');
+  downloadBlob(
+    new Blob([activityZip(got.activity, got.doc, format) as BlobPart], { type: 'application/zip' }),
+    'catune_activity.zip',
+  );
   notify(`Saved catune_activity.zip: activity.${format} (${n} cells × ${T} frames) and catune_export.json.`);
 }
 
@@ -97,7 +104,9 @@ async function boot(): Promise<void> {
   const calab = await loadCalabOrExplain(showBanner);
   if (!calab) return;
   const info = bridgeFromLocation(location);
-  let bridge: Bridge | null = null;
+  let bridge: BridgeClient | null = null;
+  // Whether calab.tune asked for the activity of every cell along with the parameters (return_activity).
+  let wantsActivity = false;
 
   exportJson.addEventListener('click', () => {
     if (!tuner) return;
@@ -129,32 +138,41 @@ async function boot(): Promise<void> {
         exportPython.title = 'The Python session has ended; use Export JSON to save the parameters.';
       }
     };
-    bridge = new Bridge(info, setStatus);
+    bridge = new BridgeClient(info);
     bridgeStatus.hidden = false;
     exportPython.hidden = false;
     exportPython.addEventListener('click', async () => {
       if (!tuner || !bridge || !dataset) return;
-      if (tuner.exportBusy) { tuner.cancelExport(); return; }
+      if (tuner.exportBusy) {
+        tuner.cancelExport();
+        return;
+      }
       // With return_activity the button cancels the solve while it runs, so it stays enabled until then.
-      exportPython.disabled = !bridge.wantsActivity;
-      const what = bridge.wantsActivity ? 'Parameters and activity' : 'Parameters';
+      exportPython.disabled = !wantsActivity;
+      const what = wantsActivity ? 'Parameters and activity' : 'Parameters';
       try {
         let doc = tuner.exportDoc();
-        if (bridge.wantsActivity) {
+        if (wantsActivity) {
           const got = await solveAll(exportPython, 'Export to Python');
-          if (!got) { exportPython.disabled = bridge.ended; return; }
+          if (!got) {
+            exportPython.disabled = bridge.ended;
+            return;
+          }
           exportPython.disabled = true;
           doc = got.doc;
-          await bridge.sendActivity(encodeNpy(got.activity, [dataset.matrix.numCells, dataset.matrix.numTimepoints]));
+          await bridge.postBytes(
+            'activity',
+            encodeNpy(got.activity, [dataset.matrix.numCells, dataset.matrix.numTimepoints]),
+          );
         }
-        await bridge.sendExport(doc);
+        await bridge.postJson('export', doc);
         setStatus(`${what} sent to Python. You can close this tab.`, 'sent');
         notify('Sent to Python.');
-        bridge.stop();
+        bridge.stopHeartbeat();
       } catch (e) {
         // Say plainly that Python did not get them, and keep them: Export JSON still downloads this export.
         const { ended, text } = notReceived(e, what);
-        const keep = bridge.wantsActivity ? 'Export JSON (and Export activity for the activity)' : 'Export JSON';
+        const keep = wantsActivity ? 'Export JSON (and Export activity for the activity)' : 'Export JSON';
         setStatus(`${text} Use ${keep} to keep them.`, ended ? 'ended' : 'unreachable');
         showBanner(`${text} Your parameters are not lost: ${keep} downloads them.`);
         exportPython.disabled = ended;
@@ -162,13 +180,18 @@ async function boot(): Promise<void> {
     });
     app.textContent = 'Loading traces from Python…';
     try {
-      const d = await bridge.load();
-      bridge.startHeartbeat();
+      const { session, dataset: d } = await bridge.loadDataset();
+      wantsActivity = session.config?.return_activity === true;
+      bridge.startHeartbeat((state) => setStatus(BRIDGE_STATUS[state], state));
       startTuning(calab, d, bridge);
-      if (bridge.wantsActivity) exportPython.title = 'Solve every cell with the current parameters and send the activity and the parameters to Python';
+      if (wantsActivity)
+        exportPython.title =
+          'Solve every cell with the current parameters and send the activity and the parameters to Python';
     } catch (e) {
       app.textContent = '';
-      showBanner(`Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.tune() still running?`);
+      showBanner(
+        `Could not load the traces from Python (${e instanceof Error ? e.message : String(e)}). Is calab.tune() still running?`,
+      );
       renderImport(app, calab, (d) => startTuning(calab, d, null), IMPORT);
     }
     return;

@@ -2,8 +2,8 @@
 // plain canvas (cheap to redraw), the whole-trace fit once the background solve has it, and a box for the
 // window the card shows. Click or drag to move the window; arrow keys step it by half its width.
 
-import { palette, type Theme } from '../../shared/charts';
-import { h } from '../../shared/dom';
+import { palette, type Theme } from '../../shared/ui/charts';
+import { h } from '../../shared/ui/dom';
 import type { Range } from './window';
 
 export interface OverviewOptions {
@@ -27,7 +27,11 @@ function columns(y: Float32Array, width: number): Float32Array {
     const hi = Math.max(lo + 1, Math.floor(((c + 1) * n) / width));
     let mn = Infinity;
     let mx = -Infinity;
-    for (let i = lo; i < hi && i < n; i++) { const v = y[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+    for (let i = lo; i < hi && i < n; i++) {
+      const v = y[i];
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
     out[2 * c] = mn;
     out[2 * c + 1] = mx;
   }
@@ -51,25 +55,45 @@ export class Overview {
     this.height = o.height ?? 26;
     let mn = Infinity;
     let mx = -Infinity;
-    for (const v of o.raw) { if (v < mn) mn = v; if (v > mx) mx = v; }
+    for (const v of o.raw) {
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
     this.yRange = [mn, mx > mn ? mx : mn + 1];
     this.canvas = h('canvas', { class: 'overview-canvas', height: this.height });
     this.box = h('div', { class: 'overview-box', 'data-testid': 'overview-window' });
     this.solvedBand = h('div', { class: 'overview-solved' });
-    this.el = h('div', {
-      class: 'overview', 'data-testid': 'overview', tabindex: 0, role: 'slider',
-      'aria-label': `${o.label}: whole recording; click or drag to move the window, arrow keys to step it`,
-    }, this.canvas, this.solvedBand, this.box);
+    this.el = h(
+      'div',
+      {
+        class: 'overview',
+        'data-testid': 'overview',
+        tabindex: 0,
+        role: 'slider',
+        'aria-label': `${o.label}: whole recording; click or drag to move the window, arrow keys to step it`,
+      },
+      this.canvas,
+      this.solvedBand,
+      this.box,
+    );
     this.el.style.height = `${this.height}px`;
     const at = (ev: PointerEvent) => {
       const r = this.canvas.getBoundingClientRect();
       const f = Math.min(1, Math.max(0, (ev.clientX - r.left) / Math.max(1, r.width)));
       this.o.onPan(f * this.duration);
     };
-    this.el.addEventListener('pointerdown', (ev) => { this.el.setPointerCapture(ev.pointerId); at(ev); });
-    this.el.addEventListener('pointermove', (ev) => { if (this.el.hasPointerCapture(ev.pointerId)) at(ev); });
+    this.el.addEventListener('pointerdown', (ev) => {
+      this.el.setPointerCapture(ev.pointerId);
+      at(ev);
+    });
+    this.el.addEventListener('pointermove', (ev) => {
+      if (this.el.hasPointerCapture(ev.pointerId)) at(ev);
+    });
     this.el.addEventListener('keydown', (ev) => {
-      if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') { ev.preventDefault(); this.o.onStep(ev.key === 'ArrowLeft' ? -0.5 : 0.5); }
+      if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') {
+        ev.preventDefault();
+        this.o.onStep(ev.key === 'ArrowLeft' ? -0.5 : 0.5);
+      }
     });
   }
 
@@ -104,7 +128,10 @@ export class Overview {
       this.solvedBand.style.left = `${(100 * solved[0]) / n}%`;
       this.solvedBand.style.width = `${(100 * (solved[1] - solved[0])) / n}%`;
     } else this.solvedBand.hidden = true;
-    this.el.setAttribute('aria-valuetext', `${view[0].toFixed(1)} to ${view[1].toFixed(1)} s of ${this.duration.toFixed(0)} s`);
+    this.el.setAttribute(
+      'aria-valuetext',
+      `${view[0].toFixed(1)} to ${view[1].toFixed(1)} s of ${this.duration.toFixed(0)} s`,
+    );
   }
 
   private placeBox(): void {

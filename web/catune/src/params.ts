@@ -20,19 +20,63 @@ export interface ParamSpec {
 }
 
 export const PARAMS: ParamSpec[] = [
-  { key: 'tauRise', id: 'param-tau-rise', label: 'Rise time τ_rise', short: 'τ_rise', unit: 's', solvers: ['l1'],
-    help: 'How fast the indicator rises after a spike. Shorter sharpens the onset of each event.' },
-  { key: 'tauDecay', id: 'param-tau-decay', label: 'Decay time τ_decay', short: 'τ_decay', unit: 's', solvers: ['l1', 'l0', 'convar'],
-    help: 'How long one spike\u2019s transient lasts. Too short leaves a tail of extra activity after each event; too long smears events together.' },
-  { key: 'lambda', id: 'param-lambda', label: 'Sparsity λ', short: 'λ', unit: '', solvers: ['l1'],
-    help: 'Penalty on activity, in the trace\u2019s unit: events smaller than about 2λ are dropped. Raise it until the noise between events is gone.' },
-  { key: 'l0Lambda', id: 'param-l0-lambda', label: 'Penalty per spike λ₀', short: 'λ₀', unit: 'unit²', solvers: ['l0'],
-    help: 'Cost of each spike, in squared trace units: a jump is kept only when it explains more than λ₀ of the squared error.' },
-  { key: 'convarLambda', id: 'param-convar-lambda', label: 'Smoothness λ', short: 'Convar λ', unit: '', solvers: ['convar'],
-    help: 'Convar penalises changes of the rate from frame to frame; larger λ gives smoother rates.' },
+  {
+    key: 'tauRise',
+    id: 'param-tau-rise',
+    label: 'Rise time τ_rise',
+    short: 'τ_rise',
+    unit: 's',
+    solvers: ['l1'],
+    help: 'How fast the indicator rises after a spike. Shorter sharpens the onset of each event.',
+  },
+  {
+    key: 'tauDecay',
+    id: 'param-tau-decay',
+    label: 'Decay time τ_decay',
+    short: 'τ_decay',
+    unit: 's',
+    solvers: ['l1', 'l0', 'convar'],
+    help: 'How long one spike\u2019s transient lasts. Too short leaves a tail of extra activity after each event; too long smears events together.',
+  },
+  {
+    key: 'lambda',
+    id: 'param-lambda',
+    label: 'Sparsity λ',
+    short: 'λ',
+    unit: '',
+    solvers: ['l1'],
+    help: 'Penalty on activity, in the trace\u2019s unit: events smaller than about 2λ are dropped. Raise it until the noise between events is gone.',
+  },
+  {
+    key: 'l0Lambda',
+    id: 'param-l0-lambda',
+    label: 'Penalty per spike λ₀',
+    short: 'λ₀',
+    unit: 'unit²',
+    solvers: ['l0'],
+    help: 'Cost of each spike, in squared trace units: a jump is kept only when it explains more than λ₀ of the squared error.',
+  },
+  {
+    key: 'convarLambda',
+    id: 'param-convar-lambda',
+    label: 'Smoothness λ',
+    short: 'Convar λ',
+    unit: '',
+    solvers: ['convar'],
+    help: 'Convar penalises changes of the rate from frame to frame; larger λ gives smoother rates.',
+  },
 ];
 
-export const DEFAULT_PARAMS = { tauRise: defaults.tau_rise, tauDecay: defaults.tau_decay, lambda: defaults.lambda, l0Lambda: defaults.l0_lambda, l0Positive: true, convarLambda: null as number | null, filterEnabled: false, removeDrift: false };
+export const DEFAULT_PARAMS = {
+  tauRise: defaults.tau_rise,
+  tauDecay: defaults.tau_decay,
+  lambda: defaults.lambda,
+  l0Lambda: defaults.l0_lambda,
+  l0Positive: true,
+  convarLambda: null as number | null,
+  filterEnabled: false,
+  removeDrift: false,
+};
 
 /** The parameters a new session (and Reset) starts from, for a recording sampled at `fs`. */
 export function defaultParams(fs: number, solver: SolverKind = 'l1'): SolveParams {
@@ -87,13 +131,28 @@ export function keyStep(key: string, shift: boolean, x: number, r: [number, numb
   const small = shift ? BIG_KEY_STEP : KEY_STEP;
   let next: number;
   switch (key) {
-    case 'ArrowUp': case 'ArrowRight': next = x + small; break;
-    case 'ArrowDown': case 'ArrowLeft': next = x - small; break;
-    case 'PageUp': next = x + BIG_KEY_STEP; break;
-    case 'PageDown': next = x - BIG_KEY_STEP; break;
-    case 'Home': next = lo; break;
-    case 'End': next = hi; break;
-    default: return null;
+    case 'ArrowUp':
+    case 'ArrowRight':
+      next = x + small;
+      break;
+    case 'ArrowDown':
+    case 'ArrowLeft':
+      next = x - small;
+      break;
+    case 'PageUp':
+      next = x + BIG_KEY_STEP;
+      break;
+    case 'PageDown':
+      next = x - BIG_KEY_STEP;
+      break;
+    case 'Home':
+      next = lo;
+      break;
+    case 'End':
+      next = hi;
+      break;
+    default:
+      return null;
   }
   return Math.min(hi, Math.max(lo, next));
 }
@@ -108,7 +167,8 @@ export function numberStep(v: number, up: boolean, shift: boolean): number {
 export function describeChange(from: SolveParams, to: SolveParams): string {
   const parts: string[] = [];
   if (from.solver !== to.solver) parts.push(`solver ${from.solver.toUpperCase()} → ${to.solver.toUpperCase()}`);
-  for (const p of PARAMS) if (from[p.key] !== to[p.key]) parts.push(`${p.short} ${from[p.key] ?? 'auto'} → ${to[p.key] ?? 'auto'}`);
+  for (const p of PARAMS)
+    if (from[p.key] !== to[p.key]) parts.push(`${p.short} ${from[p.key] ?? 'auto'} → ${to[p.key] ?? 'auto'}`);
   if (from.filterEnabled !== to.filterEnabled) parts.push(`band-pass ${to.filterEnabled ? 'on' : 'off'}`);
   if (from.removeDrift !== to.removeDrift) parts.push(`drift removal ${to.removeDrift ? 'on' : 'off'}`);
   if (from.l0Positive !== to.l0Positive) parts.push(`positive spikes ${to.l0Positive ? 'on' : 'off'}`);
@@ -123,7 +183,10 @@ export class History {
   private stack: SolveParams[] = [];
   private last: { key: string; at: number } | null = null;
 
-  constructor(private readonly limit = 100, private readonly mergeMs = 800) {}
+  constructor(
+    private readonly limit = 100,
+    private readonly mergeMs = 800,
+  ) {}
 
   get size(): number {
     return this.stack.length;

@@ -5,7 +5,7 @@
 // titles in `data-axes` on its element (what the browser tests read).
 
 import uPlot from 'uplot';
-import { bucketMax, minMaxDecimate } from './decimate';
+import { bucketMax, minMaxDecimate } from '../decimate';
 
 export type Theme = 'light' | 'dark';
 
@@ -51,22 +51,35 @@ export function axis(theme: Theme, a: AxisSpec = {}): uPlot.Axis {
   const c = palette(theme);
   const title = a.title;
   return {
-    stroke: c.axis, font: FONT, labelFont: TITLE_FONT,
-    grid: { show: a.grid ?? true, stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1, size: 4 },
-    size: a.size ?? 40, gap: 3,
-    ...(title !== undefined ? { label: typeof title === 'function' ? () => title() : title, labelSize: 15, labelGap: 0 } : {}),
-    ...(a.scale ? { scale: a.scale } : {}), ...(a.side !== undefined ? { side: a.side } : {}),
-    ...(a.values ? { values: a.values } : {}), ...(a.incrs ? { incrs: a.incrs } : {}),
-    ...(a.splits ? { splits: a.splits } : {}), ...(a.space ? { space: a.space } : {}),
+    stroke: c.axis,
+    font: FONT,
+    labelFont: TITLE_FONT,
+    grid: { show: a.grid ?? true, stroke: c.grid, width: 1 },
+    ticks: { stroke: c.grid, width: 1, size: 4 },
+    size: a.size ?? 40,
+    gap: 3,
+    ...(title !== undefined
+      ? { label: typeof title === 'function' ? () => title() : title, labelSize: 15, labelGap: 0 }
+      : {}),
+    ...(a.scale ? { scale: a.scale } : {}),
+    ...(a.side !== undefined ? { side: a.side } : {}),
+    ...(a.values ? { values: a.values } : {}),
+    ...(a.incrs ? { incrs: a.incrs } : {}),
+    ...(a.splits ? { splits: a.splits } : {}),
+    ...(a.space ? { space: a.space } : {}),
   };
 }
 
 /** Tick values with at most `digits` significant digits and no float noise ("0.30000000000000004"). */
-export const tickValues = (digits = 3) => (_u: uPlot, v: number[]): string[] => v.map((t) => (t == null ? '' : String(+t.toPrecision(digits))));
+export const tickValues =
+  (digits = 3) =>
+  (_u: uPlot, v: number[]): string[] =>
+    v.map((t) => (t == null ? '' : String(+t.toPrecision(digits))));
 
 /** Integer ticks only (iterations, counts): splits that are not whole numbers are left blank. */
 export const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000];
-export const integerValues = (_u: uPlot, v: number[]): string[] => v.map((t) => (t != null && Number.isInteger(t) ? String(t) : ''));
+export const integerValues = (_u: uPlot, v: number[]): string[] =>
+  v.map((t) => (t != null && Number.isInteger(t) ? String(t) : ''));
 
 function recordAxes(el: HTMLElement, titles: string[]): void {
   el.dataset.axes = titles.filter(Boolean).join(' | ');
@@ -127,7 +140,10 @@ export class TraceChart {
   private readonly hasTruth: boolean;
   private shown: Set<string>;
 
-  constructor(readonly el: HTMLElement, opts: TraceChartOptions) {
+  constructor(
+    readonly el: HTMLElement,
+    opts: TraceChartOptions,
+  ) {
     const c = palette(opts.theme);
     const th = opts.theme;
     this.dt = 1 / opts.fs;
@@ -143,22 +159,39 @@ export class TraceChart {
       { label: 'fit', stroke: c.fit, width: 1.5, show: on('fit') },
       { label: 'pinned fit', stroke: c.pinned, width: 2, dash: [6, 4], show: on('pinned fit') },
     ];
-    if (opts.hasTruth) upperSeries.push({ label: 'true calcium', stroke: c.truth, width: 1, dash: [4, 3], show: on('true calcium') });
+    if (opts.hasTruth)
+      upperSeries.push({ label: 'true calcium', stroke: c.truth, width: 1, dash: [4, 3], show: on('true calcium') });
     const fTitle = `F (${opts.unit})`;
     const actTitle = opts.activityTitle ?? 'activity';
     const resTitle = `residual (${opts.unit})`;
     const upperEl = document.createElement('div');
     const lowerEl = document.createElement('div');
     el.append(upperEl, lowerEl);
-    this.plot = new uPlot({
-      width: opts.width, height: hu, series: upperSeries, cursor, legend: { show: false },
-      scales: { x: { time: false }, y: { range: (_u, lo, hi) => { const r = hi - lo || Math.abs(hi) || 1; return [lo - 0.05 * r, hi + 0.05 * r]; } } },
-      axes: [
-        axis(th, { size: 6, values: (_u, v) => v.map(() => '') }),
-        axis(th, { title: fTitle, size: Y_AXIS - 15, values: tickValues(3) }),
-        axis(th, { side: 1, size: () => this.rightAxis(), values: (_u, v) => v.map(() => ''), grid: false }),
-      ],
-    }, this.emptyData(upperSeries.length, 0), upperEl);
+    this.plot = new uPlot(
+      {
+        width: opts.width,
+        height: hu,
+        series: upperSeries,
+        cursor,
+        legend: { show: false },
+        scales: {
+          x: { time: false },
+          y: {
+            range: (_u, lo, hi) => {
+              const r = hi - lo || Math.abs(hi) || 1;
+              return [lo - 0.05 * r, hi + 0.05 * r];
+            },
+          },
+        },
+        axes: [
+          axis(th, { size: 6, values: (_u, v) => v.map(() => '') }),
+          axis(th, { title: fTitle, size: Y_AXIS - 15, values: tickValues(3) }),
+          axis(th, { side: 1, size: () => this.rightAxis(), values: (_u, v) => v.map(() => ''), grid: false }),
+        ],
+      },
+      this.emptyData(upperSeries.length, 0),
+      upperEl,
+    );
     // The residual first, thin and translucent, so the activity stays readable on top of it.
     const lowerSeries: uPlot.Series[] = [
       { label: 'time (s)' },
@@ -166,23 +199,51 @@ export class TraceChart {
       { label: 'activity', stroke: c.activity, width: 1, scale: 'act', fill: c.activity + '55', show: on('activity') },
     ];
     if (opts.hasTruth) {
-      lowerSeries.push({ label: 'true spikes', stroke: c.truth, width: 0, scale: 'spk', show: on('true spikes'), points: { show: true, size: 4, fill: c.truth }, paths: () => null });
+      lowerSeries.push({
+        label: 'true spikes',
+        stroke: c.truth,
+        width: 0,
+        scale: 'spk',
+        show: on('true spikes'),
+        points: { show: true, size: 4, fill: c.truth },
+        paths: () => null,
+      });
     }
-    this.lower = new uPlot({
-      width: opts.width, height: hl, series: lowerSeries, cursor, legend: { show: false },
-      scales: {
-        x: { time: false },
-        act: { range: (_u, _lo, hi) => [0, (hi > 0 ? hi : 1) * 1.08] },
-        res: { range: (_u, lo, hi) => { const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1; return [-m * 1.05, m * 1.05]; } },
-        spk: { range: (_u, _lo, hi) => [0, (hi > 0 ? hi : 1) * 1.25] },
+    this.lower = new uPlot(
+      {
+        width: opts.width,
+        height: hl,
+        series: lowerSeries,
+        cursor,
+        legend: { show: false },
+        scales: {
+          x: { time: false },
+          act: { range: (_u, _lo, hi) => [0, (hi > 0 ? hi : 1) * 1.08] },
+          res: {
+            range: (_u, lo, hi) => {
+              const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+              return [-m * 1.05, m * 1.05];
+            },
+          },
+          spk: { range: (_u, _lo, hi) => [0, (hi > 0 ? hi : 1) * 1.25] },
+        },
+        axes: [
+          axis(th, { title: 'Time (s)', size: 22, values: tickValues(4) }),
+          axis(th, { title: actTitle, size: Y_AXIS - 15, scale: 'act', values: tickValues(2), space: 18 }),
+          axis(th, {
+            title: () => (this.shown.has('residual') ? resTitle : ''),
+            side: 1,
+            size: () => this.rightAxis() - 15,
+            scale: 'res',
+            grid: false,
+            space: 18,
+            values: (u, v) => (this.shown.has('residual') ? tickValues(2)(u, v) : v.map(() => '')),
+          }),
+        ],
       },
-      axes: [
-        axis(th, { title: 'Time (s)', size: 22, values: tickValues(4) }),
-        axis(th, { title: actTitle, size: Y_AXIS - 15, scale: 'act', values: tickValues(2), space: 18 }),
-        axis(th, { title: () => (this.shown.has('residual') ? resTitle : ''), side: 1, size: () => this.rightAxis() - 15, scale: 'res', grid: false, space: 18,
-          values: (u, v) => (this.shown.has('residual') ? tickValues(2)(u, v) : v.map(() => '')) }),
-      ],
-    }, this.emptyData(lowerSeries.length, 0), lowerEl);
+      this.emptyData(lowerSeries.length, 0),
+      lowerEl,
+    );
     recordAxes(el, ['Time (s)', fTitle, actTitle, resTitle]);
     if (opts.legend) el.append(this.legendEl(opts));
   }
@@ -190,7 +251,16 @@ export class TraceChart {
   /** A static legend: each series that starts visible, with the panel and axis it is drawn on. */
   private legendEl(opts: TraceChartOptions): HTMLElement {
     const c = palette(opts.theme);
-    const colors: Record<string, string> = { raw: c.raw, filtered: c.filtered, fit: c.fit, 'pinned fit': c.pinned, 'true calcium': c.truth, activity: c.activity, 'true spikes': c.truth, residual: c.residual };
+    const colors: Record<string, string> = {
+      raw: c.raw,
+      filtered: c.filtered,
+      fit: c.fit,
+      'pinned fit': c.pinned,
+      'true calcium': c.truth,
+      activity: c.activity,
+      'true spikes': c.truth,
+      residual: c.residual,
+    };
     const where: Record<string, string> = { upper: 'upper panel', lower: 'lower panel' };
     const box = document.createElement('div');
     box.className = 'chart-legend';
@@ -233,7 +303,14 @@ export class TraceChart {
     const residual = new Float32Array(n);
     const base = s.filtered ?? s.raw;
     if (s.fit) for (let i = 0; i < n; i++) residual[i] = base[i] - fit[i];
-    const cols: ArrayLike<number>[] = [s.raw, s.filtered ?? s.raw, fit, s.pinnedFit ?? zeros, s.activity ?? zeros, residual];
+    const cols: ArrayLike<number>[] = [
+      s.raw,
+      s.filtered ?? s.raw,
+      fit,
+      s.pinnedFit ?? zeros,
+      s.activity ?? zeros,
+      residual,
+    ];
     if (this.hasTruth) cols.push(s.truthCalcium ?? zeros, s.truthSpikes ?? zeros);
     const d = minMaxDecimate(cols, this.dt, maxPoints);
     if (d.x.length < n) {
@@ -243,7 +320,13 @@ export class TraceChart {
     if (startIndex) for (let i = 0; i < d.x.length; i++) d.x[i] += startIndex * this.dt;
     // Missing series are blank, not zero lines that would stretch the axes.
     const blank = (present: unknown, y: Float64Array) => (present ? y : y.map(() => NaN));
-    const upper: ArrayLike<number | null>[] = [d.x, d.ys[0], blank(s.filtered, d.ys[1]), blank(s.fit, d.ys[2]), blank(s.pinnedFit, d.ys[3])];
+    const upper: ArrayLike<number | null>[] = [
+      d.x,
+      d.ys[0],
+      blank(s.filtered, d.ys[1]),
+      blank(s.fit, d.ys[2]),
+      blank(s.pinnedFit, d.ys[3]),
+    ];
     if (this.hasTruth) upper.push(blank(s.truthCalcium, d.ys[6]));
     const lower: ArrayLike<number | null>[] = [d.x, blank(s.fit, d.ys[5]), blank(s.activity, d.ys[4])];
     // Spikes draw as dots only where there is one.
@@ -265,7 +348,12 @@ export class TraceChart {
 
   /** Called when the user zooms either panel (drag, wheel). */
   onXScale(f: (u: uPlot) => void): void {
-    for (const p of [this.plot, this.lower]) p.hooks.setScale = [(u: uPlot, key: string) => { if (key === 'x') f(u); }];
+    for (const p of [this.plot, this.lower])
+      p.hooks.setScale = [
+        (u: uPlot, key: string) => {
+          if (key === 'x') f(u);
+        },
+      ];
   }
 
   setShown(label: string, show: boolean): void {
@@ -304,20 +392,44 @@ export function kernelSupport(kernel: ArrayLike<number>, frac = 0.01): number {
 /** The kernel's samples to plot: time in seconds and values, cropped to where it is above 1 % of its peak. */
 export function kernelData(kernel: Float32Array, fs: number): uPlot.AlignedData {
   const n = kernelSupport(kernel);
-  return [Float64Array.from({ length: n }, (_v, i) => i / fs), Float64Array.from(kernel.subarray(0, n))] as unknown as uPlot.AlignedData;
+  return [
+    Float64Array.from({ length: n }, (_v, i) => i / fs),
+    Float64Array.from(kernel.subarray(0, n)),
+  ] as unknown as uPlot.AlignedData;
 }
 
 /** The sampled kernel against time in seconds, cropped to where it is above 1 % of its peak (update with kernelData). */
-export function kernelPlot(el: HTMLElement, kernel: Float32Array, fs: number, theme: Theme, width = 240, height = 110): uPlot {
+export function kernelPlot(
+  el: HTMLElement,
+  kernel: Float32Array,
+  fs: number,
+  theme: Theme,
+  width = 240,
+  height = 110,
+): uPlot {
   const c = palette(theme);
   const titles = ['Time after a spike (s)', 'kernel (peak 1)'];
   recordAxes(el, titles);
   return new uPlot(
     {
-      width, height, legend: { show: false }, cursor: { show: false },
-      series: [{}, { stroke: c.fit, width: 2, fill: c.fit + '33', points: { show: (u) => (u.data[0]?.length ?? 0) <= 40, size: 4 } }],
+      width,
+      height,
+      legend: { show: false },
+      cursor: { show: false },
+      series: [
+        {},
+        {
+          stroke: c.fit,
+          width: 2,
+          fill: c.fit + '33',
+          points: { show: (u) => (u.data[0]?.length ?? 0) <= 40, size: 4 },
+        },
+      ],
       scales: { x: { time: false }, y: { range: [0, 1.05] } },
-      axes: [axis(theme, { title: titles[0], size: 20, values: tickValues(3) }), axis(theme, { title: titles[1], size: 26, values: tickValues(2), space: 20 })],
+      axes: [
+        axis(theme, { title: titles[0], size: 20, values: tickValues(3) }),
+        axis(theme, { title: titles[1], size: 26, values: tickValues(2), space: 20 }),
+      ],
     },
     kernelData(kernel, fs),
     el,
@@ -339,43 +451,54 @@ export class SpectrumChart {
     recordAxes(el, titles);
     this.plot = new uPlot(
       {
-        width, height, legend: { show: false }, cursor: { show: false },
+        width,
+        height,
+        legend: { show: false },
+        cursor: { show: false },
         series: [{}, { stroke: c.activity, width: 1.5 }],
-        scales: { x: { time: false, distr: 3, range: (_u, lo, hi) => [lo, hi] }, y: { range: (_u, lo) => [Math.max(-90, Math.floor(Math.min(lo, -10) / 10) * 10), 3] } },
-        axes: [axis(theme, { title: titles[0], size: 22, values: tickValues(2) }), axis(theme, { title: titles[1], size: 34, values: tickValues(3), space: 22 })],
+        scales: {
+          x: { time: false, distr: 3, range: (_u, lo, hi) => [lo, hi] },
+          y: { range: (_u, lo) => [Math.max(-90, Math.floor(Math.min(lo, -10) / 10) * 10), 3] },
+        },
+        axes: [
+          axis(theme, { title: titles[0], size: 22, values: tickValues(2) }),
+          axis(theme, { title: titles[1], size: 34, values: tickValues(3), space: 22 }),
+        ],
         hooks: {
-          draw: [(u) => {
-            const ctx = u.ctx;
-            const dpr = devicePixelRatio || 1;
-            ctx.save();
-            ctx.font = `${10 * dpr}px system-ui, sans-serif`;
-            ctx.fillStyle = c.axis;
-            ctx.strokeStyle = c.fit;
-            ctx.setLineDash([4 * dpr, 3 * dpr]);
-            ctx.lineWidth = 1.5 * dpr;
-            this.cutoffs.forEach((f, i) => {
-              const x = u.valToPos(f, 'x', true);
-              if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) return;
-              ctx.beginPath();
-              ctx.moveTo(x, u.bbox.top);
-              ctx.lineTo(x, u.bbox.top + u.bbox.height);
-              ctx.stroke();
-              ctx.fillText(i === 0 ? 'high-pass' : 'low-pass', x + 3 * dpr, u.bbox.top + 11 * dpr);
-            });
-            if (this.noiseDb !== null) {
-              const y = u.valToPos(this.noiseDb, 'y', true);
-              if (y >= u.bbox.top && y <= u.bbox.top + u.bbox.height) {
-                ctx.strokeStyle = c.raw;
+          draw: [
+            (u) => {
+              const ctx = u.ctx;
+              const dpr = devicePixelRatio || 1;
+              ctx.save();
+              ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+              ctx.fillStyle = c.axis;
+              ctx.strokeStyle = c.fit;
+              ctx.setLineDash([4 * dpr, 3 * dpr]);
+              ctx.lineWidth = 1.5 * dpr;
+              this.cutoffs.forEach((f, i) => {
+                const x = u.valToPos(f, 'x', true);
+                if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) return;
                 ctx.beginPath();
-                ctx.moveTo(u.bbox.left, y);
-                ctx.lineTo(u.bbox.left + u.bbox.width, y);
+                ctx.moveTo(x, u.bbox.top);
+                ctx.lineTo(x, u.bbox.top + u.bbox.height);
                 ctx.stroke();
-                const label = 'noise level';
-                ctx.fillText(label, u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4 * dpr, y - 3 * dpr);
+                ctx.fillText(i === 0 ? 'high-pass' : 'low-pass', x + 3 * dpr, u.bbox.top + 11 * dpr);
+              });
+              if (this.noiseDb !== null) {
+                const y = u.valToPos(this.noiseDb, 'y', true);
+                if (y >= u.bbox.top && y <= u.bbox.top + u.bbox.height) {
+                  ctx.strokeStyle = c.raw;
+                  ctx.beginPath();
+                  ctx.moveTo(u.bbox.left, y);
+                  ctx.lineTo(u.bbox.left + u.bbox.width, y);
+                  ctx.stroke();
+                  const label = 'noise level';
+                  ctx.fillText(label, u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4 * dpr, y - 3 * dpr);
+                }
               }
-            }
-            ctx.restore();
-          }],
+              ctx.restore();
+            },
+          ],
         },
       },
       [new Float64Array(0), new Float64Array(0)] as unknown as uPlot.AlignedData,
@@ -401,7 +524,11 @@ export class SpectrumChart {
 }
 
 /** Mean power in `bands` log-spaced frequency bands (DC skipped), in dB relative to the largest band. */
-export function logBands(freqs: ArrayLike<number>, power: ArrayLike<number>, bands: number): { x: Float64Array; db: Float64Array; peak: number } {
+export function logBands(
+  freqs: ArrayLike<number>,
+  power: ArrayLike<number>,
+  bands: number,
+): { x: Float64Array; db: Float64Array; peak: number } {
   const n = Math.min(freqs.length, power.length);
   if (n < 3) return { x: new Float64Array(0), db: new Float64Array(0), peak: 0 };
   const f0 = freqs[1];
@@ -418,9 +545,17 @@ export function logBands(freqs: ArrayLike<number>, power: ArrayLike<number>, ban
   }
   const xs: number[] = [];
   const ps: number[] = [];
-  for (let b = 0; b < bands; b++) if (counts[b]) { xs.push(fsum[b] / counts[b]); ps.push(sums[b] / counts[b]); }
+  for (let b = 0; b < bands; b++)
+    if (counts[b]) {
+      xs.push(fsum[b] / counts[b]);
+      ps.push(sums[b] / counts[b]);
+    }
   let peak = 0;
   for (const p of ps) peak = Math.max(peak, p);
   const floor = (peak || 1) * 1e-9;
-  return { x: Float64Array.from(xs), db: Float64Array.from(ps, (p) => 10 * Math.log10(Math.max(p, floor) / (peak || 1))), peak };
+  return {
+    x: Float64Array.from(xs),
+    db: Float64Array.from(ps, (p) => 10 * Math.log10(Math.max(p, floor) / (peak || 1))),
+    peak,
+  };
 }

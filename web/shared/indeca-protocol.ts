@@ -1,5 +1,6 @@
-// Types of the InDeCa contract the app plots (IterationReport, IndecaResult) and the messages between the
-// page and the InDeCa worker. No DOM or worker globals, so both TypeScript configs compile it.
+// Types of the InDeCa contract CaDecon plots (IterationReport, IndecaResult) and the messages between the
+// page and the InDeCa worker (web/workers/indeca.worker.ts). No DOM or worker globals, so both TypeScript
+// configs compile it. The worker drives pkg/'s IndecaRun through its generated type (pkg/calab_solver.d.ts).
 
 export interface SubsetReport {
   cell_start: number;
@@ -65,25 +66,6 @@ export interface IndecaResult {
   warnings?: string[];
   provenance?: Record<string, unknown>;
 }
-
-/** The JS face of the WASM class (pkg/calab_solver.d.ts once built; the contract until then). */
-export interface IndecaRunLike {
-  step(): string;
-  /** Up to `maxUnits` work units of the current iteration; its report JSON once complete, else undefined. */
-  stepPartial?(maxUnits: number): string | undefined;
-  /** [units done, units in all] of the iteration in progress. */
-  stepUnits?(): Uint32Array | number[];
-  isConverged(): boolean;
-  iteration(): number;
-  finalPass(cellStart: number, cellEnd: number): void;
-  resultJson(): string;
-  activity(): Float32Array;
-  cellTrace(i: number): Float32Array;
-  cellFit(i: number): Float32Array;
-  free(): void;
-}
-
-export type IndecaRunCtor = new (traces: Float32Array, nCells: number, nTime: number, fs: number, configJson: string) => IndecaRunLike;
 
 export type Phase = 'loading' | 'iterating' | 'final-pass' | 'collecting';
 
