@@ -36,6 +36,7 @@ pub mod operator;
 pub mod preprocess;
 pub mod rows;
 pub mod simulate;
+pub mod solve;
 pub mod solver;
 
 pub mod bindings;
