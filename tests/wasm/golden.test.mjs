@@ -72,3 +72,28 @@ test('preprocess_trace is the stateful Solver\'s fitted trace, without a solver'
   assert.throws(() => m.preprocess_trace(new Float32Array(0), 0.02, 0.4, 30, true, false), (e) => e.code === 'TRACE_TOO_SHORT');
   assert.throws(() => m.preprocess_trace(raw, 0.5, 0.4, 30, false, true), (e) => e.code === 'INVALID_PARAMETER' && /tau_rise/.test(e.message));
 });
+
+// Correctness, not only parity: small problems solved by a generic dense solver (scipy NNLS /
+// BVLS, tests/fixtures/make_dense_reference.py). The activity comes back on frame centres here,
+// so the model of the trace (reconvolution, baseline) is what is compared.
+const dense = JSON.parse(readFileSync(path.join(repoRoot, 'tests/fixtures/deconv_dense_reference.json'), 'utf8'));
+for (const c of dense.cases) {
+  test(`wasm matches the dense reference: ${c.name}`, async () => {
+    const m = await loadSolver();
+    const r = m.deconvolve_trace(Float32Array.from(c.trace), c.tau_rise, c.tau_decay, c.lam, c.fs, 20000, c.conv_mode, c.constraint, 'auto', false, false);
+    try {
+      assert.ok(r.converged, c.name);
+      const want = c.reference.reconvolution;
+      const got = r.reconvolution;
+      // float32 output: add its rounding (2^-24 of the largest value) to the case's bound.
+      const peak = Math.max(...want.map(Math.abs));
+      const bound = c.tolerance.atol + (c.tolerance.rtol + 2 ** -23) * peak;
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      assert.ok(worst <= bound, `${c.name} reconvolution: off by ${worst}, allowed ${bound}`);
+      assert.ok(Math.abs(r.baseline - c.reference.baseline) <= bound, `${c.name} baseline: ${r.baseline} vs ${c.reference.baseline}`);
+    } finally {
+      r.free();
+    }
+  });
+}
