@@ -43,42 +43,42 @@ export class DeconvResult {
 
 /**
  * One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
- * `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+ * `is_converged` (or max_iterations), then `final_pass` over the cells, then `result_json`.
  */
 export class IndecaRun {
     free(): void;
     [Symbol.dispose](): void;
     /**
-     * Final-pass spike counts, row-major nCells x nTime at the original rate.
+     * Final-pass spike counts, row-major n_cells x n_time at the original rate.
      */
     activity(): Float32Array;
-    cellFit(i: number): Float32Array;
-    cellTrace(i: number): Float32Array;
-    finalPass(cell_start: number, cell_end: number): void;
-    isConverged(): boolean;
+    cell_fit(i: number): Float32Array;
+    cell_trace(i: number): Float32Array;
+    final_pass(cell_start: number, cell_end: number): void;
+    is_converged(): boolean;
     /**
      * Converged or at max_iterations (further steps are refused).
      */
-    isDone(): boolean;
+    is_done(): boolean;
     iteration(): number;
     /**
-     * `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+     * `traces`: row-major n_cells x n_time; `config_json`: a (possibly partial) IndecaConfig.
      */
     constructor(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string);
-    resultJson(): string;
-    /**
-     * Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
-     * the IterationReport JSON once the iteration is complete, `undefined` before.
-     */
-    stepPartial(max_units: number): string | undefined;
-    /**
-     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
-     */
-    stepUnits(): Uint32Array;
+    result_json(): string;
     /**
      * One outer iteration; returns the IterationReport JSON.
      */
     step(): string;
+    /**
+     * Up to `max_units` work units of the current iteration (segment solves, subset kernels);
+     * the IterationReport JSON once the iteration is complete, `undefined` before.
+     */
+    step_partial(max_units: number): string | undefined;
+    /**
+     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+     */
+    step_units(): Uint32Array;
 }
 
 /**
@@ -200,7 +200,7 @@ export function __test_panic(): void;
 export function build_kernel(tau_rise: number, tau_decay: number, fs: number): Float32Array;
 
 /**
- * max(1, round(targetFs / fs)).
+ * max(1, round(target_fs / fs)).
  */
 export function compute_upsample_factor(fs: number, target_fs: number): number;
 
@@ -271,6 +271,13 @@ export function l0_gamma_from_tau(tau_decay: number, fs: number): number;
 export function l0_solve(trace: Float32Array | number[], gamma: number, lambda: number, positive: boolean): L0Solution;
 
 /**
+ * The trace the L1 solver fits (`crate::solve::fitted_trace`): checked, then drift-removed and
+ * band-passed as asked, with the kernel's cutoffs and window. The same preprocessing as the
+ * stateful `Solver` and `deconvolve_trace`, without a solver to hold it.
+ */
+export function preprocess_trace(trace: Float32Array | number[], tau_rise: number, tau_decay: number, fs: number, remove_drift: boolean, bandpass: boolean): Float32Array;
+
+/**
  * A preset config as JSON (gcamp6f, gcamp6m, gcamp6s, jgcamp8f, ogb1, clean).
  */
 export function preset_json(name: string): string;
@@ -336,17 +343,17 @@ export interface InitOutput {
     readonly indeca_fit_biexponential: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
     readonly indeca_solve_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number) => [number, number, number];
     readonly indecarun_activity: (a: number) => [number, number];
-    readonly indecarun_cellFit: (a: number, b: number) => [number, number, number, number];
-    readonly indecarun_cellTrace: (a: number, b: number) => [number, number, number, number];
-    readonly indecarun_finalPass: (a: number, b: number, c: number) => [number, number];
-    readonly indecarun_isConverged: (a: number) => number;
-    readonly indecarun_isDone: (a: number) => number;
+    readonly indecarun_cell_fit: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_cell_trace: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_final_pass: (a: number, b: number, c: number) => [number, number];
+    readonly indecarun_is_converged: (a: number) => number;
+    readonly indecarun_is_done: (a: number) => number;
     readonly indecarun_iteration: (a: number) => number;
     readonly indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
-    readonly indecarun_resultJson: (a: number) => [number, number, number, number];
+    readonly indecarun_result_json: (a: number) => [number, number, number, number];
     readonly indecarun_step: (a: number) => [number, number, number, number];
-    readonly indecarun_stepPartial: (a: number, b: number) => [number, number, number, number];
-    readonly indecarun_stepUnits: (a: number) => [number, number];
+    readonly indecarun_step_partial: (a: number, b: number) => [number, number, number, number];
+    readonly indecarun_step_units: (a: number) => [number, number];
     readonly kernel_shape: (a: number, b: number, c: number) => [number, number, number, number];
     readonly l0_gamma_from_tau: (a: number, b: number) => [number, number, number];
     readonly l0_solve: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
@@ -354,6 +361,7 @@ export interface InitOutput {
     readonly l0solution_cost: (a: number) => number;
     readonly l0solution_num_spikes: (a: number) => number;
     readonly l0solution_spikes: (a: number) => [number, number];
+    readonly preprocess_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly preset_json: (a: number, b: number) => [number, number, number, number];
     readonly preset_names: () => [number, number];
     readonly simulate: (a: number, b: number) => [number, number, number];

@@ -162,7 +162,7 @@ if (Symbol.dispose) DeconvResult.prototype[Symbol.dispose] = DeconvResult.protot
 
 /**
  * One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
- * `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+ * `is_converged` (or max_iterations), then `final_pass` over the cells, then `result_json`.
  */
 export class IndecaRun {
     __destroy_into_raw() {
@@ -176,7 +176,7 @@ export class IndecaRun {
         wasm.__wbg_indecarun_free(ptr, 0);
     }
     /**
-     * Final-pass spike counts, row-major nCells x nTime at the original rate.
+     * Final-pass spike counts, row-major n_cells x n_time at the original rate.
      * @returns {Float32Array}
      */
     activity() {
@@ -189,8 +189,8 @@ export class IndecaRun {
      * @param {number} i
      * @returns {Float32Array}
      */
-    cellFit(i) {
-        const ret = wasm.indecarun_cellFit(this.__wbg_ptr, i);
+    cell_fit(i) {
+        const ret = wasm.indecarun_cell_fit(this.__wbg_ptr, i);
         if (ret[3]) {
             throw takeObject(ret[2]);
         }
@@ -202,8 +202,8 @@ export class IndecaRun {
      * @param {number} i
      * @returns {Float32Array}
      */
-    cellTrace(i) {
-        const ret = wasm.indecarun_cellTrace(this.__wbg_ptr, i);
+    cell_trace(i) {
+        const ret = wasm.indecarun_cell_trace(this.__wbg_ptr, i);
         if (ret[3]) {
             throw takeObject(ret[2]);
         }
@@ -215,8 +215,8 @@ export class IndecaRun {
      * @param {number} cell_start
      * @param {number} cell_end
      */
-    finalPass(cell_start, cell_end) {
-        const ret = wasm.indecarun_finalPass(this.__wbg_ptr, cell_start, cell_end);
+    final_pass(cell_start, cell_end) {
+        const ret = wasm.indecarun_final_pass(this.__wbg_ptr, cell_start, cell_end);
         if (ret[1]) {
             throw takeObject(ret[0]);
         }
@@ -224,16 +224,16 @@ export class IndecaRun {
     /**
      * @returns {boolean}
      */
-    isConverged() {
-        const ret = wasm.indecarun_isConverged(this.__wbg_ptr);
+    is_converged() {
+        const ret = wasm.indecarun_is_converged(this.__wbg_ptr);
         return ret !== 0;
     }
     /**
      * Converged or at max_iterations (further steps are refused).
      * @returns {boolean}
      */
-    isDone() {
-        const ret = wasm.indecarun_isDone(this.__wbg_ptr);
+    is_done() {
+        const ret = wasm.indecarun_is_done(this.__wbg_ptr);
         return ret !== 0;
     }
     /**
@@ -244,7 +244,7 @@ export class IndecaRun {
         return ret >>> 0;
     }
     /**
-     * `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+     * `traces`: row-major n_cells x n_time; `config_json`: a (possibly partial) IndecaConfig.
      * @param {Float32Array | number[]} traces
      * @param {number} n_cells
      * @param {number} n_time
@@ -277,11 +277,11 @@ export class IndecaRun {
     /**
      * @returns {string}
      */
-    resultJson() {
+    result_json() {
         let deferred2_0;
         let deferred2_1;
         try {
-            const ret = wasm.indecarun_resultJson(this.__wbg_ptr);
+            const ret = wasm.indecarun_result_json(this.__wbg_ptr);
             var ptr1 = ret[0];
             var len1 = ret[1];
             if (ret[3]) {
@@ -294,34 +294,6 @@ export class IndecaRun {
         } finally {
             wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
         }
-    }
-    /**
-     * Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
-     * the IterationReport JSON once the iteration is complete, `undefined` before.
-     * @param {number} max_units
-     * @returns {string | undefined}
-     */
-    stepPartial(max_units) {
-        const ret = wasm.indecarun_stepPartial(this.__wbg_ptr, max_units);
-        if (ret[3]) {
-            throw takeObject(ret[2]);
-        }
-        let v1;
-        if (ret[0] !== 0) {
-            v1 = getStringFromWasm0(ret[0], ret[1]);
-            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
-        }
-        return v1;
-    }
-    /**
-     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
-     * @returns {Uint32Array}
-     */
-    stepUnits() {
-        const ret = wasm.indecarun_stepUnits(this.__wbg_ptr);
-        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
-        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
-        return v1;
     }
     /**
      * One outer iteration; returns the IterationReport JSON.
@@ -344,6 +316,34 @@ export class IndecaRun {
         } finally {
             wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
         }
+    }
+    /**
+     * Up to `max_units` work units of the current iteration (segment solves, subset kernels);
+     * the IterationReport JSON once the iteration is complete, `undefined` before.
+     * @param {number} max_units
+     * @returns {string | undefined}
+     */
+    step_partial(max_units) {
+        const ret = wasm.indecarun_step_partial(this.__wbg_ptr, max_units);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
+     * [units done, units in all] of the iteration in progress; [0, 0] between iterations.
+     * @returns {Uint32Array}
+     */
+    step_units() {
+        const ret = wasm.indecarun_step_units(this.__wbg_ptr);
+        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
     }
 }
 if (Symbol.dispose) IndecaRun.prototype[Symbol.dispose] = IndecaRun.prototype.free;
@@ -781,7 +781,7 @@ export function build_kernel(tau_rise, tau_decay, fs) {
 }
 
 /**
- * max(1, round(targetFs / fs)).
+ * max(1, round(target_fs / fs)).
  * @param {number} fs
  * @param {number} target_fs
  * @returns {number}
@@ -1149,6 +1149,35 @@ export function l0_solve(trace, gamma, lambda, positive) {
         throw takeObject(ret[1]);
     }
     return L0Solution.__wrap(ret[0]);
+}
+
+/**
+ * The trace the L1 solver fits (`crate::solve::fitted_trace`): checked, then drift-removed and
+ * band-passed as asked, with the kernel's cutoffs and window. The same preprocessing as the
+ * stateful `Solver` and `deconvolve_trace`, without a solver to hold it.
+ * @param {Float32Array | number[]} trace
+ * @param {number} tau_rise
+ * @param {number} tau_decay
+ * @param {number} fs
+ * @param {boolean} remove_drift
+ * @param {boolean} bandpass
+ * @returns {Float32Array}
+ */
+export function preprocess_trace(trace, tau_rise, tau_decay, fs, remove_drift, bandpass) {
+    const val2 = +tau_rise;
+    const val3 = +tau_decay;
+    const val4 = +fs;
+    const val5 = +remove_drift;
+    const val6 = +bandpass;
+    const ptr0 = passArrayF32ToWasm0(trace, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.preprocess_trace(ptr0, len0, val2, val3, val4, val5, val6);
+    if (ret[3]) {
+        throw takeObject(ret[2]);
+    }
+    var v7 = getArrayF32FromWasm0(ret[0], ret[1]).slice();
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v7;
 }
 
 /**

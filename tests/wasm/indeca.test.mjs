@@ -15,12 +15,12 @@ function runToEnd(m) {
   const run = new m.IndecaRun(Float32Array.from(fx.traces), fx.num_cells, fx.num_timepoints, fx.fs,
     JSON.stringify(fx.config));
   const reports = [];
-  while (!run.isConverged() && run.iteration() < fx.config.max_iterations) {
+  while (!run.is_converged() && run.iteration() < fx.config.max_iterations) {
     reports.push(JSON.parse(run.step()));
   }
-  run.finalPass(0, 2); // in two chunks, as the app does
-  run.finalPass(2, fx.num_cells);
-  const result = JSON.parse(run.resultJson());
+  run.final_pass(0, 2); // in two chunks, as the app does
+  run.final_pass(2, fx.num_cells);
+  const result = JSON.parse(run.result_json());
   const activity = run.activity();
   return { run, reports, result, activity };
 }
@@ -64,8 +64,8 @@ test('wasm IndecaRun learns the kernel and activity the native run_indeca learne
   assert.ok(r >= tol.activity_min_binned_correlation, `binned activity correlation ${r}`);
 
   // Per-cell views have the trace length; the fit is on the preprocessed trace's scale.
-  assert.equal(run.cellTrace(0).length, fx.num_timepoints);
-  assert.equal(run.cellFit(0).length, fx.num_timepoints);
+  assert.equal(run.cell_trace(0).length, fx.num_timepoints);
+  assert.equal(run.cell_fit(0).length, fx.num_timepoints);
   run.free();
 });
 
@@ -80,9 +80,9 @@ test('IndecaRun errors carry codes', async () => {
   const bad = y.slice(); bad[5] = NaN;
   assert.equal(code(() => new m.IndecaRun(bad, 2, 100, 30, '{}')), 'NON_FINITE_INPUT');
   const run = new m.IndecaRun(Float32Array.from(fx.traces), fx.num_cells, fx.num_timepoints, fx.fs, '{"max_iterations": 1, "upsample_target": null}');
-  assert.equal(code(() => run.finalPass(0, fx.num_cells + 1)), 'SHAPE_MISMATCH');
-  assert.equal(code(() => run.cellFit(fx.num_cells)), 'INVALID_PARAMETER');
-  assert.equal(JSON.parse(run.resultJson()).partial, true);
+  assert.equal(code(() => run.final_pass(0, fx.num_cells + 1)), 'SHAPE_MISMATCH');
+  assert.equal(code(() => run.cell_fit(fx.num_cells)), 'INVALID_PARAMETER');
+  assert.equal(JSON.parse(run.result_json()).partial, true);
   run.free();
   // The defaults the module hands out are the schema's (one source of truth for the app).
   const schema = JSON.parse(readFileSync(path.join(repoRoot, 'schemas/cadecon-config.schema.json'), 'utf8'));

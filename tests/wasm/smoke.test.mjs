@@ -30,3 +30,25 @@ test('type declarations cover the exports', () => {
   assert.match(dts, /export function solver_version\(\): string;/);
   assert.match(dts, /export function initSync\(/);
 });
+
+test('the API has one casing: snake_case functions, methods and getters, PascalCase classes', async () => {
+  const m = await loadSolver();
+  const snake = /^_{0,2}[a-z][a-z0-9_]*$/;
+  // initSync and the default export are wasm-bindgen's loader, not the crate's API.
+  const loader = new Set(['default', 'initSync']);
+  const offenders = [];
+  let classes = 0;
+  for (const [name, value] of Object.entries(m)) {
+    if (loader.has(name) || typeof value !== 'function') continue;
+    if (/^[A-Z]/.test(name) && value.prototype) {
+      classes++;
+      for (const member of Object.getOwnPropertyNames(value.prototype)) {
+        if (member !== 'constructor' && !snake.test(member)) offenders.push(`${name}.${member}`);
+      }
+    } else if (!snake.test(name)) {
+      offenders.push(name);
+    }
+  }
+  assert.ok(classes >= 5, `found ${classes} classes`);
+  assert.deepEqual(offenders, []);
+});

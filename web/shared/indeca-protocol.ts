@@ -34,7 +34,7 @@ export interface CellError {
   message: string;
 }
 
-/** IndecaRun.resultJson() (schemas/cadecon-results.schema.json). */
+/** IndecaRun.result_json() (schemas/cadecon-results.schema.json). */
 export interface IndecaResult {
   schema_version: string;
   app: 'cadecon';

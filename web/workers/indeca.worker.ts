@@ -1,6 +1,6 @@
 // Module worker that runs one InDeCa job with IndecaRun from pkg/ (the Rust core, the same loop Python's
 // calab.run_indeca runs). The worker handles pause, stop and inspect messages only between calls into the
-// core, so it works in time slices: `stepPartial` does an iteration a few segment solves at a time and the
+// core, so it works in time slices: `step_partial` does an iteration a few segment solves at a time and the
 // final pass goes one cell at a time, with a checkpoint (progress out, messages in) every SLICE_MS or so.
 // After every iteration and every final-pass slice it posts a snapshot (the results so far and the new
 // activity rows), so the page can end a stop without waiting for the unit in flight. Results and the
@@ -63,7 +63,7 @@ function progress(phase: Phase, fraction: number, message: string): void {
 function iterationSlice(r: wasm.IndecaRun): IterationReport | null {
   const t0 = performance.now();
   do {
-    const json = r.stepPartial(1);
+    const json = r.step_partial(1);
     if (json !== undefined) return JSON.parse(json) as IterationReport;
   } while (performance.now() - t0 < SLICE_MS);
   return null;
@@ -71,7 +71,7 @@ function iterationSlice(r: wasm.IndecaRun): IterationReport | null {
 
 function snapshot(r: wasm.IndecaRun, cellStart: number, cellEnd: number, nTime: number): void {
   const rows = r.activity().slice(cellStart * nTime, cellEnd * nTime);
-  post({ type: 'snapshot', resultJson: r.resultJson(), cellStart, cellEnd, rows }, [rows.buffer as ArrayBuffer]);
+  post({ type: 'snapshot', resultJson: r.result_json(), cellStart, cellEnd, rows }, [rows.buffer as ArrayBuffer]);
 }
 
 async function execute(req: StartRequest): Promise<void> {
@@ -91,11 +91,11 @@ async function execute(req: StartRequest): Promise<void> {
   const max = req.maxIterations;
   try {
     snapshot(r, 0, 0, req.nTime);
-    while (r.iteration() < max && !r.isConverged()) {
+    while (r.iteration() < max && !r.is_converged()) {
       await checkpoint();
       if (stopRequested) break;
       const report = iterationSlice(r);
-      const [done, total] = r.stepUnits();
+      const [done, total] = r.step_units();
       const k = r.iteration();
       if (report) {
         post({ type: 'iteration', report });
@@ -117,14 +117,14 @@ async function execute(req: StartRequest): Promise<void> {
       const from = next;
       const t0 = performance.now();
       do {
-        r.finalPass(next, next + 1);
+        r.final_pass(next, next + 1);
         next++;
       } while (next < req.nCells && performance.now() - t0 < SLICE_MS);
       snapshot(r, from, next, req.nTime);
     }
     if (!stopRequested) progress('final-pass', 1, `Final pass: all ${req.nCells} cells`);
     progress('collecting', 1, stopRequested ? 'Stopped early' : 'Done');
-    const resultJson = r.resultJson();
+    const resultJson = r.result_json();
     const activity = r.activity();
     post({ type: 'done', resultJson, activity, stopped: stopRequested }, [activity.buffer as ArrayBuffer]);
   } catch (e) {
@@ -135,10 +135,10 @@ async function execute(req: StartRequest): Promise<void> {
 function inspect(cell: number): void {
   if (!run) return;
   try {
-    const trace = run.cellTrace(cell);
+    const trace = run.cell_trace(cell);
     const T = trace.length;
     const activity = run.activity().slice(cell * T, (cell + 1) * T);
-    const fit = run.cellFit(cell);
+    const fit = run.cell_fit(cell);
     post({ type: 'cell', cell, trace, fit, activity }, [trace.buffer, fit.buffer, activity.buffer] as Transferable[]);
   } catch (e) {
     post({ type: 'cell-error', cell, ...errorParts(e) });

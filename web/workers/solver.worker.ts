@@ -60,20 +60,10 @@ function fittedTrace(cell: number, raw: Float32Array, p: SolveParams): Float32Ar
     cache.set(key, hit); // most recently used last
     return hit;
   }
-  // A fresh solver: toggling options on one that holds an old trace would re-derive that trace too.
-  const pre = new wasm.Solver();
-  try {
-    pre.set_drift_removal(p.removeDrift);
-    pre.set_filter_enabled(p.filterEnabled);
-    pre.set_params(p.tauRise, p.tauDecay, p.lambda, p.fs);
-    pre.set_trace(raw);
-    const y = pre.get_trace();
-    cache.set(key, y);
-    if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
-    return y;
-  } finally {
-    safeFree(pre);
-  }
+  const y = wasm.preprocess_trace(raw, p.tauRise, p.tauDecay, p.fs, p.removeDrift, p.filterEnabled);
+  cache.set(key, y);
+  if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  return y;
 }
 
 /** Which fitted trace a cell has: the raw one unless preprocessing is on, in which case it follows the kernel. */

@@ -173,19 +173,8 @@ impl ConvarConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.validate_without_lambda()?;
-        check_lambda(self.lambda)
+        crate::error::require_lambda("lambda", self.lambda)
     }
-}
-
-fn check_lambda(lambda: f64) -> Result<()> {
-    if !(lambda.is_finite() && lambda >= 0.0) {
-        return Err(SolverError::param(
-            "lambda",
-            lambda,
-            "must be a finite number >= 0",
-        ));
-    }
-    Ok(())
 }
 
 /// Result of one Convar solve.
@@ -915,7 +904,7 @@ impl LambdaSearchConfig {
             ));
         }
         for &l in &self.grid {
-            check_lambda(l)?;
+            crate::error::require_lambda("lambda", l)?;
         }
         let mut g = self.grid.clone();
         g.sort_by(f64::total_cmp);

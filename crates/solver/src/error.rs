@@ -190,6 +190,20 @@ pub(crate) fn require_non_negative(name: &'static str, value: f64) -> Result<()>
     }
 }
 
+/// A penalty weight (lambda, smooth_lambda, ...): finite and >= 0. Every solver checks its
+/// lambda with this, so the message is the same wherever one is rejected.
+pub(crate) fn require_lambda(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(SolverError::param(
+            name,
+            value,
+            "must be a finite number >= 0",
+        ))
+    }
+}
+
 /// Reject NaN/Inf samples with a count and the first offending index.
 pub fn check_finite(values: &[f64]) -> Result<()> {
     let mut count = 0usize;

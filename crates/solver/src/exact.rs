@@ -12,7 +12,7 @@
 //! FISTA's iteration count grows with tau_decay * fs. Tiny interior values left by the barrier
 //! are zeroed at the end.
 
-use crate::error::{check_finite, Result, SolverError};
+use crate::error::{check_finite, require_lambda, Result, SolverError};
 use crate::ipm;
 use crate::kernel::Ar2;
 
@@ -78,7 +78,7 @@ fn solve_impl(
     opts: &ExactOptions,
 ) -> Result<ExactOutput> {
     check_finite(y)?;
-    crate::solver::validate_lambda(lambda)?;
+    require_lambda("lambda", lambda)?;
     let t_len = y.len();
     if t_len == 0 {
         return Err(SolverError::TraceTooShort { len: 0, min: 1 });

@@ -91,7 +91,7 @@ impl KernelParams {
 
     /// Full width at half maximum of the continuous kernel, seconds.
     pub fn fwhm(&self) -> f64 {
-        let f = |t: f64| (-t / self.tau_decay).exp() - (-t / self.tau_rise).exp();
+        let f = |t: f64| biexp(t, self.tau_rise, self.tau_decay);
         let tp = self.peak_time();
         let half = 0.5 * f(tp);
         let bisect = |mut lo: f64, mut hi: f64, rising: bool| {
@@ -124,6 +124,21 @@ pub(crate) fn positive_finite(name: &'static str, value: f64, what: &str) -> Res
         ));
     }
     Ok(())
+}
+
+/// The continuous kernel exp(-t/tau_decay) - exp(-t/tau_rise) at `t` >= 0 (any time unit shared
+/// with the taus), unnormalised. The slower exponential is factored out, so the difference is an
+/// `expm1` of a never-positive exponent: accurate when the taus nearly meet, where subtracting the
+/// two exponentials cancels, and free of overflow. Every evaluation of the curve in the crate
+/// (simulator, InDeCa's bi-exponential fit and kernels) goes through here.
+pub fn biexp(t: f64, tau_rise: f64, tau_decay: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if tau_rise > tau_decay {
+        return -biexp(t, tau_decay, tau_rise);
+    }
+    -(-t / tau_decay).exp() * (-t * (1.0 / tau_rise - 1.0 / tau_decay)).exp_m1()
 }
 
 /// Approximate kernel length, for the size guard (the peak's own factor is left out).
@@ -337,6 +352,31 @@ mod tests {
             let sum: f64 = h.iter().sum();
             assert!((sum - ar.dc_gain).abs() / ar.dc_gain < 1e-5);
         }
+    }
+
+    #[test]
+    fn continuous_curve_is_accurate_where_the_exponentials_cancel() {
+        // Well conditioned: the plain difference.
+        for &(t, tr, td) in &[
+            (0.1f64, 0.02f64, 0.4f64),
+            (1.3, 0.05, 0.9),
+            (0.01, 0.1, 2.0),
+        ] {
+            let plain = (-t / td).exp() - (-t / tr).exp();
+            assert!((biexp(t, tr, td) - plain).abs() <= 1e-15 * plain.abs().max(1e-300));
+        }
+        // Taus a relative 1e-9 apart: exp(-t/td) - exp(-t/tr) = exp(-t/td) (t/td) eps to first
+        // order (tr = td (1 - eps) gives 1/tr - 1/td = eps/td + O(eps^2)); the plain difference
+        // keeps only ~7 digits of it.
+        let (td, eps, t) = (0.4f64, 1e-9f64, 0.3f64);
+        let tr = td * (1.0 - eps);
+        let want = (-t / td).exp() * (t / td) * eps;
+        let got = biexp(t, tr, td);
+        assert!((got - want).abs() <= 1e-6 * want, "{got:e} vs {want:e}");
+        assert_eq!(biexp(0.0, 0.02, 0.4), 0.0);
+        assert_eq!(biexp(0.7, 0.4, 0.02), -biexp(0.7, 0.02, 0.4));
+        assert!(biexp(1e4, 0.02, 0.4).is_finite());
+        assert!(biexp(1e4, 0.4, 0.02).is_finite());
     }
 
     #[test]

@@ -94,14 +94,7 @@ fn check_params(gamma: f64, lambda: f64) -> Result<()> {
             "must be strictly between 0 and 1",
         ));
     }
-    if !(lambda.is_finite() && lambda >= 0.0) {
-        return Err(SolverError::param(
-            "lambda",
-            lambda,
-            "must be a finite number >= 0",
-        ));
-    }
-    Ok(())
+    crate::error::require_lambda("lambda", lambda)
 }
 
 /// Where a family of pieces came from: a segment starting at `tau` whose prefix (everything before

@@ -1,17 +1,28 @@
 //! CaLab solver core: everything numerical, free of binding code.
 //!
-//! Module map: [`kernel`] (double-exponential kernel, AR(2) form, Lipschitz constant),
-//! [`fft`] and [`banded`] (the two forward/adjoint convolution operators, unified in
-//! [`operator`]), [`fista`] (the iterative solver with restart and warm start), [`exact`] (an
-//! interior-point solver for the same non-negative problem in O(T) per iteration), [`filter`]
-//! (kernel-derived bandpass), [`baseline`] (slow-drift removal), [`preprocess`] (their order),
-//! [`solver`] (the stateful solver the browser drives), [`deconvolve`] (one-shot and batch
-//! entry points), [`simulate`] (synthetic recordings with ground truth).
-//! [`noise`] (noise level from the upper half of the spectrum), [`auto`] (parameters chosen from
-//! the data: sparsity from the noise).
-//! [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning dynamic programming).
-//! [`convar`] (Convar population spiking-rate inference for wide-field imaging: O(T) FISTA,
-//! odd/even lambda search, chunking).
+//! Module map:
+//! - Kernel and operators: [`kernel`] (double-exponential kernel, AR(2) form, Lipschitz
+//!   constant), [`fft`] and [`banded`] (the two forward/adjoint convolution operators, unified in
+//!   [`operator`]).
+//! - L1 deconvolution: [`solve`] (the pure entry point every path calls: trace, kernel and options
+//!   in, fit out), [`fista`] (the iterative solver with restart and warm start), [`exact`] (an
+//!   interior-point solver for the same non-negative problem in O(T) per iteration, on the engine
+//!   in `ipm`), [`solver`] (the stateful solver the browser drives, over [`solve`]),
+//!   [`deconvolve`] (one-shot and batch entry points with flat options).
+//! - Preprocessing: [`filter`] (kernel-derived bandpass), [`baseline`] (slow-drift removal),
+//!   [`preprocess`] (their order), [`gaps`] (the one rule for filling non-finite samples).
+//! - Parameters from the data: [`noise`] (noise level from the upper half of the spectrum),
+//!   [`auto`] (sparsity from the noise, kinetics from the recording).
+//! - Other solvers: [`l0`] (exact L0 spike inference for an AR(1) model by functional-pruning
+//!   dynamic programming), [`convar`] (Convar population spiking-rate inference for wide-field
+//!   imaging: O(T) FISTA, odd/even lambda search, chunking), [`indeca`] (the InDeCa outer loop
+//!   that learns the kernel with the spikes: per-trace solves, free-form kernel, bi-exponential
+//!   fit, upsampling).
+//! - Shared plumbing: [`error`] (the one error type and its stable codes, parameter checks),
+//!   [`rows`] (the per-row map of every batch entry point), [`alloc`] (allocation that fails with
+//!   an error instead of aborting), [`cancel`] (cancellation and progress across threads).
+//! - [`simulate`]: synthetic recordings with ground truth.
+//!
 //! Bindings live under `bindings/` and only convert types and errors.
 
 pub mod alloc;
@@ -36,6 +47,7 @@ pub mod operator;
 pub mod preprocess;
 pub mod rows;
 pub mod simulate;
+pub mod solve;
 pub mod solver;
 
 pub mod bindings;

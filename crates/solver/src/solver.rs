@@ -4,15 +4,17 @@
 //! iterate. Parameter changes keep the iterate (a warm start) and drop the momentum; a new trace
 //! starts from zero. The trace the solver fits is derived from the raw one: optionally drift-removed
 //! ([`crate::baseline`]), then optionally bandpass-filtered ([`crate::filter`]), the same
-//! preprocessing as the one-shot [`crate::deconvolve`] path so browser and Python agree.
+//! preprocessing as the one-shot [`crate::deconvolve`] path so browser and Python agree. The
+//! numerics are those of the pure [`crate::solve`]: this type only keeps their inputs and the
+//! iterate between calls and hands them over.
 
-use crate::error::{check_finite, Result, SolverError};
-use crate::exact;
+use crate::error::{require_lambda, Result, SolverError};
 use crate::filter;
-use crate::fista::{self, FistaConfig, FistaState, DEFAULT_TOL};
+use crate::fista::{FistaState, DEFAULT_TOL};
 use crate::kernel::{Ar2, KernelParams};
 use crate::operator::{Constraint, ConvMode, ConvOperator};
 use crate::preprocess::{preprocess, Preprocessing};
+use crate::solve::{self, Problem};
 
 pub const DEFAULT_TAU_RISE: f64 = 0.02;
 pub const DEFAULT_TAU_DECAY: f64 = 0.4;
@@ -47,17 +49,6 @@ impl Default for Solver {
     fn default() -> Self {
         Self::new()
     }
-}
-
-pub fn validate_lambda(lambda: f64) -> Result<()> {
-    if !lambda.is_finite() || lambda < 0.0 {
-        return Err(SolverError::param(
-            "lambda",
-            lambda,
-            "must be a finite number >= 0",
-        ));
-    }
-    Ok(())
 }
 
 impl Solver {
@@ -96,7 +87,7 @@ impl Solver {
         fs: f64,
     ) -> Result<()> {
         let p = KernelParams::new(tau_rise, tau_decay, fs)?;
-        validate_lambda(lambda)?;
+        require_lambda("lambda", lambda)?;
         let kinetics_changed = p != self.params;
         self.params = p;
         self.lambda = lambda;
@@ -130,15 +121,20 @@ impl Solver {
         self.fixed_baseline
     }
 
-    fn require_free_baseline(&self) -> Result<()> {
-        match self.fixed_baseline {
-            None => Ok(()),
-            Some(b) => Err(SolverError::param(
-                "baseline",
-                b,
-                "a fixed baseline is only supported by the exact non-negative solve; clear it for FISTA",
-            )),
-        }
+    /// The pure problem of the loaded trace, with the iterate and operator it works on.
+    fn split(&mut self) -> (Problem<'_>, &mut FistaState, &mut Option<ConvOperator>) {
+        let pb = Problem {
+            y: &self.trace,
+            kernel: &self.params,
+            ar2: &self.ar2,
+            lambda: self.lambda,
+            constraint: self.constraint,
+            conv_mode: self.conv_mode,
+            tol: self.tol,
+            fixed_baseline: self.fixed_baseline,
+            trace_peak: self.trace_peak,
+        };
+        (pb, &mut self.state, &mut self.op)
     }
 
     pub fn set_tolerance(&mut self, tol: f64) -> Result<()> {
@@ -179,11 +175,7 @@ impl Solver {
 
     /// Load a trace and start from zero activity.
     pub fn set_trace(&mut self, trace: &[f64]) -> Result<()> {
-        if trace.is_empty() {
-            return Err(SolverError::TraceTooShort { len: 0, min: 1 });
-        }
-        check_finite(trace)?;
-        crate::error::check_magnitude(trace)?;
+        solve::check_trace(trace)?;
         if self.preprocessing.any() {
             self.raw.clear();
             self.raw.extend_from_slice(trace);
@@ -211,7 +203,7 @@ impl Solver {
         } else {
             self.trace = preprocess(&self.raw, &self.params, &self.preprocessing)?;
         }
-        self.trace_peak = self.trace.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        self.trace_peak = solve::peak_abs(&self.trace);
         if self.op.is_some() && self.trace.len() != self.state.x.len() {
             self.op = None;
         }
@@ -266,79 +258,19 @@ impl Solver {
         }
     }
 
-    fn fista_config(&self) -> FistaConfig {
-        let g = self.ar2.dc_gain;
-        FistaConfig {
-            // For the non-negative kernel max |H(w)|^2 is attained at DC: L = G_dc^2.
-            step: 1.0 / (g * g),
-            l1_weight: match self.constraint {
-                Constraint::NonNeg => self.lambda * g,
-                Constraint::Box01 => 0.0,
-            },
-            constraint: self.constraint,
-            tol: self.tol,
-            // 1e-12 of the activity that would reproduce the trace's largest sample.
-            abs_floor: 1e-12 * self.trace_peak / g,
-        }
-    }
-
-    fn operator(&mut self) -> &mut ConvOperator {
-        let n = self.trace.len();
-        let (mode, params) = (self.conv_mode, self.params);
-        self.op
-            .get_or_insert_with(|| ConvOperator::new(mode, &params, n))
-    }
-
     /// Run up to `n_steps` FISTA iterations; returns whether converged.
     pub fn step_batch(&mut self, n_steps: u32) -> Result<bool> {
         self.require_trace()?;
-        self.require_free_baseline()?;
-        let cfg = self.fista_config();
-        self.operator();
-        let op = self.op.as_mut().expect("operator was just built");
-        Ok(fista::step_batch(
-            &mut self.state,
-            op,
-            &self.trace,
-            &cfg,
-            n_steps,
-        ))
+        let (pb, state, op) = self.split();
+        pb.fista_steps(state, op, n_steps)
     }
 
     /// Solve to the optimum with the exact AR(2) interior-point method (non-negative constraint),
-    /// falling back to FISTA for the box constraint. Returns whether it converged.
+    /// falling back to FISTA for the box constraint ([`solve::fit`]). Returns whether it converged.
     pub fn solve_exact(&mut self, max_iters: u32) -> Result<bool> {
         self.require_trace()?;
-        match self.constraint {
-            Constraint::NonNeg => {
-                let opts = exact::ExactOptions::default();
-                let out = match self.fixed_baseline {
-                    None => exact::solve_nonneg(&self.trace, &self.ar2, self.lambda, &opts)?,
-                    Some(b) => exact::solve_nonneg_fixed_baseline(
-                        &self.trace,
-                        &self.ar2,
-                        self.lambda,
-                        b,
-                        &opts,
-                    )?,
-                };
-                crate::error::require_finite_output("activity", &out.activity)?;
-                self.state.warm_start_owned(out.activity);
-                if out.converged || self.fixed_baseline.is_some() {
-                    self.state.iteration = out.iterations;
-                    self.state.converged = out.converged;
-                    return Ok(out.converged);
-                }
-                // Not expected, but never worse than FISTA: continue from the best interior point.
-                let mut done = false;
-                while !done && self.state.iteration < max_iters {
-                    done = self.step_batch((max_iters - self.state.iteration).min(100))?;
-                }
-                self.state.iteration += out.iterations;
-                Ok(done)
-            }
-            Constraint::Box01 => self.step_batch(max_iters),
-        }
+        let (pb, state, op) = self.split();
+        solve::fit(&pb, true, max_iters, state, op)
     }
 
     /// The solver's activity s: a spike at n is at frame n's time stamp and first shows in
@@ -370,14 +302,11 @@ impl Solver {
 
     /// K s for the current activity.
     pub fn reconvolution(&mut self) -> Vec<f64> {
-        let mut out = vec![0.0; self.trace.len()];
         if !self.has_trace {
-            return out;
+            return vec![0.0; self.trace.len()];
         }
-        let x = std::mem::take(&mut self.state.x);
-        self.operator().forward(&x, &mut out);
-        self.state.x = x;
-        out
+        let (pb, state, op) = self.split();
+        solve::reconvolve(&pb, op, &state.x)
     }
 
     /// Optimal scalar baseline for the current activity, mean(y - K s), or the fixed one.
@@ -389,32 +318,18 @@ impl Solver {
             return 0.0;
         }
         let ks = self.reconvolution();
-        let n = self.trace.len() as f64;
-        self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n
+        solve::mean_residual(&self.trace, &ks)
     }
 
     /// (K s + b, b) with K of the conv mode (the FFT path's truncated kernel or the untruncated
     /// one), computed by the AR(2) recursion: O(T) and without building the FFT operator and its
     /// buffers (long traces solved exactly never need them otherwise).
-    pub fn ar2_reconvolution_with_baseline(&self) -> (Vec<f64>, f64) {
-        let n = self.trace.len();
-        let mut ks = vec![0.0; n];
+    pub fn ar2_reconvolution_with_baseline(&mut self) -> (Vec<f64>, f64) {
         if !self.has_trace {
-            return (ks, 0.0);
+            return (vec![0.0; self.trace.len()], 0.0);
         }
-        let op = crate::banded::Ar2Operator::new(self.ar2);
-        match self.conv_mode {
-            ConvMode::Banded => op.forward(&self.state.x, &mut ks),
-            ConvMode::Fft => {
-                let len = crate::kernel::build_kernel_validated(&self.params).len();
-                op.forward_truncated(&self.state.x, len.min(n.max(1)), &mut ks);
-            }
-        }
-        let b = self.fixed_baseline.unwrap_or_else(|| {
-            self.trace.iter().zip(&ks).map(|(y, k)| y - k).sum::<f64>() / n as f64
-        });
-        ks.iter_mut().for_each(|v| *v += b);
-        (ks, b)
+        let (pb, state, _) = self.split();
+        solve::ar2_model(&pb, &state.x)
     }
 
     /// K s + b.

@@ -85,11 +85,14 @@ fn window_with_kernel_margin_matches_full_solve() {
             let err_free = (w0..w1)
                 .map(|t| (free[t - lo] - full[t]).abs())
                 .fold(0.0f64, f64::max);
-            eprintln!(
-                "td {td} window {w0}..{w1}: fixed err/peak {:.2e}, free err/peak {:.2e}",
+            // Measured: 0.8-23% of the peak free, at most 4.2e-6 fixed.
+            let what = format!(
+                "tau_decay {td}, window {w0}..{w1}: fixed err/peak {:.2e}, free err/peak {:.2e}",
                 err / peak,
                 err_free / peak
             );
+            assert!(err_free > 5.0 * TOL * peak, "{what}");
+            assert!(err_free > 100.0 * err, "{what}");
         }
     }
 }

@@ -158,6 +158,47 @@ fn slice<'a>(py: Python<'_>, a: &'a PyReadonlyArray1<'_, f64>) -> PyResult<&'a [
     })
 }
 
+/// The (rows, cols) shape and the samples of a C-contiguous 2-D array of `dtype`.
+fn matrix<'a, T: numpy::Element>(
+    py: Python<'_>,
+    a: &'a PyReadonlyArray2<'_, T>,
+    dtype: &str,
+) -> PyResult<(usize, usize, &'a [T])> {
+    let shape = a.shape();
+    let data = a.as_slice().map_err(|_| {
+        to_py(
+            py,
+            SolverError::ShapeMismatch(format!("expected a C-contiguous 2-D {dtype} array")),
+        )
+    })?;
+    Ok((shape[0], shape[1], data))
+}
+
+/// Per-row failures of a batch call, as (row, code, message) so the caller can name the row;
+/// `None` for the rows that succeeded.
+type RowErrors = Vec<Option<(usize, String, String)>>;
+
+/// The one per-row result loop of every batch call: hands each row's output to `store(row,
+/// output)` and turns each failed row into its (row, code, message) entry.
+fn collect_rows<T>(results: Vec<crate::Result<T>>, mut store: impl FnMut(usize, T)) -> RowErrors {
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(o) => {
+                store(i, o);
+                None
+            }
+            Err(e) => Some((i, e.code().to_string(), e.to_string())),
+        })
+        .collect()
+}
+
+/// Row `i` of a row-major matrix with `cols` columns.
+fn row_mut(m: &mut [f64], i: usize, cols: usize) -> &mut [f64] {
+    &mut m[i * cols..(i + 1) * cols]
+}
+
 #[pyfunction]
 fn build_kernel<'py>(
     py: Python<'py>,
@@ -247,10 +288,7 @@ fn estimate_drift<'py>(
     })
 }
 
-type RowsOut<'py> = (
-    Bound<'py, PyArray2<f64>>,
-    Vec<Option<(usize, String, String)>>,
-);
+type RowsOut<'py> = (Bound<'py, PyArray2<f64>>, RowErrors);
 
 /// Rolling `quantile` over `window` samples of every row of a C-contiguous (cells, T) float64
 /// matrix ([`baseline::rolling_quantile`], rows in parallel, GIL released). Per-row failures
@@ -263,42 +301,27 @@ fn rolling_quantile_batch<'py>(
     quantile: f64,
 ) -> PyResult<RowsOut<'py>> {
     guard(py, || {
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
         let mut out = py_try!(py, alloc::try_vec(n, f64::NAN, "the rolling quantile"));
-        let mut errors = Vec::with_capacity(rows);
-        if rows > 0 && cols > 0 {
+        let errors = if rows > 0 && cols > 0 {
             let results = py_try!(
                 py,
                 py.allow_threads(|| crate::rows::map_rows(data, cols, |row| {
                     baseline::rolling_quantile(row, window, quantile)
                 }))
             );
-            for (i, r) in results.into_iter().enumerate() {
-                match r {
-                    Ok(v) => {
-                        out[i * cols..(i + 1) * cols].copy_from_slice(&v);
-                        errors.push(None);
-                    }
-                    Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
-                }
-            }
-        }
+            collect_rows(results, |i, v| {
+                row_mut(&mut out, i, cols).copy_from_slice(&v);
+            })
+        } else {
+            Vec::new()
+        };
         Ok((out.into_pyarray(py).reshape([rows, cols])?, errors))
     })
 }
 
-type ScalarRowsOut<'py> = (
-    Bound<'py, PyArray1<f64>>,
-    Vec<Option<(usize, String, String)>>,
-);
+type ScalarRowsOut<'py> = (Bound<'py, PyArray1<f64>>, RowErrors);
 
 /// Noise standard deviation of every row of a C-contiguous (cells, T) float64 matrix
 /// ([`crate::noise::estimate_noise`], rows in parallel, GIL released); NaN and an error entry
@@ -309,17 +332,9 @@ fn estimate_noise_batch<'py>(
     traces: PyReadonlyArray2<'_, f64>,
 ) -> PyResult<ScalarRowsOut<'py>> {
     guard(py, || {
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let mut out = vec![f64::NAN; rows];
-        let mut errors = Vec::with_capacity(rows);
-        if rows > 0 {
+        let errors = if rows > 0 {
             if cols == 0 {
                 return Err(to_py(py, SolverError::TraceTooShort { len: 0, min: 3 }));
             }
@@ -331,16 +346,10 @@ fn estimate_noise_batch<'py>(
                     crate::noise::estimate_noise
                 ))
             );
-            for (i, r) in results.into_iter().enumerate() {
-                match r {
-                    Ok(v) => {
-                        out[i] = v;
-                        errors.push(None);
-                    }
-                    Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
-                }
-            }
-        }
+            collect_rows(results, |i, v| out[i] = v)
+        } else {
+            Vec::new()
+        };
         Ok((out.into_pyarray(py), errors))
     })
 }
@@ -352,7 +361,7 @@ type BatchOut<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<bool>>,
     Bound<'py, PyArray1<f64>>,
-    Vec<Option<(usize, String, String)>>,
+    RowErrors,
 );
 
 /// Deconvolve every row of a C-contiguous (cells, T) float64 matrix. Per-row failures come back
@@ -385,14 +394,7 @@ fn deconvolve_batch<'py>(
         opts.method = py_try!(py, Method::parse(method));
         opts.bandpass = bandpass;
         opts.remove_drift = remove_drift;
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         py_try!(py, opts.validate());
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
         let mut activity = py_try!(py, alloc::try_vec(n, 0.0, "the activity"));
@@ -410,21 +412,14 @@ fn deconvolve_batch<'py>(
         let mut iters = vec![0u32; rows];
         let mut conv = vec![false; rows];
         let mut lambdas = vec![f64::NAN; rows];
-        let mut errors = Vec::with_capacity(rows);
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(o) => {
-                    activity[i * cols..(i + 1) * cols].copy_from_slice(&o.activity);
-                    reconv[i * cols..(i + 1) * cols].copy_from_slice(&o.reconvolution);
-                    base[i] = o.baseline;
-                    iters[i] = o.iterations;
-                    conv[i] = o.converged;
-                    lambdas[i] = o.lambda;
-                    errors.push(None);
-                }
-                Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
-            }
-        }
+        let errors = collect_rows(results, |i, o| {
+            row_mut(&mut activity, i, cols).copy_from_slice(&o.activity);
+            row_mut(&mut reconv, i, cols).copy_from_slice(&o.reconvolution);
+            base[i] = o.baseline;
+            iters[i] = o.iterations;
+            conv[i] = o.converged;
+            lambdas[i] = o.lambda;
+        });
         let to2 = |v: Vec<f64>| -> PyResult<Bound<'py, PyArray2<f64>>> {
             v.into_pyarray(py).reshape([rows, cols])
         };
@@ -500,14 +495,7 @@ fn fill_non_finite<'py>(
     traces: PyReadonlyArray2<'_, f64>,
 ) -> PyResult<FillOut<'py>> {
     guard(py, || {
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
         let mut out = py_try!(py, alloc::try_with_capacity(n, "the filled traces"));
         out.extend_from_slice(data);
@@ -585,7 +573,7 @@ type L0Out<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<u64>>,
-    Vec<Option<(usize, String, String)>>,
+    RowErrors,
 );
 
 /// gamma = exp(-1 / (tau_decay fs)).
@@ -607,14 +595,7 @@ fn l0_batch<'py>(
     positive: bool,
 ) -> PyResult<L0Out<'py>> {
     guard(py, || {
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
         let mut spikes = py_try!(py, alloc::try_vec(n, 0.0, "the spikes"));
         let mut calcium = py_try!(py, alloc::try_vec(n, 0.0, "the calcium"));
@@ -632,19 +613,12 @@ fn l0_batch<'py>(
         };
         let mut cost = vec![f64::NAN; rows];
         let mut count = vec![0u64; rows];
-        let mut errors = Vec::with_capacity(rows);
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(o) => {
-                    spikes[i * cols..(i + 1) * cols].copy_from_slice(&o.spikes);
-                    calcium[i * cols..(i + 1) * cols].copy_from_slice(&o.calcium);
-                    cost[i] = o.cost;
-                    count[i] = o.spike_times.len() as u64;
-                    errors.push(None);
-                }
-                Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
-            }
-        }
+        let errors = collect_rows(results, |i, o| {
+            row_mut(&mut spikes, i, cols).copy_from_slice(&o.spikes);
+            row_mut(&mut calcium, i, cols).copy_from_slice(&o.calcium);
+            cost[i] = o.cost;
+            count[i] = o.spike_times.len() as u64;
+        });
         Ok((
             spikes.into_pyarray(py).reshape([rows, cols])?,
             calcium.into_pyarray(py).reshape([rows, cols])?,
@@ -723,7 +697,7 @@ type ConvarOut<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<bool>>,
     Bound<'py, PyArray1<f64>>,
-    Vec<Option<(usize, String, String)>>,
+    RowErrors,
 );
 
 /// Convar on every row of a C-contiguous (pixels, T) float64 matrix, GIL released. `lam=None`
@@ -783,14 +757,7 @@ fn convar_batch<'py>(
             run.chunk = Some(c);
         }
         py_try!(py, run.validate());
-        let shape = traces.shape();
-        let (rows, cols) = (shape[0], shape[1]);
-        let data = traces.as_slice().map_err(|_| {
-            to_py(
-                py,
-                SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-            )
-        })?;
+        let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
         let mut rates = py_try!(py, alloc::try_vec(n, 0.0, "the rates"));
         let mut calcium = py_try!(py, alloc::try_vec(n, 0.0, "the calcium"));
@@ -810,22 +777,15 @@ fn convar_batch<'py>(
         let mut iters = vec![0u32; rows];
         let mut conv = vec![false; rows];
         let mut obj = vec![f64::NAN; rows];
-        let mut errors = Vec::with_capacity(rows);
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(o) => {
-                    rates[i * cols..(i + 1) * cols].copy_from_slice(&o.rates);
-                    calcium[i * cols..(i + 1) * cols].copy_from_slice(&o.calcium);
-                    base[i] = o.baseline;
-                    lams[i] = o.lambda;
-                    iters[i] = o.iterations;
-                    conv[i] = o.converged;
-                    obj[i] = o.objective;
-                    errors.push(None);
-                }
-                Err(e) => errors.push(Some((i, e.code().to_string(), e.to_string()))),
-            }
-        }
+        let errors = collect_rows(results, |i, o| {
+            row_mut(&mut rates, i, cols).copy_from_slice(&o.rates);
+            row_mut(&mut calcium, i, cols).copy_from_slice(&o.calcium);
+            base[i] = o.baseline;
+            lams[i] = o.lambda;
+            iters[i] = o.iterations;
+            conv[i] = o.converged;
+            obj[i] = o.objective;
+        });
         Ok((
             rates.into_pyarray(py).reshape([rows, cols])?,
             calcium.into_pyarray(py).reshape([rows, cols])?,
@@ -909,14 +869,7 @@ impl PyIndecaRun {
         config_json: &str,
     ) -> PyResult<Self> {
         guard(py, || {
-            let shape = traces.shape();
-            let (rows, cols) = (shape[0], shape[1]);
-            let data = traces.as_slice().map_err(|_| {
-                to_py(
-                    py,
-                    SolverError::ShapeMismatch("expected a C-contiguous 2-D float32 array".into()),
-                )
-            })?;
+            let (rows, cols, data) = matrix(py, &traces, "float32")?;
             // The run keeps the traces, counts and activity (f32) per sample.
             let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
             py_try!(py, alloc::probe(16 * n as u128, "the InDeCa run"));
@@ -1016,14 +969,7 @@ fn estimate_kinetics_json(
     fs: f64,
     config_json: &str,
 ) -> PyResult<String> {
-    let shape = traces.shape();
-    let (rows, cols) = (shape[0], shape[1]);
-    let data = traces.as_slice().map_err(|_| {
-        to_py(
-            py,
-            SolverError::ShapeMismatch("expected a C-contiguous 2-D float64 array".into()),
-        )
-    })?;
+    let (rows, cols, data) = matrix(py, &traces, "float64")?;
     let cfg = py_try!(
         py,
         crate::indeca::config::IndecaConfig::from_json(config_json)

@@ -1,6 +1,8 @@
 //! WebAssembly boundary (feature `wasm`), built into `pkg/` for the browser workers.
 //!
-//! Converts types and errors only. Sample data crosses as `Float32Array` (half the memory and
+//! One casing: every function, method and getter keeps its Rust snake_case name (no `js_name`
+//! renames; classes are PascalCase), which is also the name `calab._solver` gives the same
+//! function, so one name means one thing in both bindings. Converts types and errors only. Sample data crosses as `Float32Array` (half the memory and
 //! transfer of f64; the core computes in f64). Errors are thrown as JS `Error`s whose `code`
 //! property is the core's stable error code.
 
@@ -8,6 +10,7 @@ use crate::deconvolve::{self, DeconvOptions, Method};
 use crate::error::{SolverError, ERROR_CODES};
 use crate::kernel::{self, KernelParams};
 use crate::operator::{Constraint, ConvMode};
+use crate::preprocess::Preprocessing;
 use crate::{filter, simulate, solver};
 use wasm_bindgen::prelude::*;
 
@@ -263,6 +266,28 @@ pub fn deconvolve_trace(
     })
 }
 
+/// The trace the L1 solver fits (`crate::solve::fitted_trace`): checked, then drift-removed and
+/// band-passed as asked, with the kernel's cutoffs and window. The same preprocessing as the
+/// stateful `Solver` and `deconvolve_trace`, without a solver to hold it.
+#[wasm_bindgen]
+pub fn preprocess_trace(
+    trace: &[f32],
+    tau_rise: f64,
+    tau_decay: f64,
+    fs: f64,
+    remove_drift: bool,
+    bandpass: bool,
+) -> Result<Vec<f32>, JsValue> {
+    let p = KernelParams::new(tau_rise, tau_decay, fs).map_err(js_error)?;
+    let pre = Preprocessing {
+        remove_drift,
+        bandpass,
+    };
+    crate::solve::fitted_trace(&to_f64(trace), &p, &pre)
+        .map(|y| to_f32(&y))
+        .map_err(js_error)
+}
+
 #[wasm_bindgen]
 pub fn build_kernel(tau_rise: f64, tau_decay: f64, fs: f64) -> Result<Vec<f32>, JsValue> {
     kernel::build_kernel(tau_rise, tau_decay, fs)
@@ -484,7 +509,7 @@ pub fn convar_solve(
 // --- InDeCa outer loop ---
 
 /// One InDeCa run over a recording (see `crate::indeca::run`): construct, `step` until
-/// `isConverged` (or max_iterations), then `finalPass` over the cells, then `resultJson`.
+/// `is_converged` (or max_iterations), then `final_pass` over the cells, then `result_json`.
 #[wasm_bindgen(js_name = IndecaRun)]
 pub struct WasmIndecaRun {
     inner: crate::indeca::run::IndecaRun,
@@ -492,7 +517,7 @@ pub struct WasmIndecaRun {
 
 #[wasm_bindgen(js_class = IndecaRun)]
 impl WasmIndecaRun {
-    /// `traces`: row-major nCells x nTime; `configJson`: a (possibly partial) IndecaConfig.
+    /// `traces`: row-major n_cells x n_time; `config_json`: a (possibly partial) IndecaConfig.
     #[wasm_bindgen(constructor)]
     pub fn new(
         traces: &[f32],
@@ -513,9 +538,8 @@ impl WasmIndecaRun {
             .map_err(|e| js_error(SolverError::InvalidState(format!("iteration report: {e}"))))
     }
 
-    /// Up to `maxUnits` work units of the current iteration (segment solves, subset kernels);
+    /// Up to `max_units` work units of the current iteration (segment solves, subset kernels);
     /// the IterationReport JSON once the iteration is complete, `undefined` before.
-    #[wasm_bindgen(js_name = stepPartial)]
     pub fn step_partial(&mut self, max_units: usize) -> Result<Option<String>, JsValue> {
         match self.inner.step_partial(max_units).map_err(js_error)? {
             None => Ok(None),
@@ -526,19 +550,16 @@ impl WasmIndecaRun {
     }
 
     /// [units done, units in all] of the iteration in progress; [0, 0] between iterations.
-    #[wasm_bindgen(js_name = stepUnits)]
     pub fn step_units(&self) -> Vec<u32> {
         let (done, total) = self.inner.step_units();
         vec![done as u32, total as u32]
     }
 
-    #[wasm_bindgen(js_name = isConverged)]
     pub fn is_converged(&self) -> bool {
         self.inner.is_converged()
     }
 
     /// Converged or at max_iterations (further steps are refused).
-    #[wasm_bindgen(js_name = isDone)]
     pub fn is_done(&self) -> bool {
         self.inner.is_done()
     }
@@ -547,29 +568,25 @@ impl WasmIndecaRun {
         self.inner.iteration()
     }
 
-    #[wasm_bindgen(js_name = finalPass)]
     pub fn final_pass(&mut self, cell_start: usize, cell_end: usize) -> Result<(), JsValue> {
         self.inner
             .final_pass(cell_start, cell_end)
             .map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = resultJson)]
     pub fn result_json(&self) -> Result<String, JsValue> {
         self.inner.result().to_json().map_err(js_error)
     }
 
-    /// Final-pass spike counts, row-major nCells x nTime at the original rate.
+    /// Final-pass spike counts, row-major n_cells x n_time at the original rate.
     pub fn activity(&self) -> Vec<f32> {
         self.inner.activity().to_vec()
     }
 
-    #[wasm_bindgen(js_name = cellTrace)]
     pub fn cell_trace(&self, i: usize) -> Result<Vec<f32>, JsValue> {
         self.inner.cell_trace(i).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = cellFit)]
     pub fn cell_fit(&self, i: usize) -> Result<Vec<f32>, JsValue> {
         self.inner.cell_fit(i).map_err(js_error)
     }
@@ -602,7 +619,7 @@ pub fn indeca_default_config_json() -> Result<String, JsValue> {
 
 // --- InDeCa per-trace and kernel stages ---
 
-/// max(1, round(targetFs / fs)).
+/// max(1, round(target_fs / fs)).
 #[wasm_bindgen]
 pub fn compute_upsample_factor(fs: f64, target_fs: f64) -> Result<usize, JsValue> {
     crate::indeca::upsample::compute_upsample_factor(fs, target_fs).map_err(js_error)

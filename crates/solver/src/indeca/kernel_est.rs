@@ -135,13 +135,7 @@ pub fn estimate_kernel_upsampled(
         return Err(SolverError::param("max_iters", 0.0, "must be at least 1"));
     }
     require_positive("tol", tol)?;
-    if !smooth_lambda.is_finite() || smooth_lambda < 0.0 {
-        return Err(SolverError::param(
-            "smooth_lambda",
-            smooth_lambda,
-            "must be a finite number >= 0",
-        ));
-    }
+    crate::error::require_lambda("smooth_lambda", smooth_lambda)?;
     if let Some(w) = warm_kernel {
         if w.len() != kernel_length {
             return Err(SolverError::ShapeMismatch(format!(

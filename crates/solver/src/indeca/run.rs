@@ -273,10 +273,7 @@ fn peak_normalised(h: &[f32]) -> Vec<f32> {
 /// Largest sample of exp(-t/tau_decay) - exp(-t/tau_rise) over t = k dt, k = 0..len.
 fn biexp_peak(tau_rise: f64, tau_decay: f64, dt: f64, len: usize) -> f64 {
     (0..len)
-        .map(|k| {
-            let t = k as f64 * dt;
-            (-t / tau_decay).exp() - (-t / tau_rise).exp()
-        })
+        .map(|k| crate::kernel::biexp(k as f64 * dt, tau_rise, tau_decay))
         .fold(0.0, f64::max)
 }
 
@@ -284,10 +281,7 @@ fn biexp_peak(tau_rise: f64, tau_decay: f64, dt: f64, len: usize) -> f64 {
 /// the crate's kernel convention).
 pub fn biexp_curve(tau_rise: f64, tau_decay: f64, dt: f64, len: usize) -> Vec<f64> {
     let mut h: Vec<f64> = (0..len)
-        .map(|k| {
-            let t = k as f64 * dt;
-            (-t / tau_decay).exp() - (-t / tau_rise).exp()
-        })
+        .map(|k| crate::kernel::biexp(k as f64 * dt, tau_rise, tau_decay))
         .collect();
     let peak = h.iter().fold(0.0f64, |m, &x| m.max(x));
     if peak > 0.0 {
@@ -1186,7 +1180,7 @@ impl IndecaRun {
                     .map(|k| {
                         let t = k as f64 * dt;
                         let v = f.beta_fast
-                            * ((-t / f.tau_decay_fast).exp() - (-t / f.tau_rise_fast).exp());
+                            * crate::kernel::biexp(t, f.tau_rise_fast, f.tau_decay_fast);
                         (v / (f.beta * slow_peak).max(f64::MIN_POSITIVE)) as f32
                     })
                     .collect()

@@ -124,13 +124,7 @@ impl TraceParams {
                 "must be a positive finite number",
             ));
         }
-        if !self.lambda.is_finite() || self.lambda < 0.0 {
-            return Err(SolverError::param(
-                "lambda",
-                self.lambda,
-                "must be a finite number >= 0",
-            ));
-        }
+        crate::error::require_lambda("lambda", self.lambda)?;
         Ok((orig, fine))
     }
 }

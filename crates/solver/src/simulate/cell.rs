@@ -58,7 +58,7 @@ fn vary(nominal: f64, cv: f64, z: f64) -> f64 {
 /// Peak of exp(-t/tau_decay) - exp(-t/tau_rise) over t >= 0 (requires tau_rise < tau_decay).
 pub(crate) fn kernel_peak(tau_rise: f64, tau_decay: f64) -> f64 {
     let t_peak = tau_decay * tau_rise * (tau_decay / tau_rise).ln() / (tau_decay - tau_rise);
-    (-t_peak / tau_decay).exp() - (-t_peak / tau_rise).exp()
+    crate::kernel::biexp(t_peak, tau_rise, tau_decay)
 }
 
 /// Realised per-cell parameters.
