@@ -107,7 +107,7 @@ def _ts_formulations() -> dict[str, dict[str, str]]:
     block = block[: block.index("\n};")]
     out: dict[str, dict[str, str]] = {}
     for solver, body in re.findall(r"^  (\w+): \{(.*?)^  \},", block, re.M | re.S):
-        out[solver] = dict(re.findall(r"(\w+): '([^']*)'", body))
+        out[solver] = dict(re.findall(r"(\w+):\s*'([^']*)'", body))
     return out
 
 
