@@ -1,10 +1,9 @@
 //! Configuration of the InDeCa outer loop ([`super::run::IndecaRun`]).
 //!
-//! The JSON shape (snake_case, every field optional, unknown fields rejected) is mirrored by
-//! `schemas/cadecon-config.schema.json`; the integration test `tests/indeca_run.rs` checks that
-//! the schema's property names, defaults and bounds agree with this struct, so change both
-//! together. Python's `calab.DeconConfig` reads its defaults from [`IndecaConfig::default`]
-//! through the native module, and the CaDecon app reads the schema.
+//! The JSON shape (snake_case, every field optional, unknown fields rejected) is defined by
+//! `schemas/cadecon-config.schema.json`, the one source of its names, defaults and bounds: the
+//! integration test `tests/indeca_run.rs` checks this struct against it, Python's
+//! `calab.DeconConfig` and the CaDecon app read it.
 //!
 //! Units: rates in Hz, times in seconds.
 

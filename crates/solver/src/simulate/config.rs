@@ -1,7 +1,7 @@
 //! Simulator configuration: the JSON-facing structs, their defaults and their validation.
 //!
-//! The field names and defaults are mirrored by `schemas/simulation-config.schema.json`; a unit test
-//! keeps the two in step, so change both together. Every struct takes `#[serde(default)]` (a partial
+//! The field names, defaults and bounds are defined by `schemas/simulation-config.schema.json` (the
+//! one source, which Python's models also follow); a unit test checks these structs against it. Every struct takes `#[serde(default)]` (a partial
 //! JSON object fills the rest from `Default`) and `deny_unknown_fields` (a typo is an error that names
 //! the field). Error names are JSON paths such as `kernel.tau_rise`.
 //!
