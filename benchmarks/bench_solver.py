@@ -143,13 +143,14 @@ def score(activity: np.ndarray, spikes: np.ndarray, fs: float) -> tuple[float, i
     return best[0], best[1], float(np.nanmean(_rowcorr(binned(activity), binned(spikes))))
 
 
-# Our variants, by label: keyword arguments for run_deconvolution_full. "drift" subtracts the
-# rolling low-quantile baseline first (calab 0.3.0 always subtracts one); "fista" is the
-# iterative path the exact solver replaces by default.
+# Our variants, by label: keyword arguments for run_deconvolution_full. "exact" is the exact
+# solver with a constant baseline; "drift" (the package default) subtracts the rolling
+# low-quantile baseline first (calab 0.3.0 always subtracts one); "fista" is the iterative path
+# the exact solver replaces by default (constant baseline too).
 OURS_VARIANTS: dict[str, dict[str, Any]] = {
-    "exact": {},
+    "exact": {"remove_drift": False},
     "drift": {"remove_drift": True},
-    "fista": {"method": "fista"},
+    "fista": {"method": "fista", "remove_drift": False},
 }
 
 

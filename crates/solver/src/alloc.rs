@@ -30,6 +30,34 @@ pub fn try_vec<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// Number types whose all-zero bit pattern is the value 0, so a zeroed allocation is a valid
+/// vector of zeros.
+pub trait Zeroed: Copy {}
+impl Zeroed for f64 {}
+impl Zeroed for f32 {}
+impl Zeroed for u32 {}
+
+/// `vec![0; n]` (fallible): a fresh zeroed allocation, whose pages the operating system maps
+/// only when written, so an output buffer filled row by row costs memory only as the rows land
+/// (where [`try_vec`] writes every element up front). [`SolverError::OutOfMemory`] names `what`.
+pub fn try_zeros<T: Zeroed>(n: usize, what: &str) -> Result<Vec<T>> {
+    if n == 0 || std::mem::size_of::<T>() == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom(what, bytes_of::<T>(n)))?;
+    // SAFETY: the layout has a non-zero size (n > 0, T not zero-sized); a null return is handled;
+    // the memory is zeroed, which `Zeroed` guarantees is a valid T, so all n elements are
+    // initialised; the pointer comes from the global allocator with T's layout, as
+    // `Vec::from_raw_parts` requires for capacity n.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout) as *mut T;
+        if ptr.is_null() {
+            return Err(oom(what, bytes_of::<T>(n)));
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
+}
+
 /// `Vec::with_capacity(n)`, fallible.
 pub fn try_with_capacity<T>(n: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
@@ -74,6 +102,27 @@ mod tests {
         );
         assert!(checked_len(usize::MAX, 2, "x").is_err());
         assert!(try_with_capacity::<f64>(usize::MAX / 4, "x").is_err());
+        let e = try_zeros::<f64>(usize::MAX / 2, "the zeroed buffer").unwrap_err();
+        assert_eq!(e.code(), "OUT_OF_MEMORY");
+        assert!(e.to_string().contains("the zeroed buffer"), "{e}");
+        assert_eq!(
+            try_zeros::<f32>(isize::MAX as usize / 2, "x")
+                .unwrap_err()
+                .code(),
+            "OUT_OF_MEMORY"
+        );
+    }
+
+    #[test]
+    fn zeroed_vectors_are_zeros_and_writable() {
+        let mut v = try_zeros::<f64>(1000, "x").unwrap();
+        assert_eq!(v.len(), 1000);
+        assert!(v.iter().all(|x| *x == 0.0 && x.is_sign_positive()));
+        v[999] = 2.0;
+        v.push(3.0); // a real Vec: it can grow and is freed normally
+        assert_eq!(&v[998..], &[0.0, 2.0, 3.0]);
+        assert_eq!(try_zeros::<u32>(4, "x").unwrap(), vec![0u32; 4]);
+        assert!(try_zeros::<f32>(0, "x").unwrap().is_empty());
     }
 
     #[test]

@@ -95,6 +95,8 @@ const PAD: usize = 2;
 /// `n` copies of `value`, then `PAD` zeros.
 fn fill(v: &mut Vec<f64>, n: usize, value: f64) {
     v.clear();
+    // Exactly n + PAD: growing by the padding afterwards would double the capacity.
+    v.reserve_exact(n + PAD);
     v.resize(n, value);
     v.resize(n + PAD, 0.0);
 }

@@ -397,8 +397,8 @@ fn deconvolve_batch<'py>(
         let (rows, cols, data) = matrix(py, &traces, "float64")?;
         py_try!(py, opts.validate());
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
-        let mut activity = py_try!(py, alloc::try_vec(n, 0.0, "the activity"));
-        let mut reconv = py_try!(py, alloc::try_vec(n, 0.0, "the reconvolution"));
+        let mut activity = py_try!(py, alloc::try_zeros(n, "the activity"));
+        let mut reconv = py_try!(py, alloc::try_zeros(n, "the reconvolution"));
         py_try!(py, probe_rows(rows, cols, 2, 40, "deconvolving"));
         let results = if rows == 0 {
             Vec::new()
@@ -597,8 +597,8 @@ fn l0_batch<'py>(
     guard(py, || {
         let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
-        let mut spikes = py_try!(py, alloc::try_vec(n, 0.0, "the spikes"));
-        let mut calcium = py_try!(py, alloc::try_vec(n, 0.0, "the calcium"));
+        let mut spikes = py_try!(py, alloc::try_zeros(n, "the spikes"));
+        let mut calcium = py_try!(py, alloc::try_zeros(n, "the calcium"));
         py_try!(py, probe_rows(rows, cols, 2, 16, "the L0 solve"));
         let results = if rows == 0 {
             py_try!(py, crate::l0::solve_l0(&[0.0], gamma, lam, positive));
@@ -759,8 +759,8 @@ fn convar_batch<'py>(
         py_try!(py, run.validate());
         let (rows, cols, data) = matrix(py, &traces, "float64")?;
         let n = py_try!(py, alloc::checked_len(rows, cols, "the traces"));
-        let mut rates = py_try!(py, alloc::try_vec(n, 0.0, "the rates"));
-        let mut calcium = py_try!(py, alloc::try_vec(n, 0.0, "the calcium"));
+        let mut rates = py_try!(py, alloc::try_zeros(n, "the rates"));
+        let mut calcium = py_try!(py, alloc::try_zeros(n, "the calcium"));
         py_try!(py, probe_rows(rows, cols, 2, 24, "the Convar solve"));
         let results = if rows == 0 {
             Vec::new()
