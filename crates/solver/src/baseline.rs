@@ -79,16 +79,16 @@ pub fn estimate_drift(trace: &[f64], tau_decay: f64, fs: f64) -> Result<Vec<f64>
 
 /// trace minus the drift's deviation from its mean: the level stays, the slow wander goes.
 pub fn remove_drift(trace: &[f64], tau_decay: f64, fs: f64) -> Result<Vec<f64>> {
-    let drift = estimate_drift(trace, tau_decay, fs)?;
-    if drift.is_empty() {
-        return Ok(Vec::new());
+    // The drift's buffer becomes the answer, so a long trace needs one extra copy, not two.
+    let mut out = estimate_drift(trace, tau_decay, fs)?;
+    if out.is_empty() {
+        return Ok(out);
     }
-    let mean = drift.iter().sum::<f64>() / drift.len() as f64;
-    Ok(trace
-        .iter()
-        .zip(&drift)
-        .map(|(y, d)| y - (d - mean))
-        .collect())
+    let mean = out.iter().sum::<f64>() / out.len() as f64;
+    out.iter_mut()
+        .zip(trace)
+        .for_each(|(d, y)| *d = y - (*d - mean));
+    Ok(out)
 }
 
 #[cfg(test)]
