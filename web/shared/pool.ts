@@ -1,5 +1,6 @@
-// The page's side of the solver workers: a fixed pool that runs one job per worker, queues the rest by
-// priority (visible/selected cells first), keeps only the newest job per key (a cell's window, or its
+// The page's side of the solver workers: a fixed pool that runs one job per worker (or, with `prefetch`,
+// hands a worker its next interactive job before the current one returns, so the worker never waits for
+// a busy page between two solves), queues the rest by priority (visible/selected cells first), keeps only the newest job per key (a cell's window, or its
 // whole-trace background solve), drops results of jobs that were superseded while running, and replaces
 // a worker only when a superseded job has held it too long. Background jobs never occupy every worker, so
 // an interactive job always finds one soon. Workers are created through a factory so tests can drive the
@@ -48,7 +49,8 @@ interface Slot {
   id: number;
   worker: WorkerLike;
   ready: boolean;
-  job: (Job & { startedAt: number }) | null;
+  /** Jobs sent to the worker, oldest first: it answers them in this order; the first is running. */
+  jobs: (Job & { startedAt: number })[];
 }
 
 type Job = JobSpec & { jobId: number; key: string };
@@ -59,6 +61,13 @@ export interface PoolOptions {
   events: PoolEvents;
   /** A superseded job that has run this long gets its worker terminated and replaced. */
   terminateAfterMs?: number;
+  /**
+   * Jobs a worker may hold at once (default 1). Above 1, a worker gets its next interactive job while it
+   * still solves, so it starts that job without waiting for the page to take the last result; background
+   * jobs are only ever sent to an idle worker. A job already sent cannot be overtaken or recalled: its
+   * result is dropped if superseded, as for a running job.
+   */
+  prefetch?: number;
   now?: () => number;
 }
 
@@ -71,11 +80,13 @@ export class SolverPool {
   private nextSlotId = 1;
   private readonly terminateAfterMs: number;
   private readonly now: () => number;
+  private readonly prefetch: number;
   terminations = 0;
 
   constructor(private readonly opts: PoolOptions) {
     this.terminateAfterMs = opts.terminateAfterMs ?? 750;
     this.now = opts.now ?? (() => performance.now());
+    this.prefetch = Math.max(1, Math.floor(opts.prefetch ?? 1));
     for (let i = 0; i < Math.max(1, opts.size); i++) this.slots.push(this.spawn());
   }
 
@@ -88,11 +99,11 @@ export class SolverPool {
   }
 
   get running(): number {
-    return this.slots.filter((s) => s.job !== null).length;
+    return this.slots.filter((s) => s.jobs.length > 0).length;
   }
 
   get runningBackground(): number {
-    return this.slots.filter((s) => s.job?.background).length;
+    return this.slots.reduce((n, s) => n + s.jobs.filter((j) => j.background).length, 0);
   }
 
   /** Queues a solve, superseding any queued or running job with the same key. Returns the job id. */
@@ -139,18 +150,28 @@ export class SolverPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { id: this.nextSlotId++, worker: this.opts.create(), ready: false, job: null };
+    const slot: Slot = { id: this.nextSlotId++, worker: this.opts.create(), ready: false, jobs: [] };
     slot.worker.onmessage = (ev) => this.handle(slot, ev.data);
     slot.worker.onerror = (ev) => {
       const msg =
         ev && typeof ev === 'object' && 'message' in ev ? String((ev as { message: unknown }).message) : 'worker error';
-      const job = slot.job;
-      slot.job = null;
+      const [job, ...waiting] = slot.jobs;
+      slot.jobs = [];
+      this.requeue(waiting);
       if (job && this.isCurrent(job.key, job.jobId))
         this.opts.events.onError?.(job.cell, job.jobId, 'WORKER_CRASHED', msg, job.key);
       this.replace(slot);
     };
     return slot;
+  }
+
+  /** Jobs sent to a worker that is going away, not yet started: back in the queue if still current. */
+  private requeue(jobs: Job[]): void {
+    for (const j of jobs)
+      if (this.isCurrent(j.key, j.jobId) && !this.queue.some((q) => q.key === j.key)) {
+        const { startedAt: _, ...job } = j as Job & { startedAt?: number };
+        this.queue.push(job);
+      }
   }
 
   private replace(slot: Slot): void {
@@ -176,9 +197,11 @@ export class SolverPool {
       this.opts.events.onFatal?.(msg.message);
       return;
     }
-    const job = slot.job;
-    if (!job || job.jobId !== msg.jobId) return; // a reply from before this slot's worker was reused
-    slot.job = null;
+    const at = slot.jobs.findIndex((j) => j.jobId === msg.jobId);
+    if (at < 0) return; // a reply from before this slot's worker was reused
+    const job = slot.jobs[at];
+    slot.jobs.splice(0, at + 1); // the worker answers in order
+    if (slot.jobs.length > 0) slot.jobs[0].startedAt = this.now(); // the next one starts now
     // Hand the worker its next job before the page draws this result, so solving and drawing overlap.
     this.pump();
     if (this.isCurrent(job.key, msg.jobId)) {
@@ -191,9 +214,10 @@ export class SolverPool {
   private reapStale(): void {
     const t = this.now();
     for (const slot of [...this.slots]) {
-      const job = slot.job;
+      const [job, ...waiting] = slot.jobs;
       if (job && !this.isCurrent(job.key, job.jobId) && t - job.startedAt >= this.terminateAfterMs) {
-        slot.job = null;
+        slot.jobs = [];
+        this.requeue(waiting);
         this.terminations++;
         this.replace(slot);
       }
@@ -206,36 +230,44 @@ export class SolverPool {
   }
 
   private pump(): void {
-    for (const slot of this.slots) {
-      if (!slot.ready || slot.job || this.queue.length === 0) continue;
-      const bgFull = this.runningBackground >= this.maxBackground;
-      let best = -1;
-      for (let i = 0; i < this.queue.length; i++) {
-        const q = this.queue[i];
-        if (bgFull && q.background) continue;
-        if (best < 0 || q.priority < this.queue[best].priority) best = i;
-      }
-      if (best < 0) return;
-      const [job] = this.queue.splice(best, 1);
-      slot.job = { ...job, startedAt: this.now() };
-      this.opts.events.onStart?.(job.cell, job.jobId, job.key);
-      // Copy so the caller keeps its matrix; the copy's buffer is transferred, not cloned again.
-      const trace = job.trace.slice();
-      const msg: SolveRequest = {
-        type: 'solve',
-        jobId: job.jobId,
-        cell: job.cell,
-        trace,
-        range: job.range,
-        params: job.params,
-        fixedBaseline: job.fixedBaseline,
-        maxIters: job.maxIters ?? defaults.max_iters,
-        wantSpectrum: job.wantSpectrum,
-        wantStats: job.wantStats,
-        activityOnly: job.activityOnly,
-      };
-      slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
+    // Breadth first: every idle worker gets a job before any worker gets a second one.
+    for (let depth = 1; depth <= this.prefetch; depth++)
+      for (const slot of this.slots) if (slot.ready && slot.jobs.length < depth) this.send(slot);
+  }
+
+  /** Sends the best queued job this worker may take (interactive only when it is busy), if any. */
+  private send(slot: Slot): void {
+    if (this.queue.length === 0) return;
+    const busy = slot.jobs.length > 0;
+    // Never queue behind a background solve: another worker will be free sooner.
+    if (slot.jobs.some((j) => j.background)) return;
+    const bgFull = busy || this.runningBackground >= this.maxBackground;
+    let best = -1;
+    for (let i = 0; i < this.queue.length; i++) {
+      const q = this.queue[i];
+      if (bgFull && q.background) continue;
+      if (best < 0 || q.priority < this.queue[best].priority) best = i;
     }
+    if (best < 0) return;
+    const [job] = this.queue.splice(best, 1);
+    slot.jobs.push({ ...job, startedAt: this.now() });
+    this.opts.events.onStart?.(job.cell, job.jobId, job.key);
+    // Copy so the caller keeps its matrix; the copy's buffer is transferred, not cloned again.
+    const trace = job.trace.slice();
+    const msg: SolveRequest = {
+      type: 'solve',
+      jobId: job.jobId,
+      cell: job.cell,
+      trace,
+      range: job.range,
+      params: job.params,
+      fixedBaseline: job.fixedBaseline,
+      maxIters: job.maxIters ?? defaults.max_iters,
+      wantSpectrum: job.wantSpectrum,
+      wantStats: job.wantStats,
+      activityOnly: job.activityOnly,
+    };
+    slot.worker.postMessage(msg, [trace.buffer as ArrayBuffer]);
   }
 }
 

@@ -61,7 +61,7 @@ const P: SolveParams = {
   convarLambda: null,
 };
 
-function setup(size = 1, terminateAfterMs = 1000) {
+function setup(size = 1, terminateAfterMs = 1000, prefetch = 1) {
   const workers: FakeWorker[] = [];
   const results: number[] = [];
   const errors: string[] = [];
@@ -70,6 +70,7 @@ function setup(size = 1, terminateAfterMs = 1000) {
   const pool = new SolverPool({
     size,
     terminateAfterMs,
+    prefetch,
     now: () => clock,
     create: () => {
       const w = new FakeWorker();
@@ -250,6 +251,56 @@ describe('SolverPool', () => {
     pool.cancelAll();
     expect(pool.pending).toBe(0);
     expect(pool.isCurrent('3', 3)).toBe(false);
+  });
+
+  test('prefetch: each worker holds its next interactive job, filled breadth first', () => {
+    const { pool, workers, results } = setup(2, 1000, 2);
+    workers.forEach((w) => w.ready());
+    for (let c = 0; c < 5; c++) pool.submit(job(c, c));
+    // The two most urgent jobs run side by side; each worker then holds one more.
+    expect(workers.map((w) => w.sent.map((m) => m.cell))).toEqual([
+      [0, 2],
+      [1, 3],
+    ]);
+    expect(pool.pending).toBe(1);
+    workers[0].finish(0); // its next job is already there; the queue refills it
+    expect(workers[0].sent.map((m) => m.cell)).toEqual([0, 2, 4]);
+    workers[0].finish(1);
+    workers[0].finish(2);
+    expect(results).toEqual([0, 2, 4]);
+    expect(pool.running).toBe(1);
+  });
+
+  test('prefetch: background jobs go only to idle workers, and nothing waits behind one', () => {
+    const { pool, workers, started } = setup(2, 1000, 2);
+    workers.forEach((w) => w.ready());
+    pool.submit({ ...job(1), key: '1:full', background: true, priority: 100 });
+    pool.submit({ ...job(2), key: '2:full', background: true, priority: 100 });
+    pool.submit(job(3, 0));
+    pool.submit(job(4, 0));
+    // Worker 0 took the background job; worker 1 keeps interactive work only.
+    expect(workers[0].sent.map((m) => m.cell)).toEqual([1]);
+    expect(workers[1].sent.map((m) => m.cell)).toEqual([3, 4]);
+    expect(started).toEqual([1, 3, 4]);
+    expect(pool.runningBackground).toBe(1);
+  });
+
+  test('prefetch: a superseded waiting job is dropped, a crash requeues the waiting one', () => {
+    const { pool, workers, results, errors } = setup(1, 1000, 2);
+    workers[0].ready();
+    pool.submit(job(1));
+    pool.submit(job(2));
+    pool.submit(job(2, 1, { ...P, lambda: 0.9 })); // supersedes the job already sent
+    workers[0].finish(0);
+    workers[0].finish(1); // the stale answer for cell 2
+    expect(results).toEqual([1]);
+    expect(workers[0].sent.at(-1)?.params.lambda).toBe(0.9);
+    pool.submit(job(5));
+    expect(workers[0].sent.map((m) => m.cell)).toEqual([1, 2, 2, 5]);
+    workers[0].onerror?.({ message: 'boom' }); // cell 2's current job crashed; 5 was waiting
+    expect(errors).toEqual(['2:WORKER_CRASHED']);
+    workers[1].ready();
+    expect(workers[1].sent.map((m) => m.cell)).toEqual([5]);
   });
 
   test('parallel workers each take one job', () => {

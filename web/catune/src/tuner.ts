@@ -236,6 +236,7 @@ export class Tuner {
     this.ranges = sliderRanges(this.sigmaRef);
     this.pool = new SolverPool({
       size: o.poolSize,
+      prefetch: 2,
       create: o.createWorker as unknown as () => import('../../shared/pool').WorkerLike,
       events: {
         onStart: (cell, _job, key) => {
