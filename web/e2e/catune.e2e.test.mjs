@@ -52,10 +52,18 @@ test('demo: solve, retune, export', async () => {
   // Watch status transitions, then move tau_decay the way a script would (value + input event).
   await page.evaluate(() => {
     window.__seen = new Set();
-    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status))).observe(
-      document.querySelector('[data-testid="cell-grid"]'),
-      { subtree: true, attributeFilter: ['data-status'] },
-    );
+    // Every status a card passed through: the old value of each change as well (a card can go
+    // stale and, its job sent at once, solving within one task).
+    new MutationObserver((ms) =>
+      ms.forEach((m) => {
+        window.__seen.add(m.oldValue);
+        window.__seen.add(m.target.dataset.status);
+      }),
+    ).observe(document.querySelector('[data-testid="cell-grid"]'), {
+      subtree: true,
+      attributeFilter: ['data-status'],
+      attributeOldValue: true,
+    });
   });
   await page.$eval('[data-testid="param-tau-decay"]', (el) => {
     el.value = '0.8';
@@ -169,10 +177,18 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
   // so the app warns that drift removal is off instead of switching it on behind the user's back.
   await page.evaluate(() => {
     window.__seen = new Set();
-    new MutationObserver((ms) => ms.forEach((m) => window.__seen.add(m.target.dataset.status))).observe(
-      document.querySelector('[data-testid="cell-grid"]'),
-      { subtree: true, attributeFilter: ['data-status'] },
-    );
+    // Every status a card passed through: the old value of each change as well (a card can go
+    // stale and, its job sent at once, solving within one task).
+    new MutationObserver((ms) =>
+      ms.forEach((m) => {
+        window.__seen.add(m.oldValue);
+        window.__seen.add(m.target.dataset.status);
+      }),
+    ).observe(document.querySelector('[data-testid="cell-grid"]'), {
+      subtree: true,
+      attributeFilter: ['data-status'],
+      attributeOldValue: true,
+    });
   });
   await page.selectOption('[data-testid="solver-select"]', 'l0');
   assert.ok(await page.isVisible('[data-testid="param-l0-lambda"]'));
