@@ -428,10 +428,11 @@ scipy.io.savemat(sys.argv[1], {"traces": sim.traces}); print(json.dumps(1))`,
 // ---------------------------------------------------------------- Estimate from data
 
 /** The simulator preset (the demo's ground truth), from the same pkg/ the app runs. */
-async function presetKernel(name) {
+/** A simulator preset as the app's demo uses it (its kernel, its frame rate). */
+async function preset(name) {
   const wasm = await import(pathToFileURL(path.join(repo, 'pkg', 'calab_solver.js')).href);
   wasm.initSync({ module: readFileSync(path.join(repo, 'pkg', 'calab_solver_bg.wasm')) });
-  return JSON.parse(wasm.preset_json(name)).kernel;
+  return JSON.parse(wasm.preset_json(name));
 }
 
 /** Clicks "Estimate from data" and waits for its result line (the InDeCa loop takes seconds on 2 shared cores). */
@@ -456,7 +457,7 @@ async function estimate(page) {
 const num = (page, id) => page.$eval(`[data-testid="${id}"]`, (el) => Number(el.value));
 
 test('Estimate from data on the demo: the preset\u2019s kinetics within 1.5x, λ from the noise, cards re-solved, one Undo step', async () => {
-  const truth = await presetKernel('gcamp6m');
+  const { kernel: truth, fs } = await preset('gcamp6m');
   const { page, context, check } = await harness.openPage(`${harness.base}?workers=2`);
   await page.selectOption('[data-testid="demo-preset"]', 'gcamp6m');
   await demo(page, 12, 120);
@@ -482,10 +483,10 @@ test('Estimate from data on the demo: the preset\u2019s kinetics within 1.5x, λ
   const tauRise = await num(page, 'param-tau-rise');
   const tauDecay = await num(page, 'param-tau-decay');
   const lambda = await num(page, 'param-lambda');
-  // Within 1.5x, or within one frame: the demo's 50 ms rise is 1.5 frames at 30 Hz, which the
+  // Within 1.5x, or within one frame: the demo's 50 ms rise is 1.5 frames at its 30 Hz, which the
   // recording cannot resolve more finely than a frame (Python's estimate_kinetics gives 0.028-0.043 s
   // over five seeds of this demo).
-  const frame = 1 / 30;
+  const frame = 1 / fs;
   for (const [name, got, want] of [
     ['tau_rise', tauRise, truth.tau_rise],
     ['tau_decay', tauDecay, truth.tau_decay],
