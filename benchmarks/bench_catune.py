@@ -307,7 +307,8 @@ def main() -> None:
     if args.frames % int(FS) or args.cells > 200:
         p.error("the in-app demo takes whole seconds at 30 Hz and at most 200 cells")
     if args.peer_webapp and not (Path(args.peer_webapp) / "catune" / "index.html").is_file():
-        p.error(f"--peer-webapp {args.peer_webapp}: no catune/index.html there (give a _webapp folder)")
+        p.error(f"--peer-webapp {args.peer_webapp}: no catune/index.html there "
+                "(give a _webapp folder)")
     checkpoints = sorted({int(c) for c in args.checkpoints.split(",") if c} | {args.changes})
     traces = None
     if args.source == "bridge":
