@@ -24,6 +24,26 @@ function validator() {
 const harness = useApp('catune');
 const { openPage } = harness;
 
+/**
+ * From now on, collects in `window.__seen` every status a card passes through: the old value of each
+ * change as well, since a card can go stale and (its job sent at once) solving within one task.
+ */
+async function watchStatuses(page) {
+  await page.evaluate(() => {
+    window.__seen = new Set();
+    new MutationObserver((ms) =>
+      ms.forEach((m) => {
+        window.__seen.add(m.oldValue);
+        window.__seen.add(m.target.dataset.status);
+      }),
+    ).observe(document.querySelector('[data-testid="cell-grid"]'), {
+      subtree: true,
+      attributeFilter: ['data-status'],
+      attributeOldValue: true,
+    });
+  });
+}
+
 async function waitAllFresh(page, extra = '') {
   await page.waitForFunction(
     (sel) => {
@@ -50,21 +70,7 @@ test('demo: solve, retune, export', async () => {
   assert.match(await page.textContent('[data-testid="kernel-info"]'), /Peak at .* s · FWHM .* s/);
 
   // Watch status transitions, then move tau_decay the way a script would (value + input event).
-  await page.evaluate(() => {
-    window.__seen = new Set();
-    // Every status a card passed through: the old value of each change as well (a card can go
-    // stale and, its job sent at once, solving within one task).
-    new MutationObserver((ms) =>
-      ms.forEach((m) => {
-        window.__seen.add(m.oldValue);
-        window.__seen.add(m.target.dataset.status);
-      }),
-    ).observe(document.querySelector('[data-testid="cell-grid"]'), {
-      subtree: true,
-      attributeFilter: ['data-status'],
-      attributeOldValue: true,
-    });
-  });
+  await watchStatuses(page);
   await page.$eval('[data-testid="param-tau-decay"]', (el) => {
     el.value = '0.8';
     el.dispatchEvent(new Event('input', { bubbles: true }));
@@ -175,21 +181,7 @@ test('long recording: windowed cards, overview strip, whole-trace exact; L0 and 
 
   // L0: cards go stale, then fresh with the L0 solution. Nothing else changes: L0 has no baseline term,
   // so the app warns that drift removal is off instead of switching it on behind the user's back.
-  await page.evaluate(() => {
-    window.__seen = new Set();
-    // Every status a card passed through: the old value of each change as well (a card can go
-    // stale and, its job sent at once, solving within one task).
-    new MutationObserver((ms) =>
-      ms.forEach((m) => {
-        window.__seen.add(m.oldValue);
-        window.__seen.add(m.target.dataset.status);
-      }),
-    ).observe(document.querySelector('[data-testid="cell-grid"]'), {
-      subtree: true,
-      attributeFilter: ['data-status'],
-      attributeOldValue: true,
-    });
-  });
+  await watchStatuses(page);
   await page.selectOption('[data-testid="solver-select"]', 'l0');
   assert.ok(await page.isVisible('[data-testid="param-l0-lambda"]'));
   assert.ok(!(await page.isVisible('[data-testid="param-lambda"]')), 'L1 lambda hidden for L0');

@@ -168,7 +168,8 @@ export class SolverPool {
   /** Jobs sent to a worker that is going away, not yet started: back in the queue if still current. */
   private requeue(jobs: Job[]): void {
     for (const j of jobs)
-      if (this.isCurrent(j.key, j.jobId) && !this.queue.some((q) => q.key === j.key)) {
+      // Current means no newer job of its key was submitted, so none is queued either.
+      if (this.isCurrent(j.key, j.jobId)) {
         const { startedAt: _, ...job } = j as Job & { startedAt?: number };
         this.queue.push(job);
       }
