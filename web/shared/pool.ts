@@ -167,8 +167,8 @@ export class SolverPool {
 
   /** Jobs sent to a worker that is going away, not yet started: back in the queue if still current. */
   private requeue(jobs: Job[]): void {
+    // Current means no newer job of its key was submitted, so none is queued either.
     for (const j of jobs)
-      // Current means no newer job of its key was submitted, so none is queued either.
       if (this.isCurrent(j.key, j.jobId)) {
         const { startedAt: _, ...job } = j as Job & { startedAt?: number };
         this.queue.push(job);
