@@ -25,6 +25,8 @@ use crate::kernel::Ar2;
 /// does not change below that).
 const GAP_FACTOR: f64 = 1e-3;
 const RESIDUAL_FACTOR: f64 = 0.1;
+/// The interior-point method starts every fine bin at this fraction of the upper bound.
+const START_FRACTION: f64 = 0.1;
 
 /// Reusable buffers of [`relax_box`]; they grow but never shrink.
 #[derive(Default)]
@@ -80,9 +82,15 @@ pub(crate) fn relax_box(
         residual_tol: tol * RESIDUAL_FACTOR,
         max_iters: max_iters.max(1),
     };
-    // Start inside the box, near the sparse end.
+    // Start inside the box, near the sparse end, and centred: both bounds' complementarity
+    // products equal (x0 z0 = (amax - x0) v0), so neither bound's slack starts out of balance
+    // with the other. With v0 = z0 instead, the upper bound's products were 9x the lower's and
+    // the method spent its first steps evening them out: centring cut the interior-point steps
+    // by 13-45 % on the simulated presets and 10-48 % on the real recordings, same optimum.
+    let x0 = START_FRACTION * amax;
     let z0 = mu1.max(0.1) + 1.0;
-    let out = ipm::solve::<true>(&pb, &st, 0.1 * amax, z0, z0, &mut ws.ipm);
+    let v0 = z0 * x0 / (amax - x0);
+    let out = ipm::solve::<true>(&pb, &st, x0, z0, v0, &mut ws.ipm);
     for (s, x) in s_out.iter_mut().zip(&ws.ipm.x) {
         *s = (x / amax).clamp(0.0, 1.0);
     }
