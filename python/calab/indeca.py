@@ -48,7 +48,8 @@ class SolveTraceResult(NamedTuple):
     pve : float
         Proportion of the preprocessed trace's variance explained by the fit.
     iterations : int
-        Interior-point iterations of the relaxations, summed over the amplitude rounds.
+        Interior-point iterations of the relaxations, summed over the amplitude rounds (and the
+        frame-rate start, when there is one).
     converged : bool
         The last relaxation converged and the amplitude settled.
     """
@@ -130,8 +131,11 @@ def solve_trace(
     rounds it to spikes by a threshold search (least-squares ``alpha``, ``b`` per threshold, chosen
     by residual plus ``ln(T) sigma^2`` per spike, ``sigma`` the measured noise, or with
     ``noise_constrained`` the sparsest one whose residual reaches the noise floor), polishes spike
-    positions, re-fits ``alpha`` and repeats until ``alpha`` settles. Slow drift is tracked as the
-    rolling median of the model residual. See ``crates/solver/src/indeca/trace.rs``.
+    positions, re-fits ``alpha`` and repeats until ``alpha`` settles. Without ``warm_counts`` and
+    with ``upsample_factor > 1`` the trace is first solved at the frame rate and the fine grid
+    starts from those counts (about half the work of starting the fine grid cold). Slow drift is
+    tracked as the rolling median of the model residual. See
+    ``crates/solver/src/indeca/trace.rs``.
 
     Parameters
     ----------
