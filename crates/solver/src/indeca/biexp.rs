@@ -285,10 +285,12 @@ pub fn fit_biexponential_onset(
     max_shift: usize,
     warm: Option<&BiexpFit>,
 ) -> Result<(BiexpFit, isize)> {
-    let mut best = (fit_biexponential_f64(h, fs, refine, 0, warm)?, 0isize);
+    // Every shifted copy has the same length, so they share the grid's basis columns.
+    let mut grid = None;
+    let mut best = (fit_impl(h, fs, refine, 0, warm, &mut grid)?, 0isize);
     let m = max_shift.min(h.len() / 4) as isize;
     for shift in (-m..=m).filter(|&s| s != 0) {
-        if let Ok(f) = fit_biexponential_f64(&shift_samples(h, shift), fs, refine, 0, warm) {
+        if let Ok(f) = fit_impl(&shift_samples(h, shift), fs, refine, 0, warm, &mut grid) {
             if f.residual < best.0.residual {
                 best = (f, shift);
             }
@@ -304,6 +306,89 @@ pub fn fit_biexponential_f64(
     refine: bool,
     skip: usize,
     warm: Option<&BiexpFit>,
+) -> Result<BiexpFit> {
+    fit_impl(h, fs, refine, skip, warm, &mut None)
+}
+
+/// The single-component grid of log-spaced (tau_rise, tau_decay) pairs with each pair's basis
+/// column sampled on the fit's times, and its squared norm. The columns depend only on the
+/// sample times and the kernel span, not on the kernel's values, so fits of equally long kernels
+/// (the onset search) compute them once: they were nearly all of that search's time (560
+/// columns of two exponentials per sample, for each of up to 25 shifts).
+struct SingleGrid {
+    /// (log tau_rise, log tau_decay) of each pair with tau_rise < tau_decay, rises outer.
+    thetas: Vec<[f64; 2]>,
+    /// Column `i` is `cols[i * n..(i + 1) * n]`.
+    cols: Vec<f64>,
+    /// Squared norm of each column.
+    norms: Vec<f64>,
+    /// Where the search starts when no pair fits with a positive amplitude.
+    fallback: [f64; 2],
+    /// What the columns were built for: samples, spacing and kernel span.
+    key: (usize, f64, f64),
+}
+
+impl SingleGrid {
+    fn new(d: &Data, dt: f64, span: f64) -> Self {
+        let n = d.t.len();
+        let rises = geomspace(0.2 * dt, (span / 4.0).max(0.4 * dt), 20);
+        let decays = geomspace(dt, (2.0 * span).max(2.0 * dt), 28);
+        let fallback = [rises[0].ln(), decays[0].ln()];
+        let mut thetas = Vec::new();
+        for &tr in &rises {
+            for &td in &decays {
+                if tr < td {
+                    thetas.push([tr.ln(), td.ln()]);
+                }
+            }
+        }
+        let mut cols = vec![0.0; thetas.len() * n];
+        let mut norms = Vec::with_capacity(thetas.len());
+        for (th, col) in thetas.iter().zip(cols.chunks_exact_mut(n.max(1))) {
+            // Exactly the column `project` builds for these log-taus.
+            let (a, b) = (th[0].exp(), th[1].exp());
+            let (tr, td) = if a < b { (a, b) } else { (b, a) };
+            for (c, &t) in col.iter_mut().zip(&d.t) {
+                *c = basis(t, tr, td);
+            }
+            norms.push(col.iter().map(|v| v * v).sum::<f64>());
+        }
+        SingleGrid {
+            thetas,
+            cols,
+            norms,
+            fallback,
+            key: (n, dt, span),
+        }
+    }
+
+    /// The log-taus of the pair with the smallest residual and a positive amplitude (the first of
+    /// equals), scored exactly as `project` scores one column; the fallback when none has one.
+    fn best(&self, h: &[f64]) -> Vec<f64> {
+        let n = self.key.0;
+        let hh: f64 = h.iter().map(|v| v * v).sum();
+        let mut best: Option<(usize, f64)> = None;
+        for (i, (&cc, col)) in self.norms.iter().zip(self.cols.chunks_exact(n)).enumerate() {
+            let ch: f64 = col.iter().zip(h).map(|(a, b)| a * b).sum();
+            if cc <= 0.0 || ch <= 0.0 || ch / cc <= 0.0 {
+                continue;
+            }
+            let rss = (hh - ch * ch / cc).max(0.0);
+            if best.is_none_or(|b| rss < b.1) {
+                best = Some((i, rss));
+            }
+        }
+        best.map_or(self.fallback, |(i, _)| self.thetas[i]).to_vec()
+    }
+}
+
+fn fit_impl(
+    h: &[f64],
+    fs: f64,
+    refine: bool,
+    skip: usize,
+    warm: Option<&BiexpFit>,
+    grid: &mut Option<SingleGrid>,
 ) -> Result<BiexpFit> {
     crate::kernel::positive_finite("fs", fs, "the sampling rate in Hz")?;
     check_finite(h)?;
@@ -362,7 +447,6 @@ pub fn fit_biexponential_f64(
     };
 
     // Single component: warm start if given and good, else grid then LM.
-    let mut cols1 = vec![vec![0.0; n]];
     let mut best: Option<(Vec<f64>, f64)> = None;
     if let Some(w) = warm {
         if w.tau_rise > 0.0
@@ -377,22 +461,11 @@ pub fn fit_biexponential_f64(
         }
     }
     if best.is_none() {
-        let rises = geomspace(0.2 * dt, (span / 4.0).max(0.4 * dt), 20);
-        let decays = geomspace(dt, (2.0 * span).max(2.0 * dt), 28);
-        let mut grid_best = (vec![rises[0].ln(), decays[0].ln()], f64::INFINITY);
-        for &tr in &rises {
-            for &td in &decays {
-                if tr >= td {
-                    continue;
-                }
-                let th = [tr.ln(), td.ln()];
-                let (beta, rss) = project(&d, &th, &mut cols1);
-                if beta[0] > 0.0 && rss < grid_best.1 {
-                    grid_best = (th.to_vec(), rss);
-                }
-            }
-        }
-        best = Some(levenberg_marquardt(&d, &grid_best.0, bounds));
+        let g = match grid {
+            Some(g) if g.key == (n, dt, span) => g,
+            _ => grid.insert(SingleGrid::new(&d, dt, span)),
+        };
+        best = Some(levenberg_marquardt(&d, &g.best(&d.h), bounds));
     }
     let (theta1, rss1) = best.unwrap_or((vec![dt.ln(), span.ln()], tss));
     let single = finish(&theta1, None);
@@ -453,6 +526,32 @@ pub fn fit_biexponential_f64(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onset_search_shares_its_grid_without_changing_any_fit() {
+        // The shared basis columns must give exactly the fits of separate calls.
+        let (fs, tr, td) = (90.0, 0.03, 0.8);
+        let h: Vec<f64> = (0..300)
+            .map(|i| {
+                let noise = 0.03 * ((((i * 7919) % 23) as f64) / 11.0 - 1.0);
+                basis(i as f64 / fs, tr, td) + noise
+            })
+            .collect();
+        let (fit, shift) = fit_biexponential_onset(&h, fs, false, 6, None).unwrap();
+        let mut best = (
+            fit_biexponential_f64(&h, fs, false, 0, None).unwrap(),
+            0isize,
+        );
+        for s in (-6isize..=6).filter(|&s| s != 0) {
+            let f = fit_biexponential_f64(&shift_samples(&h, s), fs, false, 0, None).unwrap();
+            if f.residual < best.0.residual {
+                best = (f, s);
+            }
+        }
+        assert_eq!(fit, best.0);
+        assert_eq!(shift, best.1);
+        assert!((fit.tau_decay / td - 1.0).abs() < 0.2, "{fit:?}");
+    }
 
     #[test]
     fn onset_search_undoes_a_timing_shift() {
