@@ -10,6 +10,7 @@ the "literature" rows, the indicator's published time constants.
     python benchmarks/bench_groundtruth.py                     # everything, a few minutes
     python benchmarks/bench_groundtruth.py --quick             # at most 6 rows per dataset
     python benchmarks/bench_groundtruth.py --data DIR --methods l1-auto,oasis-ar2
+    python benchmarks/bench_groundtruth.py --decay-profile     # which tau_decay the data favour
 
 Peers run in their own venvs (``benchmarks/peers/setup_peers.sh``): OASIS (AR(1) and AR(2),
 time constants, noise and sparsity all estimated by OASIS, L1 penalty) and calab 0.3.0 with the
@@ -247,6 +248,65 @@ def kernel_from_truth(rec: Recording) -> tuple[float, float]:
     return float(tr), float(td)
 
 
+DECAY_FACTORS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
+
+
+def decay_profile(rec: Recording, rows: int, factors: tuple[float, ...] = DECAY_FACTORS
+                  ) -> list[tuple[float, float, float, float]]:
+    """InDeCa's own criterion against tau_decay: for each decay (the literature value times each
+    factor; rise from the literature, at most a third of the decay) solve the binary model on the
+    first `rows` rows of the largest equal-length group (`calab.solve_trace`, upsampled as
+    `run_indeca` does) and sum, in units of each row's noise variance, the residual of a
+    least-squares amplitude and baseline plus ln(T) per spike: the penalised score the trace stage
+    minimises. Returns (tau_decay, criterion, count / true count, score) per decay."""
+    import calab
+
+    rise, decay, _ = LITERATURE[rec.indicator]
+    k = calab.compute_upsample_factor(rec.fs, float(calab.DeconConfig().upsample_target or rec.fs))
+    idx = max(groups_by_length(rec), key=len)[:rows]
+    out = []
+    for f in factors:
+        td = decay * f
+        tr = min(rise, td / 3)
+        n = int(min(10 * td * rec.fs, 20_000)) + 2
+        t = np.arange(n) / rec.fs
+        h = np.exp(-t / td) - np.exp(-t / tr)
+        h /= h.max()
+        crit = found = true = 0.0
+        scores = []
+        for i in idx:
+            y, s_true = rec.rows[i], rec.spikes[i]
+            sol = calab.solve_trace(y, tr, td, rec.fs, upsample_factor=k,
+                                    lambda_=calab.DeconConfig().lambda_)
+            c = np.convolve(sol.s_counts, h)[: len(y)]
+            a = np.c_[c, np.ones_like(c)]
+            rss = float(np.sum((y - a @ np.linalg.lstsq(a, y, rcond=None)[0]) ** 2))
+            sigma2 = float(calab.estimate_noise(y)) ** 2
+            crit += rss / sigma2 + np.log(len(y)) * float(sol.s_counts.sum())
+            found += float(sol.s_counts.sum())
+            true += float(np.sum(s_true))
+            scores.append(corr_at(sol.s_counts, s_true, rec.fs))
+        out.append((td, crit, found / true if true else float("nan"), float(np.nanmean(scores))))
+    return out
+
+
+def print_decay_profiles(recs: list[Recording], rows: int) -> None:
+    print("## Penalised fit of the binary model against tau_decay\n")
+    print(f"(first {rows} rows of each dataset's largest group; criterion relative to its minimum; "
+          "* marks the minimum, L the literature value)\n")
+    print("| dataset | tau_decay (s) | criterion | spikes / true | score |")
+    print("|---|---|---|---|---|")
+    for rec in recs:
+        prof = decay_profile(rec, rows)
+        best = min(p[1] for p in prof)
+        lit = LITERATURE[rec.indicator][1]
+        for td, crit, ratio, score in prof:
+            mark = ("*" if crit == best else "") + ("L" if abs(td - lit) < 1e-12 else "")
+            print(f"| {rec.name} | {td:.3g} {mark} | +{100 * (crit / best - 1):.1f} % | "
+                  f"{ratio:.2f} | {score:.3f} |")
+        print(f"{rec.name}: profile done", file=sys.stderr, flush=True)
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -263,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-truth-kernel", action="store_true",
                     help="skip fitting the reference kernel to the true spikes")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--decay-profile", action="store_true",
+                    help="instead: InDeCa's penalised fit against tau_decay (--max-rows rows "
+                         "per dataset, default 8)")
     args = ap.parse_args(argv)
 
     max_rows = 6 if args.quick else args.max_rows
@@ -270,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     if not recs:
         print(f"no .npz recordings in {args.data}", file=sys.stderr)
         return 2
+    if args.decay_profile:
+        print_decay_profiles(recs, max_rows or 8)
+        return 0
     methods = {**OURS, **peer_methods(args.peers_dir)}
     if args.methods:
         wanted = args.methods.split(",")
