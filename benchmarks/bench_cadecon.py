@@ -15,6 +15,7 @@ Figures (printed, never asserted; wall times depend on the machine and its load)
     python benchmarks/bench_cadecon.py                 # full sizes
     python benchmarks/bench_cadecon.py --quick         # 20 cells x 3,000 frames
     python benchmarks/bench_cadecon.py --presets gcamp6f --cells 50
+    python benchmarks/bench_cadecon.py --presets gcamp6f --cells 30 --frames 14400 --fs 60 --headless
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PEERS = Path(__file__).resolve().parent / "peers"
 sys.path.insert(0, str(PEERS))
 from _common import write_input  # noqa: E402
 
-FS = 30.0
+FS = 30.0  # default frame rate (--fs)
 BIN_HZ = 25.0
 
 
@@ -69,11 +70,11 @@ def r25(activity: np.ndarray, spikes: np.ndarray, fs: float) -> tuple[float, int
     return best
 
 
-def run_oasis(python: str, traces: np.ndarray, tr: float, td: float, mode: str,
+def run_oasis(python: str, traces: np.ndarray, fs: float, tr: float, td: float, mode: str,
               work: str, timeout: float) -> dict[str, Any]:
     in_path = os.path.join(work, f"in_{mode}.npz")
     out_path = os.path.join(work, f"out_{mode}.npz")
-    write_input(in_path, traces, FS, tr, td, 0.0, mode=mode)
+    write_input(in_path, traces, fs, tr, td, 0.0, mode=mode)
     proc = subprocess.run([python, str(PEERS / "oasis_runner.py"), in_path, out_path],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--presets", default="gcamp6f,gcamp6s,jgcamp8f")
     p.add_argument("--cells", type=int, default=None)
     p.add_argument("--frames", type=int, default=None)
+    p.add_argument("--fs", type=float, default=FS, help=f"frame rate in Hz (default {FS:g})")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
     p.add_argument("--indeca-seed", type=int, default=0)
     p.add_argument("--peers-dir", default=os.environ.get("CALAB_PEERS_DIR", "/tmp/peers"))
@@ -119,25 +121,26 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_peers and not peers:
         print(f"(no OASIS venv at {oasis_py}; run benchmarks/peers/setup_peers.sh)")
 
-    print(f"{cells} cells x {frames} frames at {FS:g} Hz; r25 = mean Pearson r with true "
+    fs = args.fs
+    print(f"{cells} cells x {frames} frames at {fs:g} Hz; r25 = mean Pearson r with true "
           f"spikes in {1000 / BIN_HZ:g} ms bins at the best lag; InDeCa config: {cfg.to_json()}")
     print(f"{'preset':<9}{'method':<13}{'tau_rise':>9}{'err':>7}{'tau_dec':>9}{'err':>7}"
           f"{'iters':>6}{'r25':>7}{'lag':>4}{'wall s':>8}")
     with tempfile.TemporaryDirectory(prefix="calab_bench_cadecon_") as work:
         for preset in args.presets.split(","):
             sim = calab.simulate(getattr(calab.presets, preset)(
-                num_cells=cells, num_timepoints=frames, fs=FS, seed=args.seed))
+                num_cells=cells, num_timepoints=frames, fs=fs, seed=args.seed))
             tr, td = sim.config.kernel.tau_rise, sim.config.kernel.tau_decay
             spikes = sim.spikes
             t0 = time.perf_counter()
-            res = calab.run_indeca(sim.traces, FS, cfg)
+            res = calab.run_indeca(sim.traces, fs, cfg)
             wall = time.perf_counter() - t0
             m = res.metadata
-            r, lag = r25(res.activity.astype(np.float64), spikes, FS)
+            r, lag = r25(res.activity.astype(np.float64), spikes, fs)
             print_learned(preset, "InDeCa", m, (tr, td), r, lag, wall)
             if args.headless:
                 t0 = time.perf_counter()
-                hres = calab.decon(sim.traces, FS, headless=True, autorun=True, progress=False,
+                hres = calab.decon(sim.traces, fs, headless=True, autorun=True, progress=False,
                                    timeout=args.timeout, **cfg.model_dump(
                                        include={"seed", "max_iterations", "convergence_tol",
                                                 "num_subsets", "target_coverage",
@@ -147,17 +150,17 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{preset:<9}{'CaDecon web':<13}no result")
                 else:
                     hm = hres.metadata
-                    r, lag = r25(hres.activity.astype(np.float64), spikes, FS)
+                    r, lag = r25(hres.activity.astype(np.float64), spikes, fs)
                     print_learned(preset, "CaDecon web", hm, (tr, td), r, lag, wall)
             if not peers:
                 continue
             for mode, label in (("ar2", "OASIS true"), ("ar2_est", "OASIS est")):
                 try:
-                    o = run_oasis(oasis_py, sim.traces, tr, td, mode, work, args.timeout)
+                    o = run_oasis(oasis_py, sim.traces, fs, tr, td, mode, work, args.timeout)
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                     print(f"{preset:<9}{label:<13}failed: {str(e).splitlines()[0]}")
                     continue
-                r, lag = r25(o["activity"], spikes, FS)
+                r, lag = r25(o["activity"], spikes, fs)
                 taus = f"{tr:9.4f}{'given':>7}{td:9.4f}{'given':>7}" if mode == "ar2" else \
                     f"{'-':>9}{'':>7}{'-':>9}{'':>7}"
                 print(f"{preset:<9}{label:<13}{taus}{'-':>6}{r:7.3f}{lag:+4d}"
