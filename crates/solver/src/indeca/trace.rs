@@ -861,6 +861,32 @@ fn degenerate(y: Vec<f64>, sigma: f64, n: usize) -> TraceDetail {
 mod tests {
     use super::*;
 
+    /// `amplitude` times the kernel (tau 0.05 / 0.5 s) of unit spikes at frames `at`, plus
+    /// `baseline` and a deterministic +-6 `noise` pattern, at `fs`; and those spikes.
+    fn synthetic_trace(
+        fs: f64,
+        t: usize,
+        at: &[usize],
+        amplitude: f64,
+        baseline: f64,
+        noise: f64,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let op = ObsOp {
+            ar: Ar2::from_params(&KernelParams::new(0.05, 0.5, fs).unwrap()),
+            k: 1,
+        };
+        let mut s = vec![0.0; t];
+        at.iter().for_each(|&i| s[i] = 1.0);
+        let mut c = vec![0.0; t];
+        op.forward(&s, &mut c);
+        let y = c
+            .iter()
+            .enumerate()
+            .map(|(i, v)| amplitude * v + baseline + noise * (((i * 7919) % 13) as f64 - 6.0))
+            .collect();
+        (y, s)
+    }
+
     #[test]
     fn obs_operator_is_adjoint_and_matches_kernel() {
         let fine = KernelParams::new(0.05, 0.5, 90.0).unwrap();
@@ -926,20 +952,7 @@ mod tests {
     fn recovers_clean_spikes() {
         let fs = 30.0;
         let p = TraceParams::new(0.05, 0.5, fs);
-        let ar = Ar2::from_params(&KernelParams::new(0.05, 0.5, fs).unwrap());
-        let op = ObsOp { ar, k: 1 };
-        let t = 900;
-        let mut s = vec![0.0; t];
-        for i in [30usize, 100, 250, 251, 400, 700] {
-            s[i] = 1.0;
-        }
-        let mut c = vec![0.0; t];
-        op.forward(&s, &mut c);
-        let y: Vec<f64> = c
-            .iter()
-            .enumerate()
-            .map(|(i, v)| 2.0 * v + 1.0 + 1e-3 * (((i * 7919) % 13) as f64 - 6.0))
-            .collect();
+        let (y, s) = synthetic_trace(fs, 900, &[30, 100, 250, 251, 400, 700], 2.0, 1.0, 1e-3);
         let d = solve_trace_detailed(&y, &p, None, ThresholdMode::NoiseFloor).unwrap();
         let counts: Vec<f64> = d.solution.s_counts.iter().map(|v| *v as f64).collect();
         assert_eq!(counts, s);
@@ -951,25 +964,11 @@ mod tests {
         assert!((d.solution.baseline - 1.0).abs() < 0.02);
         assert!(d.solution.pve > 0.99);
     }
+
     #[test]
     fn cold_fine_grid_solve_starts_from_the_frame_rate_counts() {
         let fs = 30.0;
-        let t = 600;
-        let coarse = ObsOp {
-            ar: Ar2::from_params(&KernelParams::new(0.05, 0.5, fs).unwrap()),
-            k: 1,
-        };
-        let mut s = vec![0.0; t];
-        for i in [40usize, 130, 131, 300, 480] {
-            s[i] = 1.0;
-        }
-        let mut c = vec![0.0; t];
-        coarse.forward(&s, &mut c);
-        let y: Vec<f64> = c
-            .iter()
-            .enumerate()
-            .map(|(i, v)| 1.5 * v + 0.2 + 0.02 * (((i * 7919) % 13) as f64 - 6.0))
-            .collect();
+        let (y, _) = synthetic_trace(fs, 600, &[40, 130, 131, 300, 480], 1.5, 0.2, 0.02);
         let fine = TraceParams {
             upsample_factor: 3,
             ..TraceParams::new(0.05, 0.5, fs)
