@@ -230,7 +230,8 @@ test('readable at a glance: titled axes, visible help, no internal jargon, the f
 
 test('progress moves within the first iteration, and Stop ends a run at once', async () => {
   const { page, context, check } = await openPage(harness.base);
-  await loadDemo(page, 20);
+  // Enough cells that the first iteration spans several 150 ms worker slices on a fast machine too.
+  await loadDemo(page, 200);
   await page.evaluate(() => {
     window.__progress = [];
     new MutationObserver(() => {
