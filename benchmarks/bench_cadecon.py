@@ -15,7 +15,7 @@ Figures (printed, never asserted; wall times depend on the machine and its load)
     python benchmarks/bench_cadecon.py                 # full sizes
     python benchmarks/bench_cadecon.py --quick         # 20 cells x 3,000 frames
     python benchmarks/bench_cadecon.py --presets gcamp6f --cells 50
-    python benchmarks/bench_cadecon.py --presets gcamp6f --cells 30 --frames 14400 --fs 60 --headless
+    python benchmarks/bench_cadecon.py --presets gcamp6f --cells 30 --frames 14400 --fs 60
 """
 
 from __future__ import annotations
