@@ -86,7 +86,7 @@ pub(crate) fn relax_box(
     // products equal (x0 z0 = (amax - x0) v0), so neither bound's slack starts out of balance
     // with the other. With v0 = z0 instead, the upper bound's products were 9x the lower's and
     // the method spent its first steps evening them out: centring cut the interior-point steps
-    // by 13-45 % on the simulated presets and 10-48 % on the real recordings, same optimum.
+    // by 13-45 % on the simulated presets and 13-48 % on the real recordings, same optimum.
     let x0 = START_FRACTION * amax;
     let z0 = mu1.max(0.1) + 1.0;
     let v0 = z0 * x0 / (amax - x0);

@@ -31,9 +31,9 @@
 //!    inside the box; a warm start takes alpha and b from a least-squares fit of the previous
 //!    counts (and removes the drift under that fit). A cold start with k > 1 first solves the
 //!    trace at the frame rate (k = 1, a third of the work per round) and warm-starts from those
-//!    counts: the bound's first round at k would otherwise spend a full fine-grid relaxation on
-//!    an amplitude 2.5-4x too large. It reaches a lower penalised score than the fine-grid cold
-//!    start on the simulated presets, in about half the time.
+//!    counts: started from the upper bound, the first round at k would spend a full fine-grid
+//!    relaxation on an amplitude 2.5-4x too large. The frame-rate start reaches a lower penalised
+//!    score than that on 50 of 60 simulated traces (worse on 3), in about half the time.
 //!
 //! Threshold rule ([`ThresholdMode`]): `BestFit` takes the smallest residual; `NoiseFloor`
 //! takes the sparsest candidate whose residual sum of squares is at most
