@@ -221,6 +221,19 @@ LABELS = {
 # --- reference kernel from the true spikes ----------------------------------------------------
 
 
+def double_exponential(tau_rise: float, tau_decay: float, fs: float) -> np.ndarray:
+    """exp(-t/tau_decay) - exp(-t/tau_rise) over 10 decays (at most 20,000 samples), unscaled."""
+    t = np.arange(int(min(10 * tau_decay * fs, 20_000)) + 2) / fs
+    return np.exp(-t / tau_decay) - np.exp(-t / tau_rise)
+
+
+def fit_residual(y: np.ndarray, spikes: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """y minus its least-squares fit by amplitude * (spikes * h) + baseline."""
+    c = np.convolve(spikes, h)[: len(y)]
+    a = np.c_[c, np.ones_like(c)]
+    return y - a @ np.linalg.lstsq(a, y, rcond=None)[0]
+
+
 def kernel_from_truth(rec: Recording) -> tuple[float, float]:
     """(tau_rise, tau_decay) of the double exponential that best maps the true spikes to the
     traces (least squares over all rows, one amplitude and baseline per row): what the data say
@@ -231,16 +244,8 @@ def kernel_from_truth(rec: Recording) -> tuple[float, float]:
         tr, td = np.exp(p)
         if tr >= td:
             tr = td * 0.999
-        n = int(min(10 * td * rec.fs, 20_000)) + 2
-        t = np.arange(n) / rec.fs
-        h = np.exp(-t / td) - np.exp(-t / tr)
-        out = []
-        for y, s in zip(rec.rows, rec.spikes):
-            c = np.convolve(s, h)[: len(y)]
-            a = np.c_[c, np.ones_like(c)]
-            coef = np.linalg.lstsq(a, y, rcond=None)[0]
-            out.append(y - a @ coef)
-        return np.concatenate(out)
+        h = double_exponential(tr, td, rec.fs)
+        return np.concatenate([fit_residual(y, s, h) for y, s in zip(rec.rows, rec.spikes)])
 
     fit = least_squares(residuals, np.log([0.02, 0.5]), bounds=(np.log([1e-4, 0.02]),
                                                                   np.log([1.0, 10.0])))
@@ -262,29 +267,25 @@ def decay_profile(rec: Recording, rows: int, factors: tuple[float, ...] = DECAY_
     import calab
 
     rise, decay, _ = LITERATURE[rec.indicator]
-    k = calab.compute_upsample_factor(rec.fs, float(calab.DeconConfig().upsample_target or rec.fs))
+    defaults = calab.DeconConfig()
+    k = calab.compute_upsample_factor(rec.fs, float(defaults.upsample_target or rec.fs))
     idx = max(groups_by_length(rec), key=len)[:rows]
+    noise_var = [float(calab.estimate_noise(rec.rows[i])) ** 2 for i in idx]
+    true = float(sum(np.sum(rec.spikes[i]) for i in idx))
     out = []
     for f in factors:
         td = decay * f
         tr = min(rise, td / 3)
-        n = int(min(10 * td * rec.fs, 20_000)) + 2
-        t = np.arange(n) / rec.fs
-        h = np.exp(-t / td) - np.exp(-t / tr)
-        h /= h.max()
-        crit = found = true = 0.0
+        h = double_exponential(tr, td, rec.fs)
+        crit = found = 0.0
         scores = []
-        for i in idx:
+        for i, sigma2 in zip(idx, noise_var):
             y, s_true = rec.rows[i], rec.spikes[i]
             sol = calab.solve_trace(y, tr, td, rec.fs, upsample_factor=k,
-                                    lambda_=calab.DeconConfig().lambda_)
-            c = np.convolve(sol.s_counts, h)[: len(y)]
-            a = np.c_[c, np.ones_like(c)]
-            rss = float(np.sum((y - a @ np.linalg.lstsq(a, y, rcond=None)[0]) ** 2))
-            sigma2 = float(calab.estimate_noise(y)) ** 2
+                                    lambda_=defaults.lambda_)
+            rss = float(np.sum(fit_residual(y, sol.s_counts, h) ** 2))
             crit += rss / sigma2 + np.log(len(y)) * float(sol.s_counts.sum())
             found += float(sol.s_counts.sum())
-            true += float(np.sum(s_true))
             scores.append(corr_at(sol.s_counts, s_true, rec.fs))
         out.append((td, crit, found / true if true else float("nan"), float(np.nanmean(scores))))
     return out

@@ -339,28 +339,14 @@ pub fn threshold_search(
     Ok(search(y, relaxed, &op, noise_std, mode))
 }
 
-/// Error-diffusion rounding of the relaxed solution with threshold `th`: a leaky accumulator of
-/// relaxed mass (half-life one frame) emits a spike when it reaches `th` and then gives back one
-/// unit. Mass split over neighbouring bins or frames (sub-frame timing the data cannot resolve)
-/// becomes one spike, a bin of mass m >= th is never dropped, and scattered small values (noise)
-/// leak away before they add up.
-fn round_spikes(relaxed: &[f64], k: usize, th: f64, out: &mut Vec<usize>) {
-    out.clear();
-    let rho = 0.5f64.powf(1.0 / k as f64);
-    let mut acc = 0.0;
-    for (m, &v) in relaxed.iter().enumerate() {
-        acc = acc * rho + v;
-        if acc >= th && v > 0.0 {
-            out.push(m);
-            acc -= 1.0;
-        }
-    }
-}
-
-/// [`round_spikes`] for every threshold of `ths` in one pass: `out[i]` gets exactly the spikes of
-/// `round_spikes(relaxed, k, ths[i], ..)`. The thresholds' accumulators are independent, so one
-/// pass advances all of them per sample instead of waiting on one accumulator's latency per
-/// threshold and sample (the sweep was two thirds of the threshold search).
+/// Error-diffusion rounding of the relaxed solution, for every threshold `th` of `ths` at once
+/// (`out[i]` for `ths[i]`): a leaky accumulator of relaxed mass (half-life one frame) emits a spike
+/// when it reaches `th` and then gives back one unit. Mass split over neighbouring bins or frames
+/// (sub-frame timing the data cannot resolve) becomes one spike, a bin of mass m >= th is never
+/// dropped, and scattered small values (noise) leak away before they add up. The thresholds'
+/// accumulators are independent, so one pass advances all of them per sample instead of waiting
+/// on one accumulator's latency per threshold and sample (40 such passes were two thirds of the
+/// threshold search).
 fn round_spikes_all(
     relaxed: &[f64],
     k: usize,
@@ -471,7 +457,6 @@ fn search(
     op.adjoint(y, &mut ay);
     let mut c = vec![0.0; t];
     let mut s = vec![0.0; t * k];
-    let mut spikes = Vec::new();
     let mut prev: Vec<usize> = Vec::new();
     let mut scc = 0.0;
     let mut results = Vec::with_capacity(N_THRESHOLDS);
@@ -480,17 +465,15 @@ fn search(
         std::array::from_fn(|j| top * (N_THRESHOLDS - j) as f64 / (N_THRESHOLDS + 1) as f64);
     let mut rounded: [Vec<usize>; N_THRESHOLDS] = std::array::from_fn(|_| Vec::new());
     round_spikes_all(relaxed, k, &ths, &mut rounded);
-    for (&th, candidate) in ths.iter().zip(&mut rounded) {
-        std::mem::swap(&mut spikes, candidate);
+    for (&th, spikes) in ths.iter().zip(&rounded) {
         let sc: f64 = spikes.iter().map(|&m| a1[m]).sum();
         let scy: f64 = spikes.iter().map(|&m| ay[m]).sum();
-        if spikes != prev {
+        if *spikes != prev {
             prev.iter().for_each(|&m| s[m] = 0.0);
             spikes.iter().for_each(|&m| s[m] += 1.0);
             op.forward(&s, &mut c);
             scc = c.iter().map(|v| v * v).sum();
-            std::mem::swap(&mut prev, &mut spikes);
-            spikes.clone_from(&prev);
+            prev.clone_from(spikes);
         }
         let (alpha, b, rss) = ls_fit(tf, sy, syy, sc, scc, scy);
         results.push((th, spikes.len(), rss, alpha, b));
@@ -527,9 +510,8 @@ fn search(
     if alpha <= 0.0 {
         return empty(tss);
     }
-    round_spikes(relaxed, k, th, &mut spikes);
     let mut s_fine = vec![0.0; t * k];
-    for &m in &spikes {
+    for &m in &rounded[chosen] {
         s_fine[m] = 1.0;
     }
     ThresholdChoice {
@@ -915,6 +897,20 @@ mod tests {
         let lhs: f64 = a.iter().zip(&r).map(|(x, y)| x * y).sum();
         let rhs: f64 = s.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((lhs - rhs).abs() < 1e-9 * lhs.abs().max(1.0));
+    }
+
+    /// The rounding rule of [`round_spikes_all`] for one threshold, written plainly.
+    fn round_spikes(relaxed: &[f64], k: usize, th: f64, out: &mut Vec<usize>) {
+        out.clear();
+        let rho = 0.5f64.powf(1.0 / k as f64);
+        let mut acc = 0.0;
+        for (m, &v) in relaxed.iter().enumerate() {
+            acc = acc * rho + v;
+            if acc >= th && v > 0.0 {
+                out.push(m);
+                acc -= 1.0;
+            }
+        }
     }
 
     #[test]
