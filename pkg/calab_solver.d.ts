@@ -49,12 +49,24 @@ export class IndecaRun {
     free(): void;
     [Symbol.dispose](): void;
     /**
+     * Takes back a final-cell record.
+     */
+    accept_final_cell(record: Float64Array | number[]): void;
+    /**
+     * Takes back a solution record of the iteration in progress.
+     */
+    accept_segment(solution: Float64Array | number[]): void;
+    /**
      * Final-pass spike counts, row-major n_cells x n_time at the original rate.
      */
     activity(): Float32Array;
     cell_fit(i: number): Float32Array;
     cell_trace(i: number): Float32Array;
     final_pass(cell_start: number, cell_end: number): void;
+    /**
+     * Fixes the final kernel; returns [tau_rise, tau_decay] (s).
+     */
+    freeze_final_kernel(): Float64Array;
     is_converged(): boolean;
     /**
      * Converged or at max_iterations (further steps are refused).
@@ -65,7 +77,28 @@ export class IndecaRun {
      * `traces`: row-major n_cells x n_time; `config_json`: a (possibly partial) IndecaConfig.
      */
     constructor(traces: Float32Array | number[], n_cells: number, n_time: number, fs: number, config_json: string);
+    /**
+     * Records that final-pass cell `cell` failed in another worker; the results carry the error.
+     */
+    reject_final_cell(cell: number, code: string, message: string): void;
+    /**
+     * Records that segment `job` failed in another worker (with that error's code and message).
+     */
+    reject_segment(job: number, code: string, message: string): void;
     result_json(): string;
+    /**
+     * The open segment tasks of the iteration in progress (starting one if needed), as
+     * concatenated f64 records, each led by its word count. Empty once all are solved.
+     */
+    segment_tasks(): Float64Array;
+    /**
+     * Solves one cell of the final pass with the given kernel; returns the final-cell record.
+     */
+    solve_final_cell(cell: number, tau_rise: number, tau_decay: number): Float64Array;
+    /**
+     * Solves one segment task record; returns the solution record.
+     */
+    solve_segment(task: Float64Array | number[]): Float64Array;
     /**
      * One outer iteration; returns the IterationReport JSON.
      */
@@ -342,15 +375,23 @@ export interface InitOutput {
     readonly indeca_estimate_kernel: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number, o: number, p: number) => [number, number, number, number];
     readonly indeca_fit_biexponential: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
     readonly indeca_solve_trace: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number) => [number, number, number];
+    readonly indecarun_accept_final_cell: (a: number, b: number, c: number) => [number, number];
+    readonly indecarun_accept_segment: (a: number, b: number, c: number) => [number, number];
     readonly indecarun_activity: (a: number) => [number, number];
     readonly indecarun_cell_fit: (a: number, b: number) => [number, number, number, number];
     readonly indecarun_cell_trace: (a: number, b: number) => [number, number, number, number];
     readonly indecarun_final_pass: (a: number, b: number, c: number) => [number, number];
+    readonly indecarun_freeze_final_kernel: (a: number) => [number, number, number, number];
     readonly indecarun_is_converged: (a: number) => number;
     readonly indecarun_is_done: (a: number) => number;
     readonly indecarun_iteration: (a: number) => number;
     readonly indecarun_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number];
+    readonly indecarun_reject_final_cell: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
+    readonly indecarun_reject_segment: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly indecarun_result_json: (a: number) => [number, number, number, number];
+    readonly indecarun_segment_tasks: (a: number) => [number, number, number, number];
+    readonly indecarun_solve_final_cell: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly indecarun_solve_segment: (a: number, b: number, c: number) => [number, number, number, number];
     readonly indecarun_step: (a: number) => [number, number, number, number];
     readonly indecarun_step_partial: (a: number, b: number) => [number, number, number, number];
     readonly indecarun_step_units: (a: number) => [number, number];

@@ -176,6 +176,30 @@ export class IndecaRun {
         wasm.__wbg_indecarun_free(ptr, 0);
     }
     /**
+     * Takes back a final-cell record.
+     * @param {Float64Array | number[]} record
+     */
+    accept_final_cell(record) {
+        const ptr0 = passArrayF64ToWasm0(record, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.indecarun_accept_final_cell(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
+     * Takes back a solution record of the iteration in progress.
+     * @param {Float64Array | number[]} solution
+     */
+    accept_segment(solution) {
+        const ptr0 = passArrayF64ToWasm0(solution, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.indecarun_accept_segment(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
      * Final-pass spike counts, row-major n_cells x n_time at the original rate.
      * @returns {Float32Array}
      */
@@ -220,6 +244,19 @@ export class IndecaRun {
         if (ret[1]) {
             throw takeObject(ret[0]);
         }
+    }
+    /**
+     * Fixes the final kernel; returns [tau_rise, tau_decay] (s).
+     * @returns {Float64Array}
+     */
+    freeze_final_kernel() {
+        const ret = wasm.indecarun_freeze_final_kernel(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v1 = getArrayF64FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 8, 8);
+        return v1;
     }
     /**
      * @returns {boolean}
@@ -275,6 +312,54 @@ export class IndecaRun {
         return this;
     }
     /**
+     * Records that final-pass cell `cell` failed in another worker; the results carry the error.
+     * @param {number} cell
+     * @param {string} code
+     * @param {string} message
+     */
+    reject_final_cell(cell, code, message) {
+        const val3 = +cell;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(code, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(message, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.indecarun_reject_final_cell(this.__wbg_ptr, val3, ptr0, len0, ptr1, len1);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
+     * Records that segment `job` failed in another worker (with that error's code and message).
+     * @param {number} job
+     * @param {string} code
+     * @param {string} message
+     */
+    reject_segment(job, code, message) {
+        const val3 = +job;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(code, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(message, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.indecarun_reject_segment(this.__wbg_ptr, val3, ptr0, len0, ptr1, len1);
+        if (ret[1]) {
+            throw takeObject(ret[0]);
+        }
+    }
+    /**
      * @returns {string}
      */
     result_json() {
@@ -294,6 +379,52 @@ export class IndecaRun {
         } finally {
             wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
         }
+    }
+    /**
+     * The open segment tasks of the iteration in progress (starting one if needed), as
+     * concatenated f64 records, each led by its word count. Empty once all are solved.
+     * @returns {Float64Array}
+     */
+    segment_tasks() {
+        const ret = wasm.indecarun_segment_tasks(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v1 = getArrayF64FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 8, 8);
+        return v1;
+    }
+    /**
+     * Solves one cell of the final pass with the given kernel; returns the final-cell record.
+     * @param {number} cell
+     * @param {number} tau_rise
+     * @param {number} tau_decay
+     * @returns {Float64Array}
+     */
+    solve_final_cell(cell, tau_rise, tau_decay) {
+        const ret = wasm.indecarun_solve_final_cell(this.__wbg_ptr, cell, tau_rise, tau_decay);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v1 = getArrayF64FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 8, 8);
+        return v1;
+    }
+    /**
+     * Solves one segment task record; returns the solution record.
+     * @param {Float64Array | number[]} task
+     * @returns {Float64Array}
+     */
+    solve_segment(task) {
+        const ptr0 = passArrayF64ToWasm0(task, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.indecarun_solve_segment(this.__wbg_ptr, ptr0, len0);
+        if (ret[3]) {
+            throw takeObject(ret[2]);
+        }
+        var v2 = getArrayF64FromWasm0(ret[0], ret[1]).slice();
+        wasm.__wbindgen_free(ret[0], ret[1] * 8, 8);
+        return v2;
     }
     /**
      * One outer iteration; returns the IterationReport JSON.

@@ -69,6 +69,44 @@ test('wasm IndecaRun learns the kernel and activity the native run_indeca learne
   run.free();
 });
 
+/** Concatenated records (each led by its word count) as separate arrays, as CaDecon's worker splits them. */
+function records(flat) {
+  const out = [];
+  for (let at = 0; at < flat.length; at += flat[at]) out.push(flat.slice(at, at + flat[at]));
+  return out;
+}
+
+test('a run whose solves a replica does, out of order, is the run step() gives', async () => {
+  // What CaDecon's worker pool does: the owner hands out segment tasks and final-pass cells, a
+  // second IndecaRun from the same traces and config solves some, and the records come back in
+  // any order. Same wasm both ways, so the results must match bit for bit.
+  const m = await loadSolver();
+  const whole = runToEnd(m);
+  const make = () => new m.IndecaRun(Float32Array.from(fx.traces), fx.num_cells, fx.num_timepoints, fx.fs,
+    JSON.stringify(fx.config));
+  const owner = make();
+  const replica = make();
+  while (!owner.is_converged() && owner.iteration() < fx.config.max_iterations) {
+    const tasks = records(owner.segment_tasks()).reverse();
+    assert.ok(tasks.length > 1);
+    tasks.forEach((task, i) => owner.accept_segment((i % 2 ? owner : replica).solve_segment(task)));
+    assert.equal(owner.segment_tasks().length, 0);
+    let report;
+    while ((report = owner.step_partial(1)) === undefined);
+  }
+  const [tr, td] = owner.freeze_final_kernel();
+  for (let c = fx.num_cells - 1; c >= 0; c--) owner.accept_final_cell(replica.solve_final_cell(c, tr, td));
+  assert.equal(owner.result_json(), whole.run.result_json());
+  assert.deepEqual(owner.activity(), whole.activity);
+  // A record that does not belong is refused with a code, and the run is unchanged.
+  const again = replica.solve_final_cell(0, tr, td);
+  again[3] *= 2; // tau_rise
+  assert.throws(() => owner.accept_final_cell(again), (e) => e.code === 'INVALID_STATE');
+  assert.throws(() => owner.accept_segment(new Float64Array([3, 2, 0])), (e) => e.code === 'SHAPE_MISMATCH');
+  assert.equal(owner.result_json(), whole.run.result_json());
+  for (const r of [owner, replica, whole.run]) r.free();
+});
+
 test('IndecaRun errors carry codes', async () => {
   const m = await loadSolver();
   const y = new Float32Array(2 * 100).fill(1);

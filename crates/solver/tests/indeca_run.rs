@@ -1,6 +1,7 @@
 //! The InDeCa outer loop (`indeca::run::IndecaRun`) end to end: kernel recovery on simulated
 //! recordings, determinism (same seed, different thread counts), the convergence rule, input and
-//! config errors with their codes, partial results, and the config/results JSON schemas.
+//! config errors with their codes, partial results, work spread over replicas, and the
+//! config/results JSON schemas.
 //!
 //! Run with `cargo test --release -p calab-solver --test indeca_run` (add `--features parallel`
 //! for the thread-count test).
@@ -8,6 +9,9 @@
 use calab_solver::indeca::config::IndecaConfig;
 use calab_solver::indeca::run::{
     biexp_curve, median, shape_change, ConvergenceTracker, IndecaRun, FINAL_WINDOW,
+};
+use calab_solver::indeca::work::{
+    split_records, FinalCell, SegmentSolution, SegmentTask, UnitFailure,
 };
 use calab_solver::simulate::{preset, simulate, SimulationResult};
 use calab_solver::SolverError;
@@ -196,6 +200,137 @@ fn stepping_in_small_units_gives_the_same_run() {
         units.result().to_json().unwrap()
     );
     assert_eq!(whole.activity(), units.activity());
+}
+
+/// A fixed shuffle of 0..n (a multiplicative walk), so results come back out of order.
+fn scrambled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (i * 7919 + 13) % n.max(1));
+    order.reverse();
+    order
+}
+
+#[test]
+fn solves_spread_over_a_replica_give_the_same_run() {
+    // How the browser spreads a run over workers: the owner hands out its segment tasks and
+    // final-pass cells, a replica built from the same traces and config solves some of them, and
+    // everything comes back as f64 words in any order. The run must be the one `step` gives.
+    let data = sim("gcamp6f", 12, 2000, 3);
+    let traces = f32s(&data.traces);
+    let cfg = IndecaConfig {
+        seed: 5,
+        max_iterations: 3,
+        ..IndecaConfig::default()
+    };
+    let mut whole = IndecaRun::new(&traces, 12, 2000, 30.0, cfg.clone()).unwrap();
+    run_to_end(&mut whole);
+    let mut owner = IndecaRun::new(&traces, 12, 2000, 30.0, cfg.clone()).unwrap();
+    let replica = IndecaRun::new(&traces, 12, 2000, 30.0, cfg).unwrap();
+    let mut reports = Vec::new();
+    while !owner.is_done() {
+        let words: Vec<f64> = owner
+            .segment_tasks()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t.to_words())
+            .collect();
+        let tasks = split_records(&words).unwrap();
+        assert!(tasks.len() > 4, "an iteration has several segments");
+        let (_, total) = owner.step_units();
+        for (n, &i) in scrambled(tasks.len()).iter().enumerate() {
+            let task = SegmentTask::from_words(tasks[i]).unwrap();
+            let by = if n % 2 == 0 { &replica } else { &owner };
+            let sol = by.solve_segment(&task).unwrap();
+            owner
+                .accept_segment(SegmentSolution::from_words(&sol.to_words()).unwrap())
+                .unwrap();
+            assert_eq!(owner.step_units(), (n + 1, total));
+        }
+        assert!(owner.segment_tasks().unwrap().is_empty());
+        reports.push(loop {
+            if let Some(r) = owner.step_partial(1).unwrap() {
+                break r;
+            }
+        });
+    }
+    assert_eq!(reports.len(), whole.iteration());
+    let (tr, td) = owner.freeze_final_kernel().unwrap();
+    for c in scrambled(12) {
+        let cell = replica.solve_final_cell(c, tr, td).unwrap();
+        let back = FinalCell::from_words(&cell.to_words()).unwrap();
+        owner.accept_final_cell(c, Ok(back)).unwrap();
+    }
+    assert_eq!(
+        owner.result().to_json().unwrap(),
+        whole.result().to_json().unwrap()
+    );
+    assert_eq!(owner.activity(), whole.activity());
+}
+
+#[test]
+fn returned_work_that_does_not_fit_is_refused() {
+    let data = sim("gcamp6f", 6, 1200, 4);
+    let traces = f32s(&data.traces);
+    let mut run = IndecaRun::new(&traces, 6, 1200, 30.0, IndecaConfig::default()).unwrap();
+    let tasks = run.segment_tasks().unwrap();
+    let sol = run.solve_segment(&tasks[0]).unwrap();
+    let code = |r: Result<(), SolverError>| r.unwrap_err().code();
+    // Another kernel, a job that does not exist, a cut solution.
+    let other = SegmentSolution {
+        tau_decay: sol.tau_decay * 1.5,
+        ..sol.clone()
+    };
+    assert_eq!(code(run.accept_segment(other)), "INVALID_STATE");
+    let missing = SegmentSolution {
+        job: tasks.len() + 3,
+        ..sol.clone()
+    };
+    assert_eq!(code(run.accept_segment(missing)), "SHAPE_MISMATCH");
+    let mut cut = sol.clone();
+    cut.preprocessed.pop();
+    assert_eq!(code(run.accept_segment(cut)), "SHAPE_MISMATCH");
+    // A task outside the data is refused where it is solved.
+    let outside = SegmentTask {
+        t_end: 1201,
+        ..tasks[0].clone()
+    };
+    assert_eq!(
+        run.solve_segment(&outside).unwrap_err().code(),
+        "SHAPE_MISMATCH"
+    );
+    // Twice the same job: the second is refused; a failed job counts as done.
+    run.accept_segment(sol.clone()).unwrap();
+    assert_eq!(code(run.accept_segment(sol)), "INVALID_STATE");
+    let failure = UnitFailure {
+        code: "NUMERICAL_FAILURE".into(),
+        message: "replica gave up".into(),
+    };
+    run.reject_segment(tasks[1].job, failure.clone()).unwrap();
+    assert_eq!(run.step_units().0, 2);
+    assert_eq!(
+        code(run.reject_segment(tasks[1].job, failure.clone())),
+        "INVALID_STATE"
+    );
+    // Final-pass cells before the kernel is frozen, then with another kernel.
+    let fc = run.solve_final_cell(0, 0.05, 0.5).unwrap();
+    assert_eq!(code(run.accept_final_cell(0, Ok(fc.clone()))), "NOT_READY");
+    let (tr, td) = run.freeze_final_kernel().unwrap();
+    assert_ne!((tr, td), (0.05, 0.5));
+    assert_eq!(code(run.accept_final_cell(0, Ok(fc))), "INVALID_STATE");
+    assert_eq!(run.segment_tasks().unwrap_err().code(), "NOT_READY");
+    // A failure elsewhere becomes that cell's error in the results, with its code.
+    run.accept_final_cell(2, Err(failure)).unwrap();
+    let good = run.solve_final_cell(1, tr, td).unwrap();
+    assert_eq!(
+        code(run.accept_final_cell(3, Ok(good.clone()))),
+        "INVALID_STATE"
+    );
+    run.accept_final_cell(1, Ok(good)).unwrap();
+    let result: Value = serde_json::from_str(&run.result().to_json().unwrap()).unwrap();
+    assert_eq!(result["cell_errors"][0]["cell"], 2);
+    assert_eq!(result["cell_errors"][0]["code"], "NUMERICAL_FAILURE");
+    assert!(result["alphas"][1].as_f64().unwrap() > 0.0);
+    assert!(result["alphas"][0].is_null());
 }
 
 #[cfg(feature = "parallel")]

@@ -8,6 +8,7 @@
 
 use crate::deconvolve::{self, DeconvOptions, Method};
 use crate::error::{SolverError, ERROR_CODES};
+use crate::indeca::work::{FinalCell, SegmentSolution, SegmentTask, UnitFailure};
 use crate::kernel::{self, KernelParams};
 use crate::operator::{Constraint, ConvMode};
 use crate::preprocess::Preprocessing;
@@ -589,6 +590,90 @@ impl WasmIndecaRun {
 
     pub fn cell_fit(&self, i: usize) -> Result<Vec<f32>, JsValue> {
         self.inner.cell_fit(i).map_err(js_error)
+    }
+
+    // --- Work spread over replicas (crate::indeca::work): the worker that owns the run hands
+    // tasks to other workers, each holding an IndecaRun built from the same traces and config.
+
+    /// The open segment tasks of the iteration in progress (starting one if needed), as
+    /// concatenated f64 records, each led by its word count. Empty once all are solved.
+    pub fn segment_tasks(&mut self) -> Result<Vec<f64>, JsValue> {
+        let tasks = self.inner.segment_tasks().map_err(js_error)?;
+        Ok(tasks.iter().flat_map(|t| t.to_words()).collect())
+    }
+
+    /// Solves one segment task record; returns the solution record.
+    pub fn solve_segment(&self, task: &[f64]) -> Result<Vec<f64>, JsValue> {
+        let task = SegmentTask::from_words(task).map_err(js_error)?;
+        let sol = self.inner.solve_segment(&task).map_err(js_error)?;
+        Ok(sol.to_words())
+    }
+
+    /// Takes back a solution record of the iteration in progress.
+    pub fn accept_segment(&mut self, solution: &[f64]) -> Result<(), JsValue> {
+        let sol = SegmentSolution::from_words(solution).map_err(js_error)?;
+        self.inner.accept_segment(sol).map_err(js_error)
+    }
+
+    /// Records that segment `job` failed in another worker (with that error's code and message).
+    pub fn reject_segment(&mut self, job: usize, code: &str, message: &str) -> Result<(), JsValue> {
+        self.inner
+            .reject_segment(job, unit_failure(code, message))
+            .map_err(js_error)
+    }
+
+    /// Fixes the final kernel; returns [tau_rise, tau_decay] (s).
+    pub fn freeze_final_kernel(&mut self) -> Result<Vec<f64>, JsValue> {
+        let (r, d) = self.inner.freeze_final_kernel().map_err(js_error)?;
+        Ok(vec![r, d])
+    }
+
+    /// Solves one cell of the final pass with the given kernel; returns the final-cell record.
+    pub fn solve_final_cell(
+        &self,
+        cell: usize,
+        tau_rise: f64,
+        tau_decay: f64,
+    ) -> Result<Vec<f64>, JsValue> {
+        let fc = self
+            .inner
+            .solve_final_cell(cell, tau_rise, tau_decay)
+            .map_err(js_error)?;
+        Ok(fc.to_words())
+    }
+
+    /// Takes back a final-cell record.
+    pub fn accept_final_cell(&mut self, record: &[f64]) -> Result<(), JsValue> {
+        let fc = FinalCell::from_words(record).map_err(js_error)?;
+        self.inner
+            .accept_final_cell(fc.cell, Ok(fc))
+            .map_err(js_error)
+    }
+
+    /// Records that final-pass cell `cell` failed in another worker; the results carry the error.
+    pub fn reject_final_cell(
+        &mut self,
+        cell: usize,
+        code: &str,
+        message: &str,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .accept_final_cell(cell, Err(unit_failure(code, message)))
+            .map_err(js_error)
+    }
+}
+
+/// A failure reported by another worker. Its code is kept if it is one of ours; anything else
+/// becomes INTERNAL, so the results only ever carry the stable codes.
+fn unit_failure(code: &str, message: &str) -> UnitFailure {
+    let code = if ERROR_CODES.contains(&code) {
+        code
+    } else {
+        "INTERNAL"
+    };
+    UnitFailure {
+        code: code.into(),
+        message: message.into(),
     }
 }
 

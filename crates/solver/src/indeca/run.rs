@@ -25,6 +25,13 @@
 //! and stop only between calls) can yield every fraction of a second. The units are exactly those
 //! of `step`, done in the same order, so the result does not depend on how the work is cut.
 //!
+//! The costly units can also be done elsewhere ([`super::work`]): [`IndecaRun::segment_tasks`]
+//! hands out an iteration's segment solves, which a replica built from the same traces and
+//! config solves ([`IndecaRun::solve_segment`]) and [`IndecaRun::accept_segment`] takes back in
+//! any order; [`IndecaRun::solve_final_cell`] / [`IndecaRun::accept_final_cell`] do the same for
+//! the final pass. Results are stored by job index and merged in job order, so a browser that
+//! spreads a run over several workers gets the run `step` gives.
+//!
 //! Determinism: all randomness comes from one PCG stream seeded by `seed` and drawn in a fixed
 //! order; parallel work (feature `parallel`) is computed per job and merged in job order, so the
 //! thread count never changes a result. Integer draws use a width-independent multiply-shift so
@@ -42,6 +49,7 @@ use super::trace::{
     preprocess_trace, solve_trace_detailed, ThresholdMode, TraceDetail, TraceParams,
 };
 use super::upsample::compute_upsample_factor;
+use super::work::{FinalCell, SegmentSolution, SegmentTask, UnitFailure};
 use crate::error::{Result, SolverError};
 
 /// Version of the results JSON (`schemas/cadecon-results.schema.json`).
@@ -367,7 +375,9 @@ struct PendingStep {
     params: TraceParams,
     /// (subset, cell) of every segment solve, in job order.
     jobs: Vec<(usize, usize)>,
-    solutions: Vec<Result<TraceDetail>>,
+    /// Per job, once solved (here or by a replica: see [`IndecaRun::segment_tasks`]).
+    solutions: Vec<Option<Result<SegmentSolution>>>,
+    solved: usize,
     /// Activity change and PVEs, merged once every segment is solved.
     merged: Option<(f64, Vec<f64>)>,
     fits: Vec<Result<(Vec<f32>, BiexpFit)>>,
@@ -379,7 +389,7 @@ impl PendingStep {
     }
 
     fn done(&self) -> usize {
-        self.solutions.len() + self.fits.len()
+        self.solved + self.fits.len()
     }
 }
 
@@ -676,6 +686,147 @@ impl IndecaRun {
             .map_or((0, 0), |p| (p.done(), p.units()))
     }
 
+    /// The segment solves of the iteration in progress that are still open (starting an
+    /// iteration if none is in progress, refused like [`Self::step`]); empty once they are all
+    /// solved. Each task is self-contained: [`Self::solve_segment`] on this run or on a replica
+    /// built from the same traces and config gives the same solution, and
+    /// [`Self::accept_segment`] takes them back in any order. Once every segment is in,
+    /// [`Self::step_partial`] merges them and finishes the iteration (the kernel stage).
+    pub fn segment_tasks(&mut self) -> Result<Vec<SegmentTask>> {
+        if self.pending.is_none() {
+            self.pending = Some(self.begin_step()?);
+        }
+        let Some(p) = &self.pending else {
+            return Ok(Vec::new());
+        };
+        Ok((0..p.jobs.len())
+            .filter(|&j| p.solutions[j].is_none())
+            .map(|j| self.segment_task(p, j))
+            .collect())
+    }
+
+    fn segment_task(&self, p: &PendingStep, job: usize) -> SegmentTask {
+        let (s, cell) = p.jobs[job];
+        let r = p.rects[s];
+        let lo = cell * self.n_time + r.t_start;
+        let hi = cell * self.n_time + r.t_end;
+        // The counts change only when an iteration's segments are merged, so a task's warm
+        // start is the same whenever it is made during phase 1.
+        let warm = self.solved[lo..hi]
+            .iter()
+            .any(|&b| b)
+            .then(|| self.counts[lo..hi].to_vec());
+        SegmentTask {
+            job,
+            cell,
+            t_start: r.t_start,
+            t_end: r.t_end,
+            tau_rise: p.params.tau_rise,
+            tau_decay: p.params.tau_decay,
+            warm,
+        }
+    }
+
+    /// Solve one segment task (see [`Self::segment_tasks`]). It changes nothing, so any
+    /// replica of the run may do it.
+    pub fn solve_segment(&self, task: &SegmentTask) -> Result<SegmentSolution> {
+        self.check_cell(task.cell)?;
+        if task.t_start >= task.t_end || task.t_end > self.n_time {
+            return Err(SolverError::ShapeMismatch(format!(
+                "segment frames [{}, {}) are not inside [0, {})",
+                task.t_start, task.t_end, self.n_time
+            )));
+        }
+        let lo = task.cell * self.n_time;
+        let trace = &self.traces[lo + task.t_start..lo + task.t_end];
+        let warm: Option<Vec<f64>> = task
+            .warm
+            .as_ref()
+            .map(|w| w.iter().map(|&x| x as f64).collect());
+        let params = self.trace_params(task.tau_rise, task.tau_decay);
+        let d = solve_f32(trace, &params, warm.as_deref())?;
+        Ok(SegmentSolution {
+            job: task.job,
+            tau_rise: task.tau_rise,
+            tau_decay: task.tau_decay,
+            solution: d.solution,
+            s_fine: d.s_fine,
+            preprocessed: d.preprocessed,
+        })
+    }
+
+    /// Takes back one solved segment of the iteration in progress. Refused when no iteration
+    /// waits for it, when that job is already in, or when its kernel or length is not the
+    /// iteration's.
+    pub fn accept_segment(&mut self, sol: SegmentSolution) -> Result<()> {
+        let job = sol.job;
+        let frames = {
+            let p = self.open_job(job)?;
+            if (sol.tau_rise, sol.tau_decay) != (p.params.tau_rise, p.params.tau_decay) {
+                return Err(SolverError::InvalidState(format!(
+                    "segment job {job} was solved with kernel ({}, {}) s, not this \
+                     iteration's ({}, {}) s",
+                    sol.tau_rise, sol.tau_decay, p.params.tau_rise, p.params.tau_decay
+                )));
+            }
+            let r = p.rects[p.jobs[job].0];
+            r.t_end - r.t_start
+        };
+        let s = &sol.solution;
+        if s.s_counts.len() != frames
+            || sol.preprocessed.len() != frames
+            || sol.s_fine.len() != frames * self.upsample
+        {
+            return Err(SolverError::ShapeMismatch(format!(
+                "segment job {job} covers {frames} frames ({} fine samples) but its solution \
+                 has {} counts, {} preprocessed samples and {} fine samples",
+                frames * self.upsample,
+                s.s_counts.len(),
+                sol.preprocessed.len(),
+                sol.s_fine.len()
+            )));
+        }
+        self.store_segment(job, Ok(sol));
+        Ok(())
+    }
+
+    /// Records that segment `job` failed where it ran; the merge skips it, as it skips a
+    /// segment that fails here.
+    pub fn reject_segment(&mut self, job: usize, failure: UnitFailure) -> Result<()> {
+        self.open_job(job)?;
+        self.store_segment(
+            job,
+            Err(SolverError::InvalidState(format!(
+                "segment job {job} failed: {} ({})",
+                failure.message, failure.code
+            ))),
+        );
+        Ok(())
+    }
+
+    fn open_job(&self, job: usize) -> Result<&PendingStep> {
+        let p = self.pending.as_ref().ok_or_else(|| {
+            SolverError::NotReady(format!("no iteration is waiting for segment job {job}"))
+        })?;
+        match p.solutions.get(job) {
+            None => Err(SolverError::ShapeMismatch(format!(
+                "segment job {job} does not exist; this iteration has {} jobs",
+                p.jobs.len()
+            ))),
+            Some(Some(_)) => Err(SolverError::InvalidState(format!(
+                "segment job {job} is already solved"
+            ))),
+            Some(None) => Ok(p),
+        }
+    }
+
+    fn store_segment(&mut self, job: usize, sol: Result<SegmentSolution>) {
+        if let Some(p) = self.pending.as_mut() {
+            p.solutions[job] = Some(sol);
+            p.solved += 1;
+        }
+    }
+
     fn begin_step(&mut self) -> Result<PendingStep> {
         if self.final_kernel.is_some() {
             return Err(SolverError::NotReady(
@@ -705,7 +856,8 @@ impl IndecaRun {
             .collect();
         Ok(PendingStep {
             iteration,
-            solutions: Vec::with_capacity(jobs.len()),
+            solutions: vec![None; jobs.len()],
+            solved: 0,
             fits: Vec::with_capacity(rects.len()),
             rects,
             params,
@@ -730,27 +882,22 @@ impl IndecaRun {
         p: &mut PendingStep,
         budget: &mut usize,
     ) -> Result<Option<IterationReport>> {
-        // Phase 1: segment solves, in job order.
-        if p.solutions.len() < p.jobs.len() {
-            let from = p.solutions.len();
-            let to = p.jobs.len().min(from.saturating_add(*budget));
-            let solved: Vec<Result<TraceDetail>> = {
+        // Phase 1: segment solves, the first unsolved jobs in job order.
+        if p.solved < p.jobs.len() {
+            let open: Vec<usize> = (0..p.jobs.len())
+                .filter(|&j| p.solutions[j].is_none())
+                .take(*budget)
+                .collect();
+            let solved: Vec<Result<SegmentSolution>> = {
                 let this = &*self;
-                let (rects, params) = (&p.rects, &p.params);
-                map_jobs(&p.jobs[from..to], |&(s, c)| {
-                    let r = rects[s];
-                    let lo = c * this.n_time + r.t_start;
-                    let hi = c * this.n_time + r.t_end;
-                    let warm: Option<Vec<f64>> = this.solved[lo..hi]
-                        .iter()
-                        .any(|&b| b)
-                        .then(|| this.counts[lo..hi].iter().map(|&x| x as f64).collect());
-                    solve_f32(&this.traces[lo..hi], params, warm.as_deref())
-                })
+                map_jobs(&open, |&j| this.solve_segment(&this.segment_task(p, j)))
             };
-            *budget -= to - from;
-            p.solutions.extend(solved);
-            if p.solutions.len() < p.jobs.len() || *budget == 0 {
+            *budget -= open.len();
+            for (j, sol) in open.into_iter().zip(solved) {
+                p.solutions[j] = Some(sol);
+            }
+            p.solved = p.solutions.iter().filter(|s| s.is_some()).count();
+            if p.solved < p.jobs.len() || *budget == 0 {
                 return Ok(None);
             }
         }
@@ -767,11 +914,11 @@ impl IndecaRun {
                 let this = &*self;
                 let (jobs, solutions) = (&p.jobs, &p.solutions);
                 map_jobs(&subset_ids, |&s| {
-                    let segs: Vec<&TraceDetail> = jobs
+                    let segs: Vec<&SegmentSolution> = jobs
                         .iter()
                         .zip(solutions)
                         .filter(|((js, _), _)| *js == s)
-                        .filter_map(|(_, sol)| sol.as_ref().ok())
+                        .filter_map(|(_, sol)| sol.as_ref().and_then(|r| r.as_ref().ok()))
                         .filter(|d| {
                             d.solution.alpha > 0.0 && d.solution.s_counts.iter().any(|&x| x > 0.0)
                         })
@@ -793,7 +940,7 @@ impl IndecaRun {
         let (mut diff2, mut norm2) = (0.0f64, 0.0f64);
         let mut pves = Vec::new();
         for (&(s, c), sol) in p.jobs.iter().zip(&p.solutions) {
-            let Ok(sol) = sol else { continue };
+            let Some(Ok(sol)) = sol else { continue };
             let sol = &sol.solution;
             let r = p.rects[s];
             let lo = c * self.n_time + r.t_start;
@@ -916,7 +1063,7 @@ impl IndecaRun {
 
     /// Free-form kernel and its bi-exponential fit from one subset's solved segments (the
     /// preprocessed traces the solves fitted, with their counts, amplitudes and baselines).
-    fn subset_kernel(&self, segs: &[&TraceDetail]) -> Result<(Vec<f32>, BiexpFit)> {
+    fn subset_kernel(&self, segs: &[&SegmentSolution]) -> Result<(Vec<f32>, BiexpFit)> {
         if segs.is_empty() {
             return Err(SolverError::NotReady(
                 "subset has no cell with detected events".into(),
@@ -973,6 +1120,8 @@ impl IndecaRun {
         if let Some(k) = &self.final_kernel {
             return Ok(k.clone());
         }
+        // An iteration cut short (a stop) is abandoned: the kernel comes from finished ones.
+        self.pending = None;
         let n = self.history.len();
         let window = &self.history[n.saturating_sub(FINAL_WINDOW)..];
         let rises: Vec<f64> = window.iter().map(|h| h.tau_rise).collect();
@@ -1047,51 +1196,106 @@ impl IndecaRun {
                 self.n_cells
             )));
         }
-        let k = self.freeze_kernel()?;
-        let params = self.trace_params(k.tau_rise, k.tau_decay);
+        let (tau_rise, tau_decay) = self.freeze_final_kernel()?;
         let cells: Vec<usize> = (cell_start..cell_end).collect();
         let sols = {
             let this = &*self;
-            map_jobs(&cells, |&c| {
-                let sol = solve_f32(this.row(c), &params, None)?.solution;
-                let spikes = spikes_per_frame(this.row(c), &k, this.fs, sol.alpha)?;
-                Ok::<_, SolverError>((sol, spikes))
-            })
+            map_jobs(&cells, |&c| this.solve_final_cell(c, tau_rise, tau_decay))
         };
-        let seconds = self.n_time as f64 / self.fs;
         for (c, sol) in cells.into_iter().zip(sols) {
-            let row = &mut self.activity[c * self.n_time..(c + 1) * self.n_time];
-            match sol {
-                Ok((s, spikes)) if spikes.len() == row.len() => {
-                    row.copy_from_slice(&spikes);
-                    let total: f64 = spikes.iter().map(|&x| x as f64).sum();
-                    self.outcomes[c] = CellOutcome::Done {
-                        alpha: s.alpha * self.scales[c],
-                        baseline: s.baseline * self.scales[c] + self.offsets[c],
-                        pve: s.pve,
-                        event_rate: total / seconds,
-                    };
-                }
-                Ok((_, spikes)) => {
-                    row.fill(0.0);
-                    self.outcomes[c] = CellOutcome::Failed {
-                        code: "SHAPE_MISMATCH".into(),
-                        message: format!(
-                            "solver returned {} samples for a {}-frame trace",
-                            spikes.len(),
-                            row.len()
-                        ),
-                    };
-                }
-                Err(e) => {
-                    row.fill(0.0);
-                    self.outcomes[c] = CellOutcome::Failed {
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    };
-                }
+            self.accept_final_cell(c, sol.map_err(|e| UnitFailure::from(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// The final kernel's time constants (s), fixed by the first call of this or of
+    /// [`Self::final_pass`]: after it no more iterations run.
+    pub fn freeze_final_kernel(&mut self) -> Result<(f64, f64)> {
+        let k = self.freeze_kernel()?;
+        Ok((k.tau_rise, k.tau_decay))
+    }
+
+    /// The final pass's unit of work: one cell over its whole trace with the kernel
+    /// `(tau_rise, tau_decay)`, cold-started. It changes nothing, so a replica of this run (built
+    /// from the same traces and config) gives the same answer as the run itself.
+    pub fn solve_final_cell(
+        &self,
+        cell: usize,
+        tau_rise: f64,
+        tau_decay: f64,
+    ) -> Result<FinalCell> {
+        self.check_cell(cell)?;
+        let sol = solve_f32(
+            self.row(cell),
+            &self.trace_params(tau_rise, tau_decay),
+            None,
+        )?;
+        let sol = sol.solution;
+        let spikes = spikes_per_frame(self.row(cell), tau_rise, tau_decay, self.fs, sol.alpha)?;
+        Ok(FinalCell {
+            cell,
+            tau_rise,
+            tau_decay,
+            alpha: sol.alpha,
+            baseline: sol.baseline,
+            pve: sol.pve,
+            spikes,
+        })
+    }
+
+    /// Records the final-pass result of `cell` (solved here or by a replica). Refused before
+    /// the kernel is frozen, for a cell out of range, or for a result computed with another
+    /// kernel; a failure is recorded as the cell's error.
+    pub fn accept_final_cell(
+        &mut self,
+        cell: usize,
+        outcome: std::result::Result<FinalCell, UnitFailure>,
+    ) -> Result<()> {
+        self.check_cell(cell)?;
+        let Some(k) = &self.final_kernel else {
+            return Err(SolverError::NotReady(
+                "the final kernel is not fixed yet; call freeze_final_kernel first".into(),
+            ));
+        };
+        if let Ok(fc) = &outcome {
+            if fc.cell != cell || (fc.tau_rise, fc.tau_decay) != (k.tau_rise, k.tau_decay) {
+                return Err(SolverError::InvalidState(format!(
+                    "final-pass result for cell {} with kernel ({}, {}) s offered for cell \
+                     {cell}, whose final kernel is ({}, {}) s",
+                    fc.cell, fc.tau_rise, fc.tau_decay, k.tau_rise, k.tau_decay
+                )));
             }
         }
+        let seconds = self.n_time as f64 / self.fs;
+        let (scale, offset) = (self.scales[cell], self.offsets[cell]);
+        let row = &mut self.activity[cell * self.n_time..(cell + 1) * self.n_time];
+        self.outcomes[cell] = match outcome {
+            Ok(fc) if fc.spikes.len() == row.len() => {
+                row.copy_from_slice(&fc.spikes);
+                let total: f64 = fc.spikes.iter().map(|&x| x as f64).sum();
+                CellOutcome::Done {
+                    alpha: fc.alpha * scale,
+                    baseline: fc.baseline * scale + offset,
+                    pve: fc.pve,
+                    event_rate: total / seconds,
+                }
+            }
+            Ok(fc) => {
+                row.fill(0.0);
+                CellOutcome::Failed {
+                    code: "SHAPE_MISMATCH".into(),
+                    message: format!(
+                        "solver returned {} samples for a {}-frame trace",
+                        fc.spikes.len(),
+                        row.len()
+                    ),
+                }
+            }
+            Err(UnitFailure { code, message }) => {
+                row.fill(0.0);
+                CellOutcome::Failed { code, message }
+            }
+        };
         Ok(())
     }
 
@@ -1286,12 +1490,18 @@ fn normalise_rows(traces: &[f32], n_time: usize) -> Result<(Vec<f32>, Vec<f64>, 
 /// divided by the cell's amplitude per spike `alpha` from the InDeCa solve. Counting events of
 /// the binary solve instead over-counts by 1.2-2.8x on the real recordings of
 /// `benchmarks/bench_groundtruth.py`; this is within 0.75-1.3x of the true counts there.
-fn spikes_per_frame(trace: &[f32], k: &FinalKernel, fs: f64, alpha: f64) -> Result<Vec<f32>> {
+fn spikes_per_frame(
+    trace: &[f32],
+    tau_rise: f64,
+    tau_decay: f64,
+    fs: f64,
+    alpha: f64,
+) -> Result<Vec<f32>> {
     let y: Vec<f64> = trace.iter().map(|&x| x as f64).collect();
     if !(alpha.is_finite() && alpha > 0.0) {
         return Ok(vec![0.0; y.len()]);
     }
-    let mut opts = crate::deconvolve::DeconvOptions::new(k.tau_rise, k.tau_decay, 0.0, fs);
+    let mut opts = crate::deconvolve::DeconvOptions::new(tau_rise, tau_decay, 0.0, fs);
     opts.lambda_from_noise = true;
     opts.remove_drift = true;
     let out = crate::deconvolve::deconvolve(&y, &opts)?;
