@@ -140,6 +140,32 @@ test('demo: run to completion, charts, ZIP export', async () => {
   await context.close();
 });
 
+test('helper workers solve part of the run and change nothing in it', async () => {
+  // The InDeCa worker spreads segment solves and final-pass cells over helper workers (replicas of the
+  // run); `?workers=N` sets how many workers one run uses. One worker and three must give the same run.
+  async function runWith(workers) {
+    const { page, context, check } = await openPage(`${harness.base}?workers=${workers}`);
+    await loadDemo(page, 24);
+    await page.fill('[data-testid="setting-max-iterations"]', '3');
+    await page.fill('[data-testid="setting-seed"]', '11');
+    await page.click('[data-testid="run-start"]');
+    await waitState(page, 'complete');
+    const files = await downloadZip(page);
+    check();
+    await context.close();
+    const { provenance, ...results } = JSON.parse(strFromU8(files['results.json']));
+    return { provenance, results, iterations: strFromU8(files['iterations.json']), activity: files['activity.npy'] };
+  }
+  const one = await runWith(1);
+  const three = await runWith(3);
+  assert.equal(one.provenance.workers, 1);
+  assert.equal(three.provenance.workers, 3, 'both helpers started and joined the run');
+  assert.equal(one.results.partial, false);
+  assert.deepEqual(three.results, one.results);
+  assert.equal(three.iterations, one.iterations);
+  assert.deepEqual(three.activity, one.activity, 'activity identical, byte for byte');
+});
+
 test('pause, resume, stop: partial results', async () => {
   const { page, context, check } = await openPage(harness.base);
   await loadDemo(page, 20);

@@ -86,6 +86,8 @@ export interface StartRequest {
   fs: number;
   configJson: string;
   maxIterations: number;
+  /** Workers to spread the solves over (this worker and its helpers); default one per core. */
+  workers?: number;
 }
 
 export type ControlRequest = { type: 'pause' } | { type: 'resume' } | { type: 'stop' };
@@ -107,9 +109,31 @@ export type IndecaResponse =
   | { type: 'progress'; phase: Phase; fraction: number; message: string }
   | { type: 'paused' }
   | { type: 'resumed' }
-  | { type: 'done'; resultJson: string; activity: Float32Array; stopped: boolean }
+  /** `workers`: how many workers solved units (the InDeCa worker and the helpers that started). */
+  | { type: 'done'; resultJson: string; activity: Float32Array; stopped: boolean; workers: number }
   /** The results so far (after an iteration or a final-pass slice) and the activity rows [cellStart, cellEnd) it finished. */
   | { type: 'snapshot'; resultJson: string; cellStart: number; cellEnd: number; rows: Float32Array }
   | { type: 'error'; code: string; message: string }
   | { type: 'cell'; cell: number; trace: Float32Array; fit: Float32Array; activity: Float32Array }
   | { type: 'cell-error'; cell: number; code: string; message: string };
+
+// ---------------------------------------------------------------- InDeCa worker <-> its helpers
+// The InDeCa worker spreads a run's solves over helper workers (web/workers/indeca-helper.worker.ts), each
+// holding a replica IndecaRun built from the same traces and config. Units travel as pkg/'s f64 records
+// (crates/solver/src/indeca/work.rs); every message of a run carries the owner's batch generation.
+
+/** A segment task record, or one final-pass cell with the final kernel. */
+export type WorkUnit =
+  | { kind: 'segment'; job: number; record: Float64Array }
+  | { kind: 'final-cell'; cell: number; tauRise: number; tauDecay: number };
+
+export type HelperRequest =
+  | { type: 'init'; traces: Float32Array; nCells: number; nTime: number; fs: number; configJson: string }
+  | { type: 'unit'; gen: number; id: number; unit: WorkUnit };
+
+export type HelperResponse =
+  | { type: 'ready' }
+  | { type: 'init-error'; code: string; message: string }
+  | { type: 'solved'; gen: number; id: number; kind: WorkUnit['kind']; record: Float64Array }
+  /** The owner solves a failed unit itself, so a helper's failure never changes the run. */
+  | { type: 'failed'; gen: number; id: number; unit: WorkUnit; code: string; message: string; trapped: boolean };

@@ -89,7 +89,7 @@ describe('RunController', () => {
     w.reply({ type: 'iteration', report: report(2) });
     w.reply({ type: 'progress', phase: 'final-pass', fraction: 0.5, message: 'cells' });
     expect(c.phase).toBe('final-pass');
-    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: false });
+    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: false, workers: 1 });
     expect(c.state).toBe('complete');
     expect(c.reports.map((r) => r.iteration)).toEqual([1, 2]);
     expect(c.result?.partial).toBe(false);
@@ -108,7 +108,7 @@ describe('RunController', () => {
     expect(w.sent.at(-1)).toEqual({ type: 'stop' });
     c.stop(); // idempotent
     expect(w.sent.filter((m) => m.type === 'stop')).toHaveLength(1);
-    w.reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true });
+    w.reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true, workers: 1 });
     expect(c.state).toBe('complete');
     expect(c.stopped).toBe(true);
     expect(c.result?.partial).toBe(true);
@@ -123,7 +123,7 @@ describe('RunController', () => {
     w.reply({ type: 'paused' });
     c.stop();
     expect(w.sent.at(-1)).toEqual({ type: 'stop' });
-    w.reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true });
+    w.reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true, workers: 1 });
     expect(c.state).toBe('complete');
   });
 
@@ -161,7 +161,7 @@ describe('RunController', () => {
     expect(c.state).toBe('idle');
     expect(c.reports).toEqual([]);
     w.reply({ type: 'iteration', report: report(2) });
-    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: false });
+    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: false, workers: 1 });
     expect(c.state).toBe('idle');
     expect(c.result).toBeNull();
     c.start(input, 5);
@@ -212,7 +212,7 @@ describe('RunController', () => {
     expect(c.result?.partial).toBe(true);
     expect(Array.from(done[0][1])).toEqual([0, 0, 0, 4, 5, 6]);
     // The terminated worker's late reply changes nothing; a new run gets a new worker.
-    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: true });
+    w.reply({ type: 'done', resultJson: result(false), activity: new Float32Array(6), stopped: true, workers: 1 });
     expect(done).toHaveLength(1);
     c.start(input, 5);
     expect(workers).toHaveLength(2);
@@ -240,7 +240,13 @@ describe('RunController', () => {
     );
     c.start(input, 5);
     c.stop();
-    workers[0].reply({ type: 'done', resultJson: result(true), activity: new Float32Array(6), stopped: true });
+    workers[0].reply({
+      type: 'done',
+      resultJson: result(true),
+      activity: new Float32Array(6),
+      stopped: true,
+      workers: 1,
+    });
     expect(timers).toHaveLength(0); // the deadline was cleared
     expect(workers[0].terminated).toBe(false);
     c.start(input, 5);
@@ -253,7 +259,13 @@ describe('RunController', () => {
   it('reports unparsable results and worker crashes as errors', () => {
     const { c, workers } = setup();
     c.start(input, 5);
-    workers[0].reply({ type: 'done', resultJson: '{not json', activity: new Float32Array(6), stopped: false });
+    workers[0].reply({
+      type: 'done',
+      resultJson: '{not json',
+      activity: new Float32Array(6),
+      stopped: false,
+      workers: 1,
+    });
     expect(c.state).toBe('error');
     expect(c.error?.code).toBe('BAD_RESULT');
     c.start(input, 5);

@@ -19,6 +19,8 @@ export interface ScreenOptions {
   dataset: Dataset;
   theme: () => Theme;
   createWorker: () => WorkerLike;
+  /** Workers a run may use (the `?workers=` page parameter); the worker's default when absent. */
+  workers?: number;
   /** Config fields set outside the form (bridge session); the form shows and edits the ones it has. */
   initial?: Record<string, unknown>;
   /** The simulator's kernel for demo data: [tau_rise, tau_decay] in s. */
@@ -444,7 +446,14 @@ export class DeconScreen {
     this.lastCell = null;
     this.els.runError.hidden = true;
     this.controller.start(
-      { traces: m.data, nCells: m.numCells, nTime: m.numTimepoints, fs: this.o.dataset.fs, config: this.check.config },
+      {
+        traces: m.data,
+        nCells: m.numCells,
+        nTime: m.numTimepoints,
+        fs: this.o.dataset.fs,
+        config: this.check.config,
+        workers: this.o.workers,
+      },
       Number(this.check.config.max_iterations),
     );
     this.showIteration();

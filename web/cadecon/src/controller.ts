@@ -23,6 +23,8 @@ export interface RunInput {
   nTime: number;
   fs: number;
   config: Record<string, unknown>;
+  /** Workers to spread the solves over; the worker's default (one per core) when absent. */
+  workers?: number;
 }
 
 export interface RunEvents {
@@ -47,6 +49,8 @@ export class RunController {
   activity: Float32Array | null = null;
   stopped = false;
   engine: 'wasm' | null = null;
+  /** How many workers solved the last completed run (null when a forced stop ended it). */
+  workers: number | null = null;
   error: { code: string; message: string } | null = null;
   phase: Phase | null = null;
   fraction = 0;
@@ -110,6 +114,7 @@ export class RunController {
         fs: input.fs,
         configJson: JSON.stringify(input.config),
         maxIterations,
+        ...(input.workers ? { workers: input.workers } : {}),
       },
       [traces.buffer],
     );
@@ -156,10 +161,10 @@ export class RunController {
       this.fail('STOPPED', 'the run was stopped before it had any result');
       return;
     }
-    this.complete(snap.resultJson, snap.activity, true);
+    this.complete(snap.resultJson, snap.activity, true, null);
   }
 
-  private complete(resultJson: string, activity: Float32Array, stopped: boolean): void {
+  private complete(resultJson: string, activity: Float32Array, stopped: boolean, workers: number | null): void {
     this.clearStopTimer();
     let result: IndecaResult;
     try {
@@ -171,6 +176,7 @@ export class RunController {
     this.result = result;
     this.activity = activity;
     this.stopped = stopped;
+    this.workers = workers;
     this.pending = null;
     this.phase = 'collecting';
     this.fraction = 1;
@@ -197,6 +203,7 @@ export class RunController {
     this.result = null;
     this.activity = null;
     this.stopped = false;
+    this.workers = null;
     this.error = null;
     this.pending = null;
     this.phase = phase;
@@ -242,7 +249,7 @@ export class RunController {
         break;
       case 'done':
         if (!this.busy) return;
-        this.complete(m.resultJson, m.activity, m.stopped);
+        this.complete(m.resultJson, m.activity, m.stopped, m.workers);
         break;
       case 'snapshot':
         if (!this.busy || !this.snap) return;

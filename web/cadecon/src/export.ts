@@ -11,6 +11,8 @@ import type { IndecaResult, IterationReport } from '../../shared/indeca-protocol
 export interface Provenance {
   appVersion: string;
   engine: 'wasm' | null;
+  /** Workers that solved the run (the results do not depend on it). */
+  workers?: number | null;
   sourceFilename: string | null;
   /** Row labels from a bridge session, when given. */
   cellIds?: (number | string)[];
@@ -29,6 +31,7 @@ export function resultsDocument(result: IndecaResult, p: Provenance, activityFil
       app: 'cadecon',
       app_version: p.appVersion,
       engine: p.engine,
+      ...(p.workers ? { workers: p.workers } : {}),
       source_filename: p.sourceFilename,
       ...(p.cellIds ? { cell_ids: p.cellIds } : {}),
       activity_file: activityFile,

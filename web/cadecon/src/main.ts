@@ -39,6 +39,12 @@ const createWorker = (): WorkerLike =>
     name: 'calab-indeca',
   }) as unknown as WorkerLike;
 
+/** `?workers=N` caps the workers a run uses (default: one per core); the results do not depend on it. */
+function workersFromLocation(loc: Location): number | undefined {
+  const n = Number(new URLSearchParams(loc.search).get('workers'));
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
 interface Started {
   dataset: Dataset;
   bridge: BridgeClient | null;
@@ -87,6 +93,7 @@ function startScreen(calab: Calab, s: Started): void {
     dataset: s.dataset,
     theme,
     createWorker,
+    workers: workersFromLocation(location),
     initial: s.initial,
     ...demoTruth(calab, s.dataset),
     onState: () => refreshExports(),
@@ -113,6 +120,7 @@ function provenance() {
   return {
     appVersion: __APP_VERSION__,
     engine: screen!.controller.engine,
+    workers: screen!.controller.workers,
     sourceFilename: d.sourceFilename,
     cellIds: d.cellIds,
   };

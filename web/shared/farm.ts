@@ -1,0 +1,112 @@
+// Hands a batch of independent work units to helper workers and to the caller itself, for the InDeCa worker
+// (web/workers/indeca.worker.ts), which spreads an iteration's segment solves and the final pass over
+// replicas of its run. DOM-free and worker-free, so unit tests drive it with fake helpers.
+//
+// Each helper holds up to `depth` units at once, so it starts its next unit without waiting for the busy
+// owner to read the last answer; the owner takes units from the same queue between its checkpoints. A helper
+// that dies gives its units back to the queue. Results carry the batch's generation: answers to an
+// abandoned batch (a stop) are recognised as stale and dropped. Which worker solved a unit never matters:
+// the run merges results by job index.
+
+export interface HelperPort<U> {
+  /** Sends unit `id` of batch `gen` to this helper. */
+  send(gen: number, id: number, unit: U): void;
+}
+
+interface Slot<U> {
+  port: HelperPort<U>;
+  inFlight: Set<number>;
+}
+
+export class UnitFarm<U> {
+  /** Generation of the current batch; answers tagged with another are stale. */
+  gen = 0;
+  private queue: { id: number; unit: U }[] = [];
+  private owner = new Map<number, { slot: Slot<U>; unit: U }>();
+  private slots: Slot<U>[] = [];
+  private held = false;
+
+  constructor(private readonly depth = 2) {}
+
+  /** Helpers that can take units now. */
+  get helpers(): number {
+    return this.slots.length;
+  }
+
+  /** Starts a batch (abandoning any unfinished one) and hands the helpers their first units. */
+  start(units: U[]): void {
+    this.gen++;
+    this.queue = units.map((unit, id) => ({ id, unit }));
+    this.owner.clear();
+    for (const s of this.slots) s.inFlight.clear();
+    this.fill();
+  }
+
+  /** Drops the rest of the batch: queued units are forgotten and late answers become stale. */
+  abandon(): void {
+    this.start([]);
+  }
+
+  /** A helper is ready; it gets units at once if a batch is open. */
+  add(port: HelperPort<U>): void {
+    this.slots.push({ port, inFlight: new Set() });
+    this.fill();
+  }
+
+  /** A helper died: its units go back to the front of the queue and it gets no more. */
+  remove(port: HelperPort<U>): void {
+    const slot = this.slots.find((s) => s.port === port);
+    if (!slot) return;
+    this.slots = this.slots.filter((s) => s !== slot);
+    const back = [...slot.inFlight].sort((a, b) => a - b);
+    for (const id of back.reverse()) {
+      const o = this.owner.get(id);
+      if (o) this.queue.unshift({ id, unit: o.unit });
+      this.owner.delete(id);
+    }
+    this.fill();
+  }
+
+  /**
+   * A helper answered unit `id` of batch `gen`. True when the answer belongs to the open batch (the caller
+   * then records it); false for a stale or unknown one, which the caller drops.
+   */
+  settle(gen: number, id: number): boolean {
+    if (gen !== this.gen) return false;
+    const o = this.owner.get(id);
+    if (!o) return false;
+    this.owner.delete(id);
+    o.slot.inFlight.delete(id);
+    this.fill();
+    return true;
+  }
+
+  /** The next unit for the caller to solve itself; undefined when the queue is empty. */
+  take(): U | undefined {
+    return this.queue.shift()?.unit;
+  }
+
+  /** While held (a pause), helpers finish what they hold but get no new units. */
+  hold(held: boolean): void {
+    this.held = held;
+    this.fill();
+  }
+
+  /** Nothing queued and nothing in flight: every unit of the batch was solved (or abandoned). */
+  get finished(): boolean {
+    return this.queue.length === 0 && this.owner.size === 0;
+  }
+
+  private fill(): void {
+    if (this.held) return;
+    for (const slot of this.slots) {
+      while (slot.inFlight.size < this.depth && this.queue.length > 0) {
+        const next = this.queue.shift();
+        if (!next) break;
+        slot.inFlight.add(next.id);
+        this.owner.set(next.id, { slot, unit: next.unit });
+        slot.port.send(this.gen, next.id, next.unit);
+      }
+    }
+  }
+}
