@@ -11,6 +11,8 @@ Figures (printed, never asserted; wall times depend on the machine and its load)
        spikes, both resampled to 25 Hz bins (counts per 40 ms, from the cumulative counts),
        at the best common lag in {-1, 0, +1} frames (OASIS puts a spike one frame later);
   wall: seconds for the whole recording (InDeCa: kernel loop + final pass over all cells).
+With --headless the same recording and seed also go through CaDecon in headless Chromium
+(`calab.decon`), after a 2-cell run that prints the browser's fixed start-up cost.
 
     python benchmarks/bench_cadecon.py                 # full sizes
     python benchmarks/bench_cadecon.py --quick         # 20 cells x 3,000 frames
@@ -122,6 +124,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"(no OASIS venv at {oasis_py}; run benchmarks/peers/setup_peers.sh)")
 
     fs = args.fs
+    if args.headless:
+        # What every headless run pays before its first solve (starting Chromium, loading the app
+        # and the wasm, sending the traces and the results), measured on a recording too small to
+        # take time itself, so the browser's compute can be compared with the native loop's.
+        tiny = calab.simulate(calab.presets.gcamp6f(num_cells=2, num_timepoints=600, fs=fs, seed=0))
+        t0 = time.perf_counter()
+        calab.decon(tiny.traces, fs, headless=True, autorun=True, progress=False, max_iterations=1,
+                    timeout=args.timeout)
+        print(f"CaDecon web start-up (2 cells x 600 frames, 1 iteration): "
+              f"{time.perf_counter() - t0:.1f} s, included in every 'CaDecon web' wall time")
     print(f"{cells} cells x {frames} frames at {fs:g} Hz; r25 = mean Pearson r with true "
           f"spikes in {1000 / BIN_HZ:g} ms bins at the best lag; InDeCa config: {cfg.to_json()}")
     print(f"{'preset':<9}{'method':<13}{'tau_rise':>9}{'err':>7}{'tau_dec':>9}{'err':>7}"
