@@ -18,6 +18,7 @@ With --headless the same recording and seed also go through CaDecon in headless 
     python benchmarks/bench_cadecon.py --quick         # 20 cells x 3,000 frames
     python benchmarks/bench_cadecon.py --presets gcamp6f --cells 50
     python benchmarks/bench_cadecon.py --presets gcamp6f --cells 30 --frames 14400 --fs 60
+    python benchmarks/bench_cadecon.py --scaling       # cost against T and against cells
 """
 
 from __future__ import annotations
@@ -94,6 +95,41 @@ def print_learned(preset: str, method: str, meta: dict[str, Any], truth: tuple[f
           f"{r:7.3f}{lag:+4d}{wall:8.1f}", flush=True)
 
 
+def scaling(calab: Any, cfg: Any, fs: float, quick: bool) -> None:
+    """How the cost grows with the work (GCaMP6f, native): one `solve_trace` against its length
+    (10^3 to 10^6 frames, at the loop's spike grid), then `run_indeca` against the recording's
+    length and against its number of cells."""
+    k = calab.compute_upsample_factor(fs, cfg.upsample_target) if cfg.upsample_target else 1
+    tr, td = 0.02, 0.4
+    print(f"## solve_trace against T (one GCaMP6f trace at {fs:g} Hz, k = {k}, "
+          f"lambda {cfg.lambda_:g})")
+    print(f"{'frames':>10}{'ms':>10}{'us/frame':>10}{'IPM steps':>10}")
+    for t in (1_000, 10_000, 100_000) if quick else (1_000, 10_000, 100_000, 1_000_000):
+        sim = calab.simulate(calab.presets.gcamp6f(num_cells=1, num_timepoints=t, fs=fs, seed=2))
+        repeats = max(1, min(20, 200_000 // t))
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = calab.solve_trace(sim.traces[0], tr, td, fs, upsample_factor=k,
+                                  lambda_=cfg.lambda_)
+            times.append(time.perf_counter() - t0)
+        ms = 1000 * float(np.median(times))
+        print(f"{t:>10,}{ms:>10.2f}{1000 * ms / t:>10.2f}{r.iterations:>10}", flush=True)
+    print("\n## run_indeca against the recording (GCaMP6f, kernel unknown, all threads)")
+    print(f"{'cells':>6}{'frames':>9}{'wall s':>9}{'us/cell-frame':>15}{'iters':>7}")
+    shapes = [(30, 3_000), (30, 9_000), (30, 27_000), (10, 9_000), (100, 9_000)]
+    if not quick:
+        shapes[3:3] = [(30, 90_000)]
+        shapes.append((300, 9_000))
+    for n, t in shapes:
+        sim = calab.simulate(calab.presets.gcamp6f(num_cells=n, num_timepoints=t, fs=fs, seed=0))
+        t0 = time.perf_counter()
+        res = calab.run_indeca(sim.traces, fs, cfg)
+        wall = time.perf_counter() - t0
+        print(f"{n:>6}{t:>9,}{wall:>9.2f}{1e6 * wall / (n * t):>15.2f}"
+              f"{res.metadata['iterations']:>7}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     import calab
 
@@ -111,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", default="{}", help="InDeCa config overrides as JSON")
     p.add_argument("--headless", action="store_true",
                    help="also run CaDecon in headless Chromium (calab.decon) on the same data")
+    p.add_argument("--scaling", action="store_true",
+                   help="instead: the cost against T and against cells (with --quick: smaller)")
     args = p.parse_args(argv)
     cells = args.cells or (20 if args.quick else 100)
     frames = args.frames or (3000 if args.quick else 9000)
@@ -118,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = json.loads(args.config)
     cfg = calab.DeconConfig(seed=args.indeca_seed, **overrides)
+    if args.scaling:
+        scaling(calab, cfg, args.fs, args.quick)
+        return
     oasis_py = os.path.join(args.peers_dir, "oasis", "bin", "python")
     peers = not args.no_peers and os.path.exists(oasis_py)
     if not args.no_peers and not peers:
