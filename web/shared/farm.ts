@@ -6,7 +6,28 @@
 // owner to read the last answer; the owner takes units from the same queue between its checkpoints. A helper
 // that dies gives its units back to the queue. Results carry the batch's generation: answers to an
 // abandoned batch (a stop) are recognised as stale and dropped. Which worker solved a unit never matters:
-// the run merges results by job index.
+// the run merges results by job index. `workerCount` sizes the pool for a run (cores and memory).
+
+/** Most workers one run uses (the owner and its helpers). */
+export const MAX_WORKERS = 8;
+/**
+ * Memory the helpers of one run may take together. Each holds its own copy of the recording: about
+ * REPLICA_BYTES_PER_SAMPLE bytes a sample (the traces sent, their normalised copy, and the run's counts,
+ * flags and activity), so a large recording gets fewer helpers, or none, rather than a copy per core.
+ */
+export const HELPERS_MEMORY_BYTES = 1024 ** 3;
+export const REPLICA_BYTES_PER_SAMPLE = 17;
+
+/**
+ * Workers for a run of `nCells` x `nTime` samples: `workers` if given, else one per core, within
+ * [1, MAX_WORKERS] and with no more helpers than HELPERS_MEMORY_BYTES holds.
+ */
+export function workerCount(run: { workers?: number; nCells: number; nTime: number }, cores: number): number {
+  const wanted = Math.floor(run.workers ?? cores) || 1;
+  const replicaBytes = REPLICA_BYTES_PER_SAMPLE * run.nCells * run.nTime;
+  const affordable = 1 + Math.floor(HELPERS_MEMORY_BYTES / Math.max(1, replicaBytes));
+  return Math.max(1, Math.min(MAX_WORKERS, wanted, affordable));
+}
 
 export interface HelperPort<U> {
   /** Sends unit `id` of batch `gen` to this helper. */

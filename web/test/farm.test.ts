@@ -1,7 +1,7 @@
 // UnitFarm: which units go to which helper, what happens when a helper dies or answers late, and that the
 // owner drains the same queue. Fake helpers record what they were sent.
 import { describe, expect, it } from 'vitest';
-import { type HelperPort, UnitFarm } from '../shared/farm';
+import { HELPERS_MEMORY_BYTES, type HelperPort, REPLICA_BYTES_PER_SAMPLE, UnitFarm, workerCount } from '../shared/farm';
 
 class FakeHelper implements HelperPort<string> {
   sent: { gen: number; id: number; unit: string }[] = [];
@@ -71,5 +71,22 @@ describe('UnitFarm', () => {
     expect(a.sent).toHaveLength(2); // held: no refill
     farm.hold(false);
     expect(a.sent.at(-1)?.unit).toBe('u1');
+  });
+});
+
+describe('workerCount', () => {
+  const small = { nCells: 100, nTime: 9000 };
+  it('uses one worker per core by default, the requested number otherwise, at most 8', () => {
+    expect(workerCount(small, 2)).toBe(2);
+    expect(workerCount(small, 64)).toBe(8);
+    expect(workerCount({ ...small, workers: 1 }, 16)).toBe(1);
+    expect(workerCount({ ...small, workers: 3 }, 2)).toBe(3);
+    expect(workerCount({ ...small, workers: 0 }, 4)).toBe(1);
+    expect(workerCount(small, Number.NaN)).toBe(1);
+  });
+  it('gives a recording too large to copy per core fewer helpers, or none', () => {
+    const samples = (copies: number) => Math.floor(HELPERS_MEMORY_BYTES / (copies * REPLICA_BYTES_PER_SAMPLE));
+    expect(workerCount({ nCells: 1, nTime: samples(3) }, 16)).toBe(4); // 3 helpers fit
+    expect(workerCount({ nCells: 1000, nTime: 100_000 }, 16)).toBe(1); // 1.7 GB a copy: none
   });
 });

@@ -13,7 +13,7 @@
 /// <reference lib="webworker" />
 import init, * as wasm from '../../pkg/calab_solver.js';
 import wasmUrl from '../../pkg/calab_solver_bg.wasm?url';
-import { type HelperPort, UnitFarm } from '../shared/farm';
+import { type HelperPort, UnitFarm, workerCount } from '../shared/farm';
 import type {
   HelperRequest,
   HelperResponse,
@@ -30,8 +30,6 @@ declare const self: DedicatedWorkerGlobalScope;
 
 /** Work between two checkpoints, ms (one unit may run over it). */
 const SLICE_MS = 150;
-/** Most workers one run uses (this one and its helpers). */
-const MAX_WORKERS = 8;
 
 let run: wasm.IndecaRun | null = null;
 let paused = false;
@@ -109,16 +107,11 @@ function stopHelpers(): void {
   for (const h of [...helpers]) dropHelper(h);
 }
 
-/** How many workers this run uses: the request's count, else one per core, within [1, MAX_WORKERS]. */
-function workerCount(req: StartRequest): number {
-  const wanted = req.workers ?? self.navigator?.hardwareConcurrency ?? 1;
-  return Math.max(1, Math.min(MAX_WORKERS, Math.floor(wanted) || 1));
-}
-
 /** Starts the helpers for this run; each joins the farm once its replica is built. */
 function startHelpers(req: StartRequest, r: wasm.IndecaRun): void {
   stopHelpers();
-  for (let i = 1; i < workerCount(req); i++) {
+  const n = workerCount(req, self.navigator?.hardwareConcurrency ?? 1);
+  for (let i = 1; i < n; i++) {
     let worker: Worker;
     try {
       worker = new Worker(new URL('./indeca-helper.worker.ts', import.meta.url), {
