@@ -89,17 +89,17 @@ export class UnitFarm<U> {
   }
 
   /**
-   * A helper answered unit `id` of batch `gen`. True when the answer belongs to the open batch (the caller
-   * then records it); false for a stale or unknown one, which the caller drops.
+   * A helper answered unit `id` of batch `gen`: the unit, when the answer belongs to the open batch (the
+   * caller then records it); undefined for a stale or unknown one, which the caller drops.
    */
-  settle(gen: number, id: number): boolean {
-    if (gen !== this.gen) return false;
+  settle(gen: number, id: number): U | undefined {
+    if (gen !== this.gen) return undefined;
     const o = this.owner.get(id);
-    if (!o) return false;
+    if (!o) return undefined;
     this.owner.delete(id);
     o.slot.inFlight.delete(id);
     this.fill();
-    return true;
+    return o.unit;
   }
 
   /** The next unit for the caller to solve itself; undefined when the queue is empty. */

@@ -136,4 +136,4 @@ export type HelperResponse =
   | { type: 'init-error'; code: string; message: string }
   | { type: 'solved'; gen: number; id: number; kind: WorkUnit['kind']; record: Float64Array }
   /** The owner solves a failed unit itself, so a helper's failure never changes the run. */
-  | { type: 'failed'; gen: number; id: number; unit: WorkUnit; code: string; message: string; trapped: boolean };
+  | { type: 'failed'; gen: number; id: number; code: string; message: string; trapped: boolean };

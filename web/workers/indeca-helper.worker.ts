@@ -39,7 +39,7 @@ async function handle(m: HelperRequest): Promise<void> {
   }
   const { gen, id, unit } = m;
   if (!replica) {
-    post({ type: 'failed', gen, id, unit, code: 'NOT_READY', message: 'the helper has no run', trapped: true });
+    post({ type: 'failed', gen, id, code: 'NOT_READY', message: 'the helper has no run', trapped: true });
     return;
   }
   try {
@@ -52,7 +52,7 @@ async function handle(m: HelperRequest): Promise<void> {
       safeFree(replica);
       replica = null;
     }
-    post({ type: 'failed', gen, id, unit, code, message, trapped });
+    post({ type: 'failed', gen, id, code, message, trapped });
   }
 }
 

@@ -160,42 +160,39 @@ function onHelper(h: Helper, r: wasm.IndecaRun, m: HelperResponse): void {
     case 'init-error':
       dropHelper(h);
       break;
-    case 'solved':
-      if (farm.settle(m.gen, m.id)) {
-        if (h.solved++ === 0) contributed++;
-        try {
-          if (m.kind === 'segment') r.accept_segment(m.record);
-          else {
-            r.accept_final_cell(m.record);
-            finishedCells.push(cellOf(m.record));
-          }
-        } catch (e) {
-          unitError = errorParts(e);
+    case 'solved': {
+      const unit = farm.settle(m.gen, m.id);
+      if (!unit) break;
+      try {
+        if (unit.kind === 'segment') r.accept_segment(m.record);
+        else {
+          r.accept_final_cell(m.record);
+          finishedCells.push(unit.cell);
         }
+        if (h.solved++ === 0) contributed++;
+      } catch {
+        // The run refused the answer (it does not fit the unit sent): solve the unit here instead.
+        retry.push(unit);
       }
       break;
-    case 'failed':
+    }
+    case 'failed': {
       // Solved again here: a unit that fails for its data fails here too and is recorded as such.
-      if (farm.settle(m.gen, m.id)) retry.push(m.unit);
+      const unit = farm.settle(m.gen, m.id);
+      if (unit) retry.push(unit);
       if (m.trapped) dropHelper(h);
       break;
+    }
   }
   wakeOwner();
-}
-
-/** The cell of a final-cell record (word 2; see crates/solver/src/indeca/work.rs). */
-function cellOf(record: Float64Array): number {
-  return record[2];
 }
 
 // ---------------------------------------------------------------- units solved here
 
 /** Final-pass cells finished since the last snapshot. */
 let finishedCells: number[] = [];
-/** Units a helper failed on, to solve here. */
+/** Units a helper failed on (or answered with a record the run refused), to solve here. */
 let retry: WorkUnit[] = [];
-/** An answer the run refused (a bug): ends the run with this error. */
-let unitError: { code: string; message: string } | null = null;
 
 function solveHere(r: wasm.IndecaRun, unit: WorkUnit): void {
   if (unit.kind === 'segment') {
@@ -250,7 +247,6 @@ async function solveBatch(r: wasm.IndecaRun, units: WorkUnit[], report: () => vo
       farm.abandon();
       return false;
     }
-    if (unitError) throw Object.assign(new Error(unitError.message), { code: unitError.code });
     const t0 = performance.now();
     let drained = false;
     while (performance.now() - t0 < SLICE_MS) {
@@ -268,7 +264,7 @@ async function solveBatch(r: wasm.IndecaRun, units: WorkUnit[], report: () => vo
     // Nothing left to do here: wait for the helpers' last answers.
     if (drained && !farm.finished) await helperAnswer();
   }
-  if (unitError) throw Object.assign(new Error(unitError.message), { code: unitError.code });
+  report(); // the helpers' last answers may have come in after the last report
   return true;
 }
 
@@ -321,7 +317,6 @@ async function execute(req: StartRequest): Promise<void> {
   run = null;
   paused = false;
   stopRequested = false;
-  unitError = null;
   finishedCells = [];
   contributed = 0;
   progress('loading', 0, 'Preparing the traces');
