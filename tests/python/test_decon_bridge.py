@@ -108,6 +108,16 @@ def test_decon_round_trip_builds_the_result() -> None:
     assert result.fs == 20.0
 
 
+def test_decon_passes_workers_to_the_app() -> None:
+    def app(app: FakeApp, seen: list[Any]) -> None:
+        seen.append(json.loads(app.call("GET", "/api/v1/session")[1]))
+        app.post_npy("/api/v1/activity", np.zeros((2, 40), dtype=np.float32))
+        app.post_json("/api/v1/results", _results(2, 20.0))
+
+    _, seen = _run_with_app(app, np.ones((2, 40)), autorun=True, workers=3)
+    assert seen[0]["config"] == {"autorun": True, "workers": 3}
+
+
 def test_decon_partial_results_are_flagged() -> None:
     def app(app: FakeApp, seen: list[Any]) -> None:
         app.post_npy("/api/v1/activity", np.zeros((2, 40), np.float32))
@@ -201,6 +211,7 @@ def test_cancel_returns_none() -> None:
 @pytest.mark.parametrize("kw", [
     {"num_subsets": 0}, {"target_coverage": 1.5}, {"max_iterations": -1},
     {"convergence_tol": float("nan")}, {"aspect_ratio": 0.0},
+    {"workers": 0}, {"workers": 1.5}, {"workers": True},
 ])
 def test_bad_config_is_rejected_before_anything_starts(kw: dict[str, Any]) -> None:
     started: list[str] = []

@@ -504,9 +504,10 @@ import numpy as np
 import calab
 traces = np.load(sys.argv[1])
 r = calab.decon(traces, fs=30.0, open_browser=False, timeout=120, autorun=True, max_iterations=2, seed=3,
-                progress=False, on_ready=lambda url: print("URL " + url, flush=True))
+                workers=1, progress=False, on_ready=lambda url: print("URL " + url, flush=True))
 out = None if r is None else {"shape": list(r.activity.shape), "sum": float(r.activity.sum()),
-      "cells": r.metadata["cell_indices"], "seed": r.metadata["config"]["seed"], "partial": r.metadata["partial"]}
+      "cells": r.metadata["cell_indices"], "seed": r.metadata["config"]["seed"], "partial": r.metadata["partial"],
+      "workers": r.metadata["provenance"]["workers"]}
 print("RESULT " + json.dumps(out), flush=True)
 `;
 
@@ -525,6 +526,7 @@ test('Python bridge round trip: calab.decon returns the browser run', {
     assert.deepEqual(r.cells, [...Array(12).keys()]);
     assert.equal(r.seed, 3);
     assert.equal(r.partial, false);
+    assert.equal(r.workers, 1, 'calab.decon(workers=1) reached the run');
     assert.ok(r.sum > 0);
     check();
     await context.close();

@@ -95,4 +95,18 @@ describe('CaDecon config', () => {
     expect(fromSessionConfig(undefined)).toEqual({ changes: {}, autorun: false, ignored: [] });
     expect(fromSessionConfig({ autorun: 'yes' }).autorun).toBe(false);
   });
+
+  it('takes workers from a bridge session when it is an integer >= 1, and reports it otherwise', () => {
+    expect(fromSessionConfig({ workers: 2, seed: 1 })).toEqual({
+      changes: { seed: 1 },
+      autorun: false,
+      workers: 2,
+      ignored: [],
+    });
+    for (const bad of [0, 1.5, '2', -1, null]) {
+      const r = fromSessionConfig({ workers: bad });
+      expect(r.workers).toBeUndefined();
+      expect(r.ignored).toEqual(['workers']);
+    }
+  });
 });

@@ -103,6 +103,7 @@ def decon(
     target_coverage: float | None = None,
     aspect_ratio: float | None = None,
     seed: int | None = None,
+    workers: int | None = None,
     heartbeat_timeout: float = 15.0,
     on_ready: Callable[[str], None] | None = None,
     progress: bool | Callable[[dict[str, Any]], None] = True,
@@ -140,6 +141,10 @@ def decon(
     hp_filter_enabled, lp_filter_enabled, max_iterations, convergence_tol, num_subsets, \
 target_coverage, aspect_ratio, seed
         InDeCa settings (see :class:`calab.DeconConfig`); ``None`` keeps the app's default.
+    workers : int, optional
+        Browser workers the run may use (the page's own and its helpers); ``None``: one per core,
+        at most 8. The results do not depend on it; ``metadata['provenance']['workers']`` says
+        how many took part.
     heartbeat_timeout : float
         Seconds without any message, after the first, before giving up.
     on_ready : callable, optional
@@ -176,6 +181,9 @@ target_coverage, aspect_ratio, seed
         config = DeconConfig(**chosen)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise InvalidParameterError(f"invalid CaDecon settings: {exc}") from None
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise InvalidParameterError(f"workers must be an integer >= 1 or None, got {workers!r}")
     if headless not in (None, False) and not autorun:
         raise InvalidParameterError(
             "headless CaDecon runs need autorun=True (nobody is there to press start)"
@@ -187,6 +195,8 @@ target_coverage, aspect_ratio, seed
         on_progress = _print_progress if progress else None
     session_config: dict[str, Any] = {"autorun": bool(autorun)}
     session_config.update(config.model_dump(include=set(chosen), mode="json"))
+    if workers is not None:
+        session_config["workers"] = workers
     session = BridgeSession(traces, fs, app="cadecon", source="calab.decon",
                             config=session_config, on_progress=on_progress)
     # Results that cannot be assembled are refused while the page can still save them.

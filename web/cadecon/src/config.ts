@@ -211,20 +211,23 @@ export function buildConfig(
 }
 
 /**
- * Changes from a bridge session's `config` (the DeconConfig fields the Python user set, plus `autorun`).
- * Fields the app does not know are reported, not sent on (the core would refuse them).
+ * Changes from a bridge session's `config` (the DeconConfig fields the Python user set, plus `autorun` and
+ * `workers`, the browser workers a run may use). Fields the app does not know, and a `workers` that is not
+ * an integer >= 1, are reported, not sent on (the core would refuse them).
  */
 export function fromSessionConfig(
   cfg: Record<string, unknown> | undefined,
   schema: ConfigSchema = CONFIG_SCHEMA,
-): { changes: Record<string, unknown>; autorun: boolean; ignored: string[] } {
+): { changes: Record<string, unknown>; autorun: boolean; workers?: number; ignored: string[] } {
   const changes: Record<string, unknown> = {};
   const ignored: string[] = [];
   let autorun = false;
+  let workers: number | undefined;
   for (const [k, v] of Object.entries(cfg ?? {})) {
     if (k === 'autorun') autorun = v === true;
+    else if (k === 'workers' && Number.isInteger(v) && (v as number) >= 1) workers = v as number;
     else if (k in schema.properties) changes[k] = v;
     else ignored.push(k);
   }
-  return { changes, autorun, ignored };
+  return { changes, autorun, ...(workers ? { workers } : {}), ignored };
 }

@@ -50,6 +50,8 @@ interface Started {
   bridge: BridgeClient | null;
   initial?: Record<string, unknown>;
   autorun?: boolean;
+  /** Workers per run from the bridge session (`calab.decon(workers=...)`). */
+  workers?: number;
 }
 let current: Started | null = null;
 let sent = false;
@@ -93,7 +95,7 @@ function startScreen(calab: Calab, s: Started): void {
     dataset: s.dataset,
     theme,
     createWorker,
-    workers: workersFromLocation(location),
+    workers: s.workers ?? workersFromLocation(location),
     initial: s.initial,
     ...demoTruth(calab, s.dataset),
     onState: () => refreshExports(),
@@ -205,14 +207,14 @@ async function boot(): Promise<void> {
   app.textContent = 'Loading traces from Python…';
   try {
     const { session, dataset } = await bridge.loadDataset();
-    const { changes, autorun, ignored } = fromSessionConfig(session.config);
+    const { changes, autorun, workers, ignored } = fromSessionConfig(session.config);
     if (ignored.length) showBanner(`Ignored settings from Python that CaDecon does not know: ${ignored.join(', ')}`);
     bridge.startHeartbeat((state) => {
       if (sent) return;
       setStatus(BRIDGE_STATUS[state], state);
       if (state === 'ended') refreshExports();
     });
-    startScreen(calab, { dataset, bridge, initial: changes, autorun });
+    startScreen(calab, { dataset, bridge, initial: changes, autorun, workers });
   } catch (e) {
     app.textContent = '';
     showBanner(
