@@ -79,12 +79,14 @@ export class UnitFarm<U> {
     const slot = this.slots.find((s) => s.port === port);
     if (!slot) return;
     this.slots = this.slots.filter((s) => s !== slot);
-    const back = [...slot.inFlight].sort((a, b) => a - b);
-    for (const id of back.reverse()) {
-      const o = this.owner.get(id);
-      if (o) this.queue.unshift({ id, unit: o.unit });
-      this.owner.delete(id);
-    }
+    const back = [...slot.inFlight]
+      .sort((a, b) => a - b)
+      .flatMap((id) => {
+        const o = this.owner.get(id);
+        this.owner.delete(id);
+        return o ? [{ id, unit: o.unit }] : [];
+      });
+    this.queue.unshift(...back);
     this.fill();
   }
 

@@ -287,9 +287,10 @@ function finishIteration(r: wasm.IndecaRun): IterationReport {
   }
 }
 
-function snapshot(r: wasm.IndecaRun, cellStart: number, cellEnd: number, nTime: number): void {
-  const rows = r.activity().slice(cellStart * nTime, cellEnd * nTime);
-  post({ type: 'snapshot', resultJson: r.result_json(), cellStart, cellEnd, rows }, [rows.buffer as ArrayBuffer]);
+/** The results so far, without activity rows (after an iteration: the final pass has not started). */
+function resultSnapshot(r: wasm.IndecaRun): void {
+  // No copy of the activity: it is all zeros until the final pass.
+  post({ type: 'snapshot', resultJson: r.result_json(), cellStart: 0, cellEnd: 0, rows: new Float32Array(0) });
 }
 
 /** Snapshots of the final-pass cells finished since the last one, a contiguous range at a time. */
@@ -330,7 +331,7 @@ async function execute(req: StartRequest): Promise<void> {
   const max = req.maxIterations;
   startHelpers(req, r);
   try {
-    snapshot(r, 0, 0, req.nTime);
+    resultSnapshot(r);
     while (r.iteration() < max && !r.is_converged()) {
       await checkpoint();
       if (stopRequested) break;
@@ -346,7 +347,7 @@ async function execute(req: StartRequest): Promise<void> {
       if (!finished) break;
       const report = finishIteration(r);
       post({ type: 'iteration', report });
-      snapshot(r, 0, 0, req.nTime);
+      resultSnapshot(r);
       progress('iterating', r.iteration() / max, `Iteration ${r.iteration()} done (at most ${max})`);
     }
     if (!stopRequested) {

@@ -377,7 +377,6 @@ struct PendingStep {
     jobs: Vec<(usize, usize)>,
     /// Per job, once solved (here or by a replica: see [`IndecaRun::segment_tasks`]).
     solutions: Vec<Option<Result<SegmentSolution>>>,
-    solved: usize,
     /// Activity change and PVEs, merged once every segment is solved.
     merged: Option<(f64, Vec<f64>)>,
     fits: Vec<Result<(Vec<f32>, BiexpFit)>>,
@@ -388,8 +387,12 @@ impl PendingStep {
         self.jobs.len() + self.rects.len()
     }
 
+    fn solved(&self) -> usize {
+        self.solutions.iter().filter(|s| s.is_some()).count()
+    }
+
     fn done(&self) -> usize {
-        self.solved + self.fits.len()
+        self.solved() + self.fits.len()
     }
 }
 
@@ -823,7 +826,6 @@ impl IndecaRun {
     fn store_segment(&mut self, job: usize, sol: Result<SegmentSolution>) {
         if let Some(p) = self.pending.as_mut() {
             p.solutions[job] = Some(sol);
-            p.solved += 1;
         }
     }
 
@@ -857,7 +859,6 @@ impl IndecaRun {
         Ok(PendingStep {
             iteration,
             solutions: vec![None; jobs.len()],
-            solved: 0,
             fits: Vec::with_capacity(rects.len()),
             rects,
             params,
@@ -883,7 +884,7 @@ impl IndecaRun {
         budget: &mut usize,
     ) -> Result<Option<IterationReport>> {
         // Phase 1: segment solves, the first unsolved jobs in job order.
-        if p.solved < p.jobs.len() {
+        if p.solved() < p.jobs.len() {
             let open: Vec<usize> = (0..p.jobs.len())
                 .filter(|&j| p.solutions[j].is_none())
                 .take(*budget)
@@ -896,8 +897,7 @@ impl IndecaRun {
             for (j, sol) in open.into_iter().zip(solved) {
                 p.solutions[j] = Some(sol);
             }
-            p.solved = p.solutions.iter().filter(|s| s.is_some()).count();
-            if p.solved < p.jobs.len() || *budget == 0 {
+            if p.solved() < p.jobs.len() || *budget == 0 {
                 return Ok(None);
             }
         }
